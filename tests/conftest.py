@@ -1,0 +1,36 @@
+"""Shared test fixtures. Each area keeps its own fixtures in tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = REPO_ROOT.parent / "shared"
+PARITY_DIR = SHARED_DIR / "fixtures" / "d2l_parity"
+ARTIFACTS_DIR = REPO_ROOT / "artifacts"
+
+
+@pytest.fixture(autouse=True)
+def doclora_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty library and cache, never the user's."""
+    home = tmp_path_factory.mktemp("doclora_home")
+    monkeypatch.setenv("DOCLORA_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture
+def parity_dir() -> Path:
+    """The reference implementation's parity fixtures (shared/, beside the checkout)."""
+    if not PARITY_DIR.is_dir():
+        raise RuntimeError(f"parity fixtures missing: {PARITY_DIR}")
+    return PARITY_DIR
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests save screenshots and reports for humans to look at."""
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS_DIR
