@@ -1,0 +1,264 @@
+"""The one facade the CLI and the Gradio UI both use.
+
+    from app.api import DocLoRA
+    app = DocLoRA()                       # active model pair (DOCLORA_MODEL, library, or demo)
+    doc = app.add("paper.pdf", progress=print)
+    answer = app.ask(doc.id, "What is the special magic number?")
+    print(answer.text, [s.page for s in answer.sources])
+
+Documents are referred to by ``ref``: an int id, a str of digits (id), or a unique title prefix
+(case-insensitive). Every method raises ``app.errors.DocLoRAError`` subclasses only (their message
+is one sentence for the user). Methods are thread-safe: the UI may call them from several handlers
+while the background queue ingests files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import fields, replace
+from pathlib import Path
+
+from app import exports
+from app.chat import ChatEngine, build_messages, is_stopped
+from app.errors import DocLoRAError, DocumentNotReadyError
+from app.jobs import JobQueue
+from app.library import Library
+from app.pair import Pair, active_pair, check_pair
+from app.pipeline import Ingestor, clean_leftovers
+from app.records import (
+    NEEDS_REINDEX, READY, Answer, Document, Job, Message, ProgressEvent, Settings, Status)
+
+Ref = int | str
+StopFlag = threading.Event | Callable[[], bool] | None
+
+__all__ = ["DocLoRA", "Answer", "Document", "Job", "Message", "ProgressEvent", "Settings",
+           "Status", "DocLoRAError"]
+
+
+class DocLoRA:
+    """Library + ingestion + chat for one active model pair.
+
+    ``model``: pair name (else ``$DOCLORA_MODEL``, else the pair marked active, else the bundled
+    demo ``tiny-needle``). ``engine``: a chat engine to use instead of llama.cpp (tests).
+    """
+
+    def __init__(self, model: str | None = None, *, settings: Settings | None = None,
+                 engine: ChatEngine | None = None) -> None:
+        self.library = Library.open()
+        clean_leftovers(self.library)
+        self.settings = settings or Settings()
+        self._model_name = model
+        self._pair: Pair | None = None
+        self._engine = engine
+        self._ingestor: Ingestor | None = None
+        self._queue: JobQueue | None = None
+        self._lock = threading.RLock()
+
+    # -- model pair and engines (created on first use) -------------------------------------
+
+    @property
+    def pair(self) -> Pair:
+        """The active model pair (its files are checked when the engines load)."""
+        with self._lock:
+            if self._pair is None:
+                self._pair = active_pair(self._model_name)
+            return self._pair
+
+    @property
+    def engine(self) -> ChatEngine:
+        """The chat engine (the base GGUF is loaded on the first answer, not here)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = ChatEngine(check_pair(self.pair).gguf, self.settings)
+            return self._engine
+
+    @property
+    def ingestor(self) -> Ingestor:
+        """The ingestion pipeline for the active pair (loads the hypernetwork on first use)."""
+        with self._lock:
+            if self._ingestor is None:
+                self._ingestor = Ingestor(self.library, check_pair(self.pair), self.settings)
+            return self._ingestor
+
+    def configure(self, **changes) -> Settings:
+        """Change settings (see ``Settings``) and/or ``model=NAME``; reloads what they affect."""
+        model = changes.pop("model", None)
+        unknown = set(changes) - {f.name for f in fields(Settings)}
+        if unknown:
+            raise DocLoRAError(f"Unknown setting(s) {', '.join(sorted(unknown))}; "
+                               f"use one of {', '.join(f.name for f in fields(Settings))}.")
+        with self._lock:
+            new = replace(self.settings, **changes)
+            runtime = ("n_ctx", "n_threads", "device")
+            if model and model != self.pair.name:
+                self._model_name, self._pair = model, None
+                self._drop_engines()
+            elif any(getattr(new, k) != getattr(self.settings, k) for k in runtime):
+                self._drop_engines()
+            self.settings = new
+            if self._engine is not None:
+                self._engine.settings = new
+            if self._ingestor is not None:
+                self._ingestor.settings = new
+            return new
+
+    def _drop_engines(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+        self._ingestor = None
+
+    # -- documents -------------------------------------------------------------------------
+
+    def documents(self, search: str | None = None) -> list[Document]:
+        """All documents, newest first; ``search`` matches titles and page text."""
+        return self.library.documents(self.pair.name, search=search)
+
+    def get(self, ref: Ref) -> Document:
+        """One document by id or unique title prefix (DocumentNotFound/AmbiguousDocument)."""
+        return self.library.resolve(ref, self.pair.name)
+
+    def add(self, path: str | Path, password: str | None = None,
+            progress: Callable[[ProgressEvent], None] | None = None,
+            cancel: StopFlag = None, title: str | None = None) -> Document:
+        """Internalize one PDF and return its ready document (synchronous).
+
+        The same file (sha256) already internalized for this pair is returned at once. ``progress``
+        gets ProgressEvents; ``cancel`` (Event or callable) aborts with CancelledError. On any
+        failure nothing is left behind in the library.
+        """
+        return self.ingestor.run(Path(path), password=password, progress=progress,
+                                 cancel=cancel, title=title)
+
+    def submit(self, path: str | Path, password: str | None = None) -> Job:
+        """Queue a PDF for ingestion in the background; returns its Job at once."""
+        return self._jobs().submit(Path(path), password)
+
+    def jobs(self, active_only: bool = False) -> list[Job]:
+        """Submitted jobs, newest first (progress, ETA, errors; persisted in the library)."""
+        return self.library.jobs(active_only=active_only)
+
+    def job(self, job_id: int) -> Job:
+        """One job by id."""
+        return self.library.job(job_id)
+
+    def cancel(self, job_id: int) -> Job:
+        """Cancel a queued or running job (the running one stops at its next progress step)."""
+        return self._jobs().cancel(job_id)
+
+    def wait(self, job_id: int, timeout: float | None = None) -> Job:
+        """Block until a job is finished (done, failed or cancelled) or ``timeout`` passes."""
+        return self._jobs().wait(job_id, timeout)
+
+    def _jobs(self) -> JobQueue:
+        with self._lock:
+            if self._queue is None:
+                self._queue = JobQueue(self.library, lambda: self.ingestor)
+            return self._queue
+
+    def rename(self, ref: Ref, title: str) -> Document:
+        """Give a document a new title."""
+        doc = self.get(ref)
+        self.library.rename(doc.id, title)
+        return self.get(doc.id)
+
+    def remove(self, ref: Ref) -> Document:
+        """Delete a document, its adapters (all pairs), pages, chat and files."""
+        doc = self.get(ref)
+        files = self.library.remove(doc.id)
+        if self._engine is not None:
+            for file in files:
+                self._engine.forget_adapter(file)
+        return doc
+
+    def export(self, ref: Ref, format: str, out: str | Path | None = None) -> Path:
+        """Export the adapter (``gguf``, ``peft``) or the chat (``markdown``); returns the path."""
+        doc = self.get(ref)
+        return exports.export(self.library, doc, format, Path(out) if out else None)
+
+    # -- chat ------------------------------------------------------------------------------
+
+    def ask(self, ref: Ref | None, question: str, on_token: Callable[[str], None] | None = None,
+            stop: StopFlag = None, history: bool = True) -> Answer:
+        """Answer a question about a document (``None``: the base model, no document).
+
+        ``on_token`` gets each new piece of text; ``stop`` ends generation early (the partial
+        answer is kept). ``history=False`` asks without replaying the earlier chat. The exchange
+        is saved to the document's history either way.
+        """
+        answer = Answer(text="")
+        for answer in self.stream(ref, question, stop=stop, history=history):
+            if on_token and answer.delta:
+                on_token(answer.delta)
+        return answer
+
+    def stream(self, ref: Ref | None, question: str, stop: StopFlag = None,
+               history: bool = True) -> Iterator[Answer]:
+        """Like ``ask`` but yields growing Answers; the last has ``done=True`` and ``sources``."""
+        question = question.strip()
+        if not question:
+            raise DocLoRAError("The question is empty; type a question first.")
+        doc = self.get(ref) if ref is not None else None
+        adapter_file = self._adapter_file(doc)
+        past = self.library.history(doc.id if doc else None) if history else []
+        messages = build_messages(past, question)
+        text, stopped = "", False
+        for piece in self.engine.generate(messages, adapter_file, stop=stop):
+            text += piece
+            yield Answer(text=text, delta=piece, document=doc.id if doc else None)
+        stopped = is_stopped(stop)
+        text = text.strip()
+        sources = self.library.search_pages(doc.id, f"{question} {text}") if doc else []
+        self.library.add_exchange(doc.id if doc else None, question, text, sources)
+        yield Answer(text=text, sources=sources, document=doc.id if doc else None,
+                     done=True, stopped=stopped)
+
+    def _adapter_file(self, doc: Document | None) -> str | None:
+        if doc is None:
+            return None
+        if doc.status == NEEDS_REINDEX:
+            raise DocumentNotReadyError(
+                f"'{doc.title}' was internalized with another model; add the file again to "
+                f"internalize it for {self.pair.name}.")
+        if doc.status != READY or doc.adapter is None:
+            raise DocumentNotReadyError(
+                f"The adapter of '{doc.title}' is missing; remove the document and add it again.")
+        return doc.adapter.file
+
+    def history(self, ref: Ref | None) -> list[Message]:
+        """The document's chat (``None``: the no-document chat), oldest first."""
+        return self.library.history(self.get(ref).id if ref is not None else None)
+
+    def clear_history(self, ref: Ref | None) -> None:
+        """Delete the document's chat messages."""
+        self.library.clear_history(self.get(ref).id if ref is not None else None)
+
+    def pop_exchange(self, ref: Ref | None) -> str | None:
+        """Remove the last question and its answer; returns the question (for "regenerate")."""
+        return self.library.pop_exchange(self.get(ref).id if ref is not None else None)
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self, ref: Ref | None = None) -> Status:
+        """Active model pair, device, and (with ``ref``) the document's adapter rank and size."""
+        pair = self.pair
+        engine = self._engine
+        status = Status(model=pair.name, demo=pair.demo,
+                        device=engine.device if engine else ChatEngine.planned_device(self.settings),
+                        base_gguf=str(pair.gguf), base_loaded=bool(engine and engine.loaded))
+        if ref is not None:
+            doc = self.get(ref)
+            status.document = doc.id
+            if doc.adapter is not None:
+                status.adapter_rank = doc.adapter.rank
+                status.adapter_size = doc.adapter.size
+                status.adapter_file = doc.adapter.file
+        return status
+
+    def close(self) -> None:
+        """Stop the queue worker and free the model."""
+        if self._queue is not None:
+            self._queue.close()
+        self._drop_engines()
+        self.library.close()

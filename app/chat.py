@@ -1,0 +1,179 @@
+"""Chat engine on llama-cpp-python: one base GGUF, per-document GGUF adapters swapped in and out.
+
+The base model is loaded once (on the first answer). Each document's adapter is loaded on first
+use (validated by ``converters.llama_adapters``) and kept in a small LRU; evicted adapters are
+freed safely (cleared before freed). Switching documents swaps the active adapter without
+reloading the base and resets the KV cache. The chat template is the one the GGUF carries.
+``base_loads`` and ``adapter_loads`` count the expensive loads (tests and benchmarks read them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from app.errors import AdapterError, DocLoRAError, ModelError
+from app.records import Message, Settings
+
+StopFlag = threading.Event | Callable[[], bool] | None
+_PER_MESSAGE_TOKENS = 8  # template overhead per message (role markers, separators)
+
+
+def is_stopped(flag: StopFlag) -> bool:
+    """True once a stop Event is set or a stop callable returns True."""
+    if flag is None:
+        return False
+    return flag.is_set() if hasattr(flag, "is_set") else bool(flag())
+
+
+def build_messages(past: list[Message], question: str) -> list[dict]:
+    """Chat messages for the template: the replayed history, then the new question."""
+    out = [{"role": m.role, "content": m.content} for m in past if m.content.strip()]
+    return out + [{"role": "user", "content": question}]
+
+
+class ChatEngine:
+    """Generates answers with llama.cpp; thread-safe (one generation at a time)."""
+
+    def __init__(self, gguf: str | Path, settings: Settings | None = None,
+                 cache_size: int = 4) -> None:
+        self.gguf = Path(gguf)
+        self.settings = settings or Settings()
+        self.cache_size = max(1, cache_size)
+        self.llm = None
+        self.base_loads = 0
+        self.adapter_loads = 0
+        self._adapters: OrderedDict[str, object] = OrderedDict()  # path -> LoadedAdapter
+        self._active: str | None = None
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def planned_device(settings: Settings) -> str:
+        """The device llama.cpp will run on with these settings."""
+        import llama_cpp
+        gpu = settings.device != "cpu" and llama_cpp.llama_supports_gpu_offload()
+        return "gpu" if gpu else "cpu"
+
+    @property
+    def device(self) -> str:
+        """"gpu" or "cpu"."""
+        return self.planned_device(self.settings)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the base model is in memory."""
+        return self.llm is not None
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window in tokens (loads the base)."""
+        return self._base().n_ctx()
+
+    def _base(self):
+        if self.llm is None:
+            from llama_cpp import Llama
+            if not self.gguf.is_file():
+                raise ModelError(f"The chat model {self.gguf} is missing; "
+                                 "reinstall the model pair ('doclora models').")
+            try:
+                self.llm = Llama(model_path=str(self.gguf), n_ctx=self.settings.n_ctx,
+                                 n_threads=self.settings.n_threads,
+                                 n_gpu_layers=-1 if self.device == "gpu" else 0, verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(f"The chat model {self.gguf.name} does not load ({exc}); "
+                                 "reinstall the model pair.") from exc
+            self.base_loads += 1
+            self._adapters.clear()
+            self._active = None
+        return self.llm
+
+    def use(self, adapter_file: str | None) -> None:
+        """Make ``adapter_file`` (None: no adapter) the active one; resets the KV cache on change."""
+        from converters.errors import AdapterLoadError
+        from converters.llama_adapters import activate, free_adapter, load_adapter
+        with self._lock:
+            llm = self._base()
+            if adapter_file == self._active:
+                return
+            loaded = None
+            if adapter_file is not None:
+                loaded = self._adapters.get(adapter_file)
+                if loaded is None:
+                    try:
+                        loaded = load_adapter(llm, adapter_file)
+                    except AdapterLoadError as exc:
+                        raise AdapterError(
+                            f"This document's adapter does not fit the chat model "
+                            f"{self.gguf.name}; remove the document and add it again.") from exc
+                    self.adapter_loads += 1
+                    self._adapters[adapter_file] = loaded
+                self._adapters.move_to_end(adapter_file)
+                while len(self._adapters) > self.cache_size:
+                    _, old = self._adapters.popitem(last=False)
+                    free_adapter(llm, old)  # clears the context first, so never freed in use
+            activate(llm, loaded)  # also resets the KV cache
+            self._active = adapter_file
+
+    def forget_adapter(self, adapter_file: str) -> None:
+        """Free a document's adapter (after it was removed from the library)."""
+        from converters.llama_adapters import activate, free_adapter
+        with self._lock:
+            loaded = self._adapters.pop(adapter_file, None)
+            if self.llm is None or loaded is None:
+                return
+            if self._active == adapter_file:
+                activate(self.llm, None)
+                self._active = None
+            free_adapter(self.llm, loaded)
+
+    def fit(self, messages: list[dict]) -> tuple[list[dict], int]:
+        """Drop the oldest turns until the prompt leaves room for an answer; returns (messages,
+        max_tokens for the answer)."""
+        llm = self._base()
+        n_ctx = llm.n_ctx()
+        reserve = max(8, min(self.settings.max_tokens, n_ctx // 4))
+
+        def size(m: dict) -> int:
+            return len(llm.tokenize(m["content"].encode(), add_bos=False)) + _PER_MESSAGE_TOKENS
+
+        sizes = [size(m) for m in messages]
+        while len(messages) > 1 and sum(sizes) + reserve > n_ctx:
+            cut = 2 if len(messages) > 2 else 1  # a whole user/assistant turn
+            messages, sizes = messages[cut:], sizes[cut:]
+        if sum(sizes) + reserve > n_ctx:
+            raise DocLoRAError(f"The question is too long for this model's window of {n_ctx} "
+                               "tokens; shorten it.")
+        return messages, min(self.settings.max_tokens, n_ctx - sum(sizes))
+
+    def generate(self, messages: list[dict], adapter_file: str | None,
+                 stop: StopFlag = None) -> Iterator[str]:
+        """Stream the answer to ``messages`` under the document's adapter, piece by piece."""
+        with self._lock:
+            self.use(adapter_file)
+            messages, max_tokens = self.fit(messages)
+            stream = self.llm.create_chat_completion(
+                messages=messages, stream=True, max_tokens=max_tokens,
+                temperature=self.settings.temperature)
+            try:
+                for chunk in stream:
+                    if is_stopped(stop):
+                        break
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            finally:
+                stream.close()
+
+    def close(self) -> None:
+        """Free every adapter and the base model."""
+        from converters.llama_adapters import activate, free_adapter
+        with self._lock:
+            if self.llm is not None:
+                activate(self.llm, None)
+                for loaded in self._adapters.values():
+                    free_adapter(self.llm, loaded)
+                self.llm.close()
+            self._adapters.clear()
+            self.llm, self._active = None, None

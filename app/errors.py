@@ -1,0 +1,52 @@
+"""App-level errors. Every message is one sentence that says what to do next.
+
+The core raises these; only the edges (CLI, UI) turn them into readable text. Errors from
+``converters`` and ``hypernet`` are wrapped into one of these by the pipeline and chat engine, with
+the original kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+
+class DocLoRAError(Exception):
+    """Base class of every error the app shows to a user."""
+
+
+class DocumentNotFoundError(DocLoRAError):
+    """No document matches the given id or title prefix."""
+
+
+class AmbiguousDocumentError(DocLoRAError):
+    """A title prefix matches more than one document."""
+
+
+class DocumentNotReadyError(DocLoRAError):
+    """The document has no usable adapter for the active model pair."""
+
+
+class InvalidDocumentError(DocLoRAError):
+    """The file cannot be read as a PDF with text (corrupt, empty, encrypted, scanned, ...)."""
+
+
+class PasswordRequiredError(InvalidDocumentError):
+    """The PDF is encrypted and no (or a wrong) password was given."""
+
+
+class DiskFullError(DocLoRAError):
+    """The disk ran out of space while writing the library's files."""
+
+
+class CancelledError(DocLoRAError):
+    """The user cancelled an ingestion; nothing was kept."""
+
+
+class ModelError(DocLoRAError):
+    """The model pair is missing, incomplete or does not load."""
+
+
+class AdapterError(DocLoRAError):
+    """An adapter does not fit the active base model or cannot be loaded."""
+
+
+class ExportError(DocLoRAError):
+    """An export format or target is not possible."""

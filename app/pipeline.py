@@ -1,0 +1,298 @@
+"""Ingestion: PDF -> pages -> token chunks -> LoRA (hypernetwork) -> GGUF adapter -> library row.
+
+Each stage is a small function; ``Ingestor.run`` chains them, reports ``ProgressEvent``s and
+checks for cancellation between steps. Files are written into a private staging folder
+(``adapters/.staging/<pid>-<random>/``), renamed into place only once everything succeeded, and the
+database rows are committed last; any failure removes what the attempt wrote. ``clean_leftovers``
+(run on every start) removes what a killed process left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from app import errors as E
+from app.chat import is_stopped
+from app.library import Library
+from app.pair import Pair
+from app.paths import adapters_dir, documents_dir
+from app.records import Document, ProgressEvent, Settings
+
+Progress = Callable[[ProgressEvent], None] | None
+
+# Where each stage starts and ends on the overall 0..1 progress scale.
+_SPAN = {"extract": (0.0, 0.08), "chunk": (0.08, 0.12), "encode": (0.12, 0.9),
+         "write": (0.9, 0.97), "commit": (0.97, 1.0)}
+
+
+def staging_root() -> Path:
+    """Staging folders of running ingestions (one per attempt, named ``<pid>-<random>``)."""
+    path = adapters_dir() / ".staging"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# -- stages ---------------------------------------------------------------------------------
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (InvalidDocumentError if it cannot be read)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError as exc:
+        raise E.InvalidDocumentError(
+            f"'{path}' does not exist (or vanished); check the path and add it again.") from exc
+    except IsADirectoryError as exc:
+        raise E.InvalidDocumentError(f"'{path}' is a folder; give the PDF file inside it.") from exc
+    except OSError as exc:
+        raise E.InvalidDocumentError(
+            f"'{path}' cannot be read ({exc.strerror}); check its permissions.") from exc
+    return digest.hexdigest()
+
+
+def _pdf_message(exc: Exception, name: str) -> E.DocLoRAError:
+    from converters import errors as C
+    table = [
+        (C.EmptyFileError, E.InvalidDocumentError, "'{n}' is empty (0 bytes); choose the real PDF file."),
+        (C.NotAPdfError, E.InvalidDocumentError, "'{n}' is not a PDF file, whatever its name says; "
+                                                 "export it to PDF first."),
+        (C.CorruptPdfError, E.InvalidDocumentError, "'{n}' is a damaged PDF that cannot be read; "
+                                                    "re-download or re-export it."),
+        (C.EncryptedPdfError, E.PasswordRequiredError, "'{n}' is password-protected; add it again "
+                                                       "with its password (--password)."),
+        (C.WrongPasswordError, E.PasswordRequiredError, "The password for '{n}' is wrong; "
+                                                        "add it again with the right password."),
+        (C.NoTextError, E.InvalidDocumentError, "'{n}' has no extractable text (scanned pages?); "
+                                                "install Tesseract for OCR or use a PDF with text."),
+        (C.TooManyPagesError, E.InvalidDocumentError, "'{n}' has more pages than the limit; "
+                                                      "split it or raise the limit (--max-pages)."),
+        (C.FileVanishedError, E.InvalidDocumentError, "'{n}' vanished or changed while it was being "
+                                                      "read; add it again once it is in place."),
+    ]
+    for source, target, template in table:
+        if isinstance(exc, source):
+            return target(template.format(n=name))
+    return E.InvalidDocumentError(f"'{name}' could not be read as a PDF ({exc}); "
+                                  "check that it opens in a PDF viewer.")
+
+
+def extract(path: Path, password: str | None, max_pages: int | None):
+    """Stage 1: the PDF's text with its page map (converters.pdf_to_text)."""
+    from converters import pdf_to_text
+    from converters.errors import PdfError
+    try:
+        return pdf_to_text(path, password=password, max_pages=max_pages)
+    except PdfError as exc:
+        raise _pdf_message(exc, path.name) from exc
+    except FileNotFoundError as exc:
+        raise E.InvalidDocumentError(f"'{path.name}' vanished while it was being read; "
+                                     "add it again once it is in place.") from exc
+
+
+def chunk(hn, text: str) -> list[list[int]]:
+    """Stage 2: templated token-id chunks of at most the hypernetwork's chunk length."""
+    chunks = hn.chunk_text(text)
+    if not chunks:
+        raise E.InvalidDocumentError("The document has no text to internalize; "
+                                     "use a PDF with text.")
+    return chunks
+
+
+def encode(hn, chunks: list[list[int]], progress: Callable[[str, int, int], None]):
+    """Stage 3: one LoRA per chunk, concatenated along the rank (a DocumentAdapter)."""
+    return hn.internalize_ids(chunks, progress=progress)
+
+
+def write_adapter(adapter, staging: Path, base_gguf: Path) -> tuple[Path, Path]:
+    """Stage 4: the adapter as GGUF (for llama.cpp) and as safetensors (for PEFT export)."""
+    from converters import adapter_to_gguf
+    from converters.errors import AdapterMismatchError, GGUFError
+    st_path = staging / "adapter.safetensors"
+    adapter.save(st_path)
+    try:
+        gguf_path = Path(adapter_to_gguf(adapter, staging / "adapter.gguf", base_gguf=base_gguf))
+    except AdapterMismatchError as exc:
+        raise E.AdapterError(f"The adapter does not fit the chat model {base_gguf.name} ({exc}); "
+                             "the model pair is inconsistent, reinstall it.") from exc
+    except GGUFError as exc:
+        raise E.AdapterError(f"The adapter could not be written as GGUF ({exc}); "
+                             "reinstall the model pair.") from exc
+    return gguf_path, st_path
+
+
+# -- the run --------------------------------------------------------------------------------
+
+class _Reporter:
+    """Turns (stage, done, total) into ProgressEvents with an ETA; checks for cancellation."""
+
+    def __init__(self, progress: Progress, cancel) -> None:
+        self.progress, self.cancel, self.start = progress, cancel, time.monotonic()
+
+    def __call__(self, stage: str, done: float = 0, total: float = 1, message: str = "") -> None:
+        if is_stopped(self.cancel):
+            raise E.CancelledError("Cancelled; nothing was added to the library.")
+        lo, hi = _SPAN.get(stage, (1.0, 1.0))
+        fraction = lo + (hi - lo) * (done / total if total else 1.0)
+        elapsed = time.monotonic() - self.start
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0.05 else None
+        if self.progress:
+            self.progress(ProgressEvent(stage=stage, fraction=round(fraction, 4),
+                                        message=message, eta_s=eta))
+
+
+class Ingestor:
+    """Runs ingestions for one model pair (the hypernetwork is loaded on first use)."""
+
+    def __init__(self, library: Library, pair: Pair, settings: Settings) -> None:
+        self.library, self.pair, self.settings = library, pair, settings
+        self._hn = None
+        self._lock = threading.Lock()  # one ingestion at a time per process
+
+    @property
+    def hypernet(self):
+        """The pair's hypernetwork, loaded once."""
+        if self._hn is None:
+            from hypernet import load_hypernet
+            from hypernet.errors import HypernetError
+            try:
+                self._hn = load_hypernet(self.pair.hypernet, base_model=self.pair.base_dir,
+                                         device=_torch_device(self.settings))
+            except HypernetError as exc:
+                raise E.ModelError(f"The hypernetwork of '{self.pair.name}' does not load "
+                                   f"({exc}); reinstall the model pair.") from exc
+        return self._hn
+
+    def run(self, path: Path, password: str | None = None, progress: Progress = None,
+            cancel=None, title: str | None = None) -> Document:
+        """Internalize one PDF; returns the ready Document (see module docstring)."""
+        report = _Reporter(progress, cancel)
+        report("extract", 0, 1, f"reading {path.name}")
+        with self._lock:
+            sha = file_sha256(path)
+            known = self.library.find_sha(sha)
+            if known is not None:
+                doc = self.library.document(known["id"], self.pair.name)
+                if doc.adapter is not None and Path(doc.adapter.file).is_file():
+                    report("commit", 1, 1, "already in the library: reusing its adapter")
+                    return doc
+            staging = staging_root() / f"{os.getpid()}-{secrets.token_hex(4)}"
+            staging.mkdir()
+            placed: list[Path] = []
+            try:
+                return self._run(path, sha, known, password, title, report, staging, placed)
+            except OSError as exc:
+                _undo(placed)
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise E.DiskFullError(f"The disk is full while adding '{path.name}'; "
+                                          "free some space and add it again.") from exc
+                raise E.DocLoRAError(f"Adding '{path.name}' failed ({exc}); "
+                                     "check the file and the free disk space.") from exc
+            except BaseException:
+                _undo(placed)
+                raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _run(self, path, sha, known, password, title, report, staging, placed) -> Document:
+        pdf = extract(path, password, self.settings.max_pages)
+        if pdf.sha256 != sha:
+            raise E.InvalidDocumentError(f"'{path.name}' changed while it was being read; "
+                                         "add it again once it is complete.")
+        report("chunk", 0, 1, f"{pdf.page_count} pages")
+        hn = self.hypernet
+        chunks = chunk(hn, pdf.text)
+        tokens = sum(len(c) for c in chunks)
+        report("chunk", 1, 1, f"{tokens} tokens in {len(chunks)} chunks")
+        adapter = encode(hn, chunks, lambda s, d, t: report("encode", d, t, f"{s} {d}/{t}"))
+        report("write", 0, 1, "writing the GGUF adapter")
+        gguf_tmp, st_tmp = write_adapter(adapter, staging, self.pair.gguf)
+        if known is None:
+            src_tmp = staging / "source.pdf"
+            shutil.copyfile(path, src_tmp)
+        report("commit", 0, 1, "saving to the library")
+        # Unique names, so a concurrent attempt (another process) never overwrites ours.
+        tag = secrets.token_hex(4)
+        folder = adapters_dir() / sha[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        model = re.sub(r"[^\w.-]", "_", self.pair.name)
+        gguf = _place(gguf_tmp, folder / f"{model}-{tag}.gguf", placed)
+        st = _place(st_tmp, folder / f"{model}-{tag}.safetensors", placed)
+        source = (_place(src_tmp, documents_dir() / f"{sha[:16]}-{tag}.pdf", placed)
+                  if known is None else Path(self.library.abs(known["source_file"])))
+        doc_id = self.library.commit_ingest(
+            sha256=sha, title=(title or pdf.title or path.stem).strip() or path.stem,
+            file_name=path.name, source_file=str(source),
+            pages=[(p.number, p.text) for p in pdf.pages], tokens=tokens,
+            adapter={"model": self.pair.name, "base_model": adapter.base_fingerprint,
+                     "hypernet_id": adapter.hypernet_id, "rank": int(adapter.rank),
+                     "n_chunks": int(adapter.n_chunks), "file": str(gguf),
+                     "peft_file": str(st), "size": gguf.stat().st_size})
+        placed.clear()  # committed: nothing to undo any more
+        report("commit", 1, 1, "ready")
+        return self.library.document(doc_id, self.pair.name)
+
+
+def _place(tmp: Path, final: Path, placed: list[Path]) -> Path:
+    os.replace(tmp, final)
+    placed.append(final)
+    return final
+
+
+def _undo(placed: list[Path]) -> None:
+    for path in placed:
+        path.unlink(missing_ok=True)
+        if path.parent.name != "documents" and path.parent.is_dir() and not any(
+                path.parent.iterdir()):
+            path.parent.rmdir()
+
+
+def _torch_device(settings: Settings) -> str:
+    if settings.device == "cpu":
+        return "cpu"
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_leftovers(library: Library) -> None:
+    """Remove what killed ingestions left behind: staging folders, orphan files, stale jobs."""
+    root = staging_root()
+    live = False
+    for folder in root.iterdir():
+        pid = folder.name.split("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            live = True  # another ingestion is running right now: leave its files alone
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    if not live:
+        keep = library.referenced_files()
+        for base in (adapters_dir(), documents_dir()):
+            for path in base.rglob("*"):
+                if path.is_file() and root not in path.parents and path not in keep:
+                    path.unlink(missing_ok=True)
+        for folder in adapters_dir().iterdir():
+            if folder.is_dir() and folder != root and not any(folder.iterdir()):
+                folder.rmdir()
+    library.fail_jobs_of_dead(_alive)

@@ -1,0 +1,174 @@
+"""Plain dataclasses for everything the app API returns (rows, progress, answers, status).
+
+They hold no behaviour beyond ``from_row`` (build from a sqlite-utils row dict) and ``to_dict``
+(JSON-ready, used by ``--json`` output and the UI).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Stages of one ingestion, in order (ProgressEvent.stage / Job.stage).
+STAGES = ("queued", "extract", "chunk", "encode", "write", "commit", "done")
+
+# Document.status values.
+READY = "ready"  # has a usable adapter for the active model pair
+NEEDS_REINDEX = "needs-reindex"  # only has adapters made by another model pair
+FAILED = "failed"  # its adapter file for the active pair is missing or unreadable
+
+# Job.status values.
+JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_CANCELLED = (
+    "queued", "running", "done", "failed", "cancelled")
+
+
+class _Row:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the fields."""
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass
+class Adapter(_Row):
+    """One document's LoRA adapter for one model pair."""
+
+    id: int
+    document_id: int
+    model: str  # model pair name, e.g. "tiny-needle"
+    base_model: str  # base fingerprint recorded by the hypernetwork
+    hypernet_id: str
+    rank: int
+    n_chunks: int
+    file: str  # GGUF adapter path
+    peft_file: str  # DocumentAdapter safetensors (for PEFT export / re-conversion)
+    size: int  # bytes of the GGUF file
+    created: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> Adapter:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Document(_Row):
+    """A document in the library (status is relative to the active model pair)."""
+
+    id: int
+    title: str
+    file_name: str
+    sha256: str
+    pages: int
+    tokens: int
+    created: str
+    status: str = READY
+    adapter: Adapter | None = None  # the adapter for the active model pair, if any
+
+    @classmethod
+    def from_row(cls, row: dict, adapter: Adapter | None = None, status: str = READY) -> Document:
+        return cls(id=row["id"], title=row["title"], file_name=row["file_name"],
+                   sha256=row["sha256"], pages=row["pages"], tokens=row["tokens"],
+                   created=row["created"], status=status, adapter=adapter)
+
+
+@dataclass
+class Source(_Row):
+    """A page that supports an answer, with a short snippet (matches in **bold**)."""
+
+    page: int
+    snippet: str
+
+
+@dataclass
+class Message(_Row):
+    """One chat message; document_id is None in "no document" mode."""
+
+    id: int
+    document_id: int | None
+    role: str  # "user" | "assistant"
+    content: str
+    sources: list[Source]
+    created: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> Message:
+        sources = [Source(**s) for s in json.loads(row["sources"] or "[]")]
+        return cls(id=row["id"], document_id=row["document_id"], role=row["role"],
+                   content=row["content"], sources=sources, created=row["created"])
+
+
+@dataclass
+class Answer(_Row):
+    """An answer, complete or (while streaming) partial.
+
+    ``stream()`` yields these with ``text`` growing and ``delta`` the newly added text; the last one
+    has ``done=True`` and the supporting ``sources``.
+    """
+
+    text: str
+    sources: list[Source] = field(default_factory=list)
+    document: int | None = None
+    delta: str = ""
+    done: bool = False
+    stopped: bool = False  # the user stopped generation early
+
+
+@dataclass
+class ProgressEvent(_Row):
+    """Progress of one ingestion: stage (see STAGES), overall fraction 0..1, ETA in seconds."""
+
+    stage: str
+    fraction: float
+    message: str = ""
+    eta_s: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Job(_Row):
+    """A queued/running/finished ingestion submitted with ``DocLoRA.submit`` (kept in the library
+    so progress and errors survive a page reload)."""
+
+    id: int
+    path: str
+    file_name: str
+    model: str
+    status: str  # queued | running | done | failed | cancelled
+    stage: str
+    fraction: float
+    eta_s: float | None
+    error: str | None
+    document_id: int | None
+    created: str
+    updated: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> Job:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Status(_Row):
+    """What the status line shows: active model pair, device, and the document's adapter."""
+
+    model: str
+    demo: bool  # the bundled tiny-needle pair is active
+    device: str  # "cpu" or e.g. "gpu (CUDA)"
+    base_gguf: str
+    base_loaded: bool
+    document: int | None = None
+    adapter_rank: int | None = None
+    adapter_size: int | None = None  # bytes
+    adapter_file: str | None = None
+
+
+@dataclass
+class Settings(_Row):
+    """Generation/runtime settings; ``DocLoRA.configure(**changes)`` applies them."""
+
+    n_ctx: int = 0  # 0: the model's training window
+    n_threads: int | None = None  # None: llama.cpp's default
+    device: str = "auto"  # "auto" | "cpu" | "gpu"
+    temperature: float = 0.0
+    max_tokens: int = 256
+    max_pages: int = 2000  # ingestion page limit
