@@ -1,0 +1,131 @@
+"""``doclora models ...``: list, pull, use, rm and add model pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from app.errors import DocLoRAError
+from app.models import catalog, install
+from app.models.registry import QUANTS
+
+
+class ModelsGroup(click.Group):
+    """Shows domain errors as one sentence with exit status 2 (also when used standalone)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DocLoRAError as exc:
+            if os.environ.get("DOCLORA_RAISE_ERRORS"):
+                raise
+            err = click.ClickException(str(exc))
+            err.exit_code = 2
+            raise err from exc
+
+
+def _gb(x: float | None) -> str:
+    return "?" if x is None else f"{x:g} GB"
+
+
+def _line(pair: catalog.ModelPair) -> str:
+    mark = "*" if pair.active else " "
+    state = "installed" if pair.installed else f"not installed, ~{_gb(pair.download_gb)} download"
+    extra = " [recommended]" if pair.recommended else ""
+    extra += " [gated: needs a Hugging Face token + licence acceptance]" if pair.gated else ""
+    return f"{mark} {pair.name:<12} {pair.title} ({state}){extra}"
+
+
+@click.group(name="models", cls=ModelsGroup)
+def models() -> None:
+    """Manage model pairs (base model + chat GGUF + D2L hypernetwork).
+
+    \b
+    Examples:
+        doclora models list
+        doclora models pull qwen3-4b
+        doclora models use tiny-needle
+    """
+
+
+@models.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the pairs as a JSON array.")
+def models_list(as_json: bool) -> None:
+    """List the pairs; * marks the active one."""
+    pairs = catalog.list_pairs()
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in pairs], indent=2))
+        return
+    for pair in pairs:
+        click.echo(_line(pair))
+
+
+def _progress_printer() -> install.Progress:
+    shown: set[str] = set()
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage != "download" and stage not in shown:  # huggingface_hub draws download bars
+            shown.add(stage)
+            click.echo({"convert": "Converting the base model to GGUF...",
+                        "verify": "Verifying...", "install": "Installed."}[stage], err=True)
+    return report
+
+
+@models.command(name="pull")
+@click.argument("name")
+@click.option("--quant", type=click.Choice(QUANTS), default=None,
+              help="Quantisation of the chat GGUF converted from the base (default Q4_K_M).")
+@click.option("--gguf-from", metavar="REPO:FILE",
+              help="Download this existing GGUF of the same weights instead of converting.")
+@click.option("--force", is_flag=True, help="Download and install again even if installed.")
+@click.option("--use/--no-use", default=True, show_default=True,
+              help="Make the pair active once installed.")
+def models_pull(name: str, quant: str | None, gguf_from: str | None, force: bool, use: bool) -> None:
+    """Download, verify and install a pair (resumes an interrupted pull).
+
+    \b
+    Example:
+        doclora models pull qwen3-4b --quant Q8_0
+    """
+    pair = install.pull(name, quant=quant, gguf_from=gguf_from, force=force, use=use,
+                        progress=_progress_printer())
+    click.echo(f"{pair.name} is installed in {pair.base_dir.parent}"
+               + (" and active." if pair.active else "."))
+
+
+@models.command(name="use")
+@click.argument("name")
+def models_use(name: str) -> None:
+    """Make an installed pair the active one."""
+    pair = catalog.use_pair(name)
+    click.echo(f"Now using {pair.name}; documents made with another pair need re-internalizing.")
+
+
+@models.command(name="rm")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def models_rm(name: str, yes: bool) -> None:
+    """Uninstall a pulled pair (or forget a pair you added; its files stay)."""
+    pair = catalog.get_pair(name)
+    if not yes and pair.kind == "registry":
+        click.confirm(f"Delete {pair.name} and its files?", abort=True)
+    catalog.remove_pair(name)
+    click.echo(f"Removed {name}.")
+
+
+@models.command(name="add")
+@click.option("--name", required=True, help="A name for the pair.")
+@click.option("--base", "base_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Hugging Face model folder of the base model (config.json + safetensors).")
+@click.option("--gguf", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The chat GGUF made from that base (may be quantised).")
+@click.option("--hypernet", required=True, type=click.Path(path_type=Path),
+              help="D2L hypernetwork checkpoint (pytorch_model.bin or our folder format).")
+@click.option("--use", is_flag=True, help="Make the pair active.")
+def models_add(name: str, base_dir: Path, gguf: Path, hypernet: Path, use: bool) -> None:
+    """Add your own pair after checking that the GGUF and hypernetwork fit the base."""
+    pair = install.add_pair(name, base_dir, gguf, hypernet, use=use)
+    click.echo(f"Added {pair.name}" + (" (active)." if pair.active else "."))

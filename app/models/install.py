@@ -1,0 +1,210 @@
+"""Installing pairs: ``pull`` (hub -> staging -> verified -> renamed into place) and ``add``.
+
+A pull stages everything in ``models_dir()/.staging/<name>`` and renames it to
+``models_dir()/<name>`` only after every check passed, so a failed or interrupted pull never
+leaves a half pair installed; the staging folder keeps finished and partial downloads, so running
+the same pull again resumes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from app.models import hub, store, verify
+from app.models.catalog import GGUF_NAME, ModelPair, get_pair, install_dir
+from app.models.errors import BundledPairError, IncompatiblePairError, PairNotFoundError
+from app.models.registry import BUNDLED, QUANTS, PairSpec, RepoFiles, load_specs
+from app.paths import models_dir
+
+# progress(stage, done, total): stages "download" (bytes), "convert", "verify", "install".
+Progress = Callable[[str, int, int], None]
+MARGIN = 1.05  # free-space head room over the computed need
+
+
+def staging_dir(name: str) -> Path:
+    """Where a pull of ``name`` collects its files before they are installed."""
+    return models_dir() / ".staging" / name
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+class _DownloadWatcher:
+    """Reports the staging folder's growth (partial files included) as download progress."""
+
+    def __init__(self, folder: Path, total: int, progress: Progress | None) -> None:
+        self.folder, self.total, self.progress = folder, total, progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.progress("download", min(_folder_bytes(self.folder), self.total), self.total)
+
+    def __enter__(self) -> _DownloadWatcher:
+        if self.progress:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.progress:
+            self._thread.join()
+
+
+def _spec_for(name: str, quant: str | None, gguf_from: str | None) -> PairSpec:
+    specs = load_specs()
+    if name == BUNDLED:
+        raise BundledPairError(f"'{BUNDLED}' is bundled with DocLoRA and needs no download.")
+    if name not in specs:
+        raise PairNotFoundError(f"There is no downloadable pair named '{name}'; choose one of: "
+                                f"{', '.join(specs)}.")
+    spec = specs[name]
+    if quant is not None:
+        if quant not in QUANTS:
+            raise IncompatiblePairError(f"Unknown quantisation '{quant}'; use one of {', '.join(QUANTS)}.")
+        spec = replace(spec, quant=quant)
+    if gguf_from:
+        repo, sep, file = gguf_from.partition(":")
+        if not sep or not file.endswith(".gguf"):
+            raise IncompatiblePairError("--gguf-from takes REPO:FILE.gguf, e.g. "
+                                        "'someone/Model-GGUF:model-Q4_K_M.gguf'.")
+        spec = replace(spec, gguf_method="download",
+                       gguf=RepoFiles(repo=repo, revision="main", patterns=(file,)))
+    return spec
+
+
+def _needed_bytes(base: list[hub.RemoteFile], others: list[hub.RemoteFile], spec: PairSpec,
+                  staged: int) -> int:
+    download = sum(f.size for f in base + others)
+    weights = sum(f.size for f in base if f.path.endswith(".safetensors"))
+    # Converting writes an F16 GGUF (<= the bf16/f32 weights) and then the quantised copy.
+    convert = 2 * weights if spec.gguf_method == "convert" else 0
+    return int((max(download - staged, 0) + convert) * MARGIN)
+
+
+def _make_gguf(spec: PairSpec, stage: Path, gguf_files: list[hub.RemoteFile],
+               progress: Progress | None) -> Path:
+    """The chat GGUF in the staging folder: converted from the base, or the downloaded one."""
+    out = stage / GGUF_NAME
+    if spec.gguf_method == "download":
+        os.replace(stage / "gguf" / gguf_files[0].path, out)
+        shutil.rmtree(stage / "gguf")
+        return out
+    from converters import hf_to_gguf, quantize
+    from converters.errors import ConversionError
+
+    if progress:
+        progress("convert", 0, 2)
+    f16 = stage / "model-f16.gguf.tmp"
+    try:
+        hf_to_gguf(stage / "base", f16, outtype="f16")
+        if progress:
+            progress("convert", 1, 2)
+        if spec.quant == "F16":
+            os.replace(f16, out)
+        else:
+            quantize(f16, out, spec.quant)
+    except ConversionError as exc:
+        raise IncompatiblePairError(f"Converting {spec.base.repo} to GGUF failed: {exc}") from exc
+    finally:
+        f16.unlink(missing_ok=True)
+    if progress:
+        progress("convert", 2, 2)
+    return out
+
+
+def _move_into_place(stage: Path, target: Path) -> None:
+    """Rename the staged pair to its final folder (replacing an older install atomically)."""
+    for leftover in stage.rglob(".cache"):  # huggingface_hub's resume bookkeeping
+        shutil.rmtree(leftover, ignore_errors=True)
+    old = target.with_name(f".old-{target.name}")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(stage, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def pull(name: str, quant: str | None = None, gguf_from: str | None = None,
+         force: bool = False, use: bool = True, progress: Progress | None = None) -> ModelPair:
+    """Download, verify and install a registry pair; offline afterwards.
+
+    Already installed (and not ``force``): returns at once without any network access.
+    ``quant``: Q4_K_M (default), Q8_0 or F16 for the locally converted chat GGUF; ``gguf_from``:
+    ``REPO:FILE`` of an existing GGUF of the same weights instead of converting.
+    """
+    spec = _spec_for(name, quant, gguf_from)
+    current = get_pair(name)
+    if current.installed and not force:
+        if use:
+            store.set_active(name)
+            current.active = True
+        return current
+    stage = staging_dir(name)
+    stage.mkdir(parents=True, exist_ok=True)
+    with hub.online():
+        from huggingface_hub import get_token
+
+        token = get_token()
+        base = hub.list_files(spec.base, ("config.json", "*.safetensors"), token)
+        hyper = hub.list_files(spec.hypernet, spec.hypernet.patterns, token)
+        gguf = hub.list_files(spec.gguf, spec.gguf.patterns, token) if spec.gguf else []
+        verify.check_free_space(models_dir(), _needed_bytes(base, hyper + gguf, spec,
+                                                            _folder_bytes(stage)), name)
+        parts = [(base, stage / "base"), (hyper, stage / "hypernet"), (gguf, stage / "gguf")]
+        total = sum(f.size for f in base + hyper + gguf)
+        with _DownloadWatcher(stage, total, progress):
+            for files, folder in parts:
+                hub.download(files, folder, token)
+    if progress:
+        progress("download", total, total)
+        progress("verify", 0, 1)
+    digests = {}
+    for files, folder in parts:
+        digests.update(hub.verify(files, folder, name))
+    gguf_path = _make_gguf(spec, stage, gguf, progress)
+    try:
+        verify.check_gguf(gguf_path, stage / "base")
+    except IncompatiblePairError:
+        gguf_path.unlink()  # a retry must fetch or convert it again
+        raise
+    if progress:
+        progress("verify", 1, 1)
+    target = install_dir(name)
+    source = {
+        "kind": "hub",
+        "base": {"repo": spec.base.repo, "commit": base[0].commit},
+        "hypernet": {"repo": spec.hypernet.repo, "commit": hyper[0].commit,
+                     "file": spec.hypernet_file},
+        "gguf": ({"method": "download", "repo": spec.gguf.repo, "commit": gguf[0].commit,
+                  "file": gguf[0].path} if spec.gguf else
+                 {"method": "convert", "quant": spec.quant}),
+        "sha256": digests,
+    }
+    _move_into_place(stage, target)
+    store.record(name, target / "base", target / GGUF_NAME,
+                 target / "hypernet" / spec.hypernet_file, source, active=use)
+    if progress:
+        progress("install", 1, 1)
+    return get_pair(name)
+
+
+def add_pair(name: str, base_dir: Path, gguf: Path, hypernet: Path, use: bool = False) -> ModelPair:
+    """Register a user's own pair (files stay where they are) after checking that the GGUF and
+    the hypernetwork both fit the base model."""
+    if name == BUNDLED or name in load_specs():
+        raise IncompatiblePairError(f"'{name}' is the name of a registry pair; choose another name.")
+    base_dir, gguf, hypernet = (Path(p).expanduser().resolve() for p in (base_dir, gguf, hypernet))
+    if not hypernet.exists():
+        raise IncompatiblePairError(f"Hypernetwork checkpoint not found: {hypernet}; check the path.")
+    verify.check_gguf(gguf, base_dir)
+    verify.check_hypernet(hypernet, base_dir)
+    store.record(name, base_dir, gguf, hypernet, {"kind": "user"}, active=use)
+    return get_pair(name)

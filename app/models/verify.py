@@ -1,0 +1,105 @@
+"""Checks that a pair's parts fit together: GGUF header vs base config, hypernet vs base, disk."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from app.models.errors import IncompatiblePairError, InsufficientDiskError
+
+# HF config `model_type` -> the GGUF `general.architecture` llama.cpp's converter writes for it.
+GGUF_ARCH = {
+    "llama": "llama",
+    "mistral": "llama",  # the converter writes Mistral as llama
+    "qwen2": "qwen2",
+    "qwen3": "qwen3",
+    "gemma2": "gemma2",
+}
+
+
+def base_config(base_dir: Path) -> dict:
+    """The base model's config.json; IncompatiblePairError if it is missing or unreadable."""
+    path = Path(base_dir) / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IncompatiblePairError(
+            f"{base_dir} is not a Hugging Face model folder (no readable config.json); "
+            "give the folder that holds config.json and the safetensors.") from exc
+
+
+def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """Per-layer weight shapes (PyTorch order) the base config implies, by GGUF tensor name."""
+    hidden, inter = config["hidden_size"], config["intermediate_size"]
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads") or heads
+    head_dim = config.get("head_dim") or hidden // heads
+    shapes = {}
+    for i in range(config["num_hidden_layers"]):
+        shapes[f"blk.{i}.ffn_down.weight"] = (hidden, inter)  # the tensor D2L adapts
+        shapes[f"blk.{i}.ffn_up.weight"] = (inter, hidden)
+        shapes[f"blk.{i}.ffn_gate.weight"] = (inter, hidden)
+        shapes[f"blk.{i}.attn_q.weight"] = (heads * head_dim, hidden)
+        shapes[f"blk.{i}.attn_k.weight"] = (kv_heads * head_dim, hidden)
+        shapes[f"blk.{i}.attn_v.weight"] = (kv_heads * head_dim, hidden)
+        shapes[f"blk.{i}.attn_output.weight"] = (hidden, heads * head_dim)
+    return shapes
+
+
+def check_gguf(gguf_path: Path, base_dir: Path) -> None:
+    """The GGUF must be the base model: architecture, layer count and every layer's weight
+    shapes as the base config says. IncompatiblePairError names the first difference."""
+    from converters.errors import GGUFError
+    from converters.gguf_info import read_gguf_info
+
+    config = base_config(base_dir)
+    try:
+        info = read_gguf_info(gguf_path)
+    except GGUFError as exc:
+        raise IncompatiblePairError(str(exc)) from exc
+    name = Path(gguf_path).name
+    fix = "convert the GGUF from this base model, or choose the GGUF made from it."
+    want_arch = GGUF_ARCH.get(config.get("model_type"))
+    if want_arch is None:
+        raise IncompatiblePairError(
+            f"Base model type '{config.get('model_type')}' is not supported; use one of: "
+            f"{', '.join(sorted(GGUF_ARCH))}.")
+    if info.architecture != want_arch:
+        raise IncompatiblePairError(f"{name} is a '{info.architecture}' model but the base is "
+                                    f"'{config['model_type']}' (GGUF '{want_arch}'): {fix}")
+    if info.n_layers != config["num_hidden_layers"]:
+        raise IncompatiblePairError(f"{name} has {info.n_layers} layers but the base has "
+                                    f"{config['num_hidden_layers']}: {fix}")
+    embd = info.tensors.get("token_embd.weight")
+    if embd is None or embd[-1] != config["hidden_size"]:
+        raise IncompatiblePairError(f"{name} has token embeddings of shape {embd}, not width "
+                                    f"{config['hidden_size']} as the base: {fix}")
+    for tensor, shape in expected_shapes(config).items():
+        got = info.tensors.get(tensor)
+        if got is None and not tensor.endswith("ffn_down.weight"):
+            continue  # fused or renamed in some architectures; ffn_down is what must match
+        if got != shape:
+            raise IncompatiblePairError(
+                f"{name} does not fit the base model: {tensor} is {got} but the base config "
+                f"says {shape}; {fix}")
+
+
+def check_hypernet(hypernet_path: Path, base_dir: Path) -> None:
+    """The hypernetwork must load with this base (hypernet.load_hypernet on CPU)."""
+    from hypernet import load_hypernet
+    from hypernet.errors import HypernetError
+
+    try:
+        load_hypernet(str(hypernet_path), base_model=str(base_dir), device="cpu")
+    except HypernetError as exc:
+        raise IncompatiblePairError(str(exc)) from exc
+
+
+def check_free_space(folder: Path, needed: int, pair_name: str) -> None:
+    """InsufficientDiskError when ``folder``'s disk has less than ``needed`` bytes free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise InsufficientDiskError(
+            f"Installing {pair_name} needs {needed / 1e9:.1f} GB free in {folder} but only "
+            f"{free / 1e9:.1f} GB is free: free some space or set DOCLORA_HOME to a bigger disk.")
