@@ -73,12 +73,15 @@ def truncate_factors(
     )
 
 
-def _with_factors(adapter: Any, A: torch.Tensor, B: torch.Tensor) -> Any:
-    """A copy of `adapter` holding the new factors; every other field (alpha, provenance) kept."""
+def _with_factors(adapter: Any, A: torch.Tensor, B: torch.Tensor, note: dict) -> Any:
+    """A copy of `adapter` holding the new factors; alpha and provenance kept, `note` added to extra."""
     if hasattr(adapter, "with_factors"):
         return adapter.with_factors(A, B)
     if dataclasses.is_dataclass(adapter):
-        return dataclasses.replace(adapter, A=A, B=B)
+        changes: dict[str, Any] = {"A": A, "B": B}
+        if isinstance(getattr(adapter, "extra", None), dict):
+            changes["extra"] = {**adapter.extra, **note}
+        return dataclasses.replace(adapter, **changes)
     raise TypeError(f"Cannot rebuild a {type(adapter).__name__}: it is neither a dataclass nor has with_factors(A, B).")
 
 
@@ -99,7 +102,8 @@ def compress_adapter(adapter: Any, max_rank: int) -> CompressedAdapter:
     layer_energy = [float(k / t) if t > 0 else 1.0 for k, t in zip(kept.tolist(), total.tolist())]
     grand_total = float(total.sum())
     energy = float(kept.sum()) / grand_total if grand_total > 0 else 1.0
-    return CompressedAdapter(_with_factors(adapter, a_k, b_k), rank, int(a_k.shape[1]), layer_energy, energy)
+    note = {"compressed_from_rank": rank, "energy_kept": energy}
+    return CompressedAdapter(_with_factors(adapter, a_k, b_k, note), rank, int(a_k.shape[1]), layer_energy, energy)
 
 
 def maybe_compress(adapter: Any, max_rank: int | None) -> CompressedAdapter:
