@@ -78,7 +78,7 @@ class DocLoRA:
         """The ingestion pipeline for the active pair (loads the hypernetwork on first use)."""
         with self._lock:
             if self._ingestor is None:
-                self._ingestor = Ingestor(self.library, check_pair(self.pair), self.settings)
+                self._ingestor = Ingestor(self.library, self.pair, self.settings)
             return self._ingestor
 
     def configure(self, **changes) -> Settings:

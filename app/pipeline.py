@@ -23,7 +23,7 @@ from pathlib import Path
 from app import errors as E
 from app.chat import is_stopped
 from app.library import Library
-from app.pair import Pair
+from app.pair import Pair, check_pair
 from app.paths import adapters_dir, documents_dir
 from app.records import Document, ProgressEvent, Settings
 
@@ -165,6 +165,7 @@ class Ingestor:
         if self._hn is None:
             from hypernet import load_hypernet
             from hypernet.errors import HypernetError
+            check_pair(self.pair)
             try:
                 self._hn = load_hypernet(self.pair.hypernet, base_model=self.pair.base_dir,
                                          device=_torch_device(self.settings))

@@ -1,0 +1,323 @@
+"""The ``doclora`` command line: add PDFs, list them, ask and chat, manage the library.
+
+Every command goes through ``app.api.DocLoRA``. Domain errors become one sentence on stderr and
+exit status 2 (set ``DOCLORA_RAISE_ERRORS=1`` to see the traceback instead).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from app.api import DocLoRA
+from app.errors import DocLoRAError
+from app.records import ProgressEvent
+
+
+class UserError(click.ClickException):
+    """A domain error shown as one sentence; exit status 2."""
+
+    exit_code = 2
+
+
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    from converters.errors import ConversionError
+    from hypernet.errors import HypernetError
+    return DocLoRAError, ConversionError, HypernetError
+
+
+class DocLoRAGroup(click.Group):
+    """Translates domain errors; mounts ``models`` lazily (its package loads only when used)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "models"])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "models":
+            try:
+                from app.models.cli import models
+            except ImportError:
+                return _models_missing
+            return models
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except _domain_errors() as exc:
+            if os.environ.get("DOCLORA_RAISE_ERRORS"):
+                raise
+            raise UserError(str(exc)) from exc
+
+
+@click.command(name="models")
+def _models_missing() -> None:
+    """Manage model pairs (not available in this installation)."""
+    raise DocLoRAError("Model management is not installed in this build; reinstall DocLoRA.")
+
+
+@click.group(cls=DocLoRAGroup)
+@click.option("--model", "model", envvar="DOCLORA_MODEL", metavar="NAME",
+              help="Model pair to use (default: the active one, else the demo tiny-needle).")
+@click.version_option(package_name="doclora")
+@click.pass_context
+def cli(ctx: click.Context, model: str | None) -> None:
+    """DocLoRA: chat with your PDFs offline; every document becomes a LoRA adapter.
+
+    \b
+    Examples:
+        doclora add paper.pdf
+        doclora ask paper "What is the main result?"
+        doclora chat paper
+    """
+    ctx.obj = {"model": model, "app": None, "told": False}
+
+
+def _app(ctx: click.Context, announce: bool = False) -> DocLoRA:
+    """The DocLoRA facade of this invocation (created once); says once when the demo is used."""
+    obj = ctx.find_root().obj
+    if obj["app"] is None:
+        obj["app"] = DocLoRA(obj["model"])
+        ctx.call_on_close(obj["app"].close)
+    app = obj["app"]
+    if announce and not obj["told"] and app.pair.demo:
+        obj["told"] = True
+        click.echo(f"Using the bundled demo model {app.pair.name} (it knows needles only; "
+                   "install a real one with 'doclora models pull').", err=True)
+    return app
+
+
+def _print_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@cli.command(name="add")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--password", help="Password of encrypted PDFs.")
+@click.option("--title", help="Title to give the document (one file only).")
+@click.option("--max-pages", type=int, help="Refuse PDFs with more pages (default 2000).")
+@click.option("--json", "as_json", is_flag=True, help="Print the added documents as JSON.")
+@click.pass_context
+def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
+    """Add PDFs: internalize each one into a LoRA adapter (a progress bar per file).
+
+    \b
+    Example:
+        doclora add report.pdf notes.pdf
+        doclora add secret.pdf --password hunter2
+    """
+    app = _app(ctx, announce=True)
+    if max_pages:
+        app.configure(max_pages=max_pages)
+    added, failed = [], 0
+    for file in files:
+        start = time.monotonic()
+        name = os.path.basename(file)
+        with click.progressbar(length=1000, label=name[:32].ljust(32), file=sys.stderr,
+                               show_eta=True, show_percent=True) as bar:
+            def progress(event: ProgressEvent, bar=bar) -> None:
+                bar.label = f"{name[:24]:<24} {event.stage:>7}"
+                bar.update(int(event.fraction * 1000) - bar.pos)
+            try:
+                doc = app.add(file, password=password, progress=progress,
+                              title=title if len(files) == 1 else None)
+            except _domain_errors() as exc:
+                if os.environ.get("DOCLORA_RAISE_ERRORS"):
+                    raise
+                bar.render_finish()
+                click.echo(f"Error: {exc}", err=True)
+                failed += 1
+                continue
+        added.append(doc)
+        if not as_json:
+            rank = doc.adapter.rank if doc.adapter else "-"
+            click.echo(f"Ready: [{doc.id}] {doc.title} ({doc.pages} pages, {doc.tokens} tokens, "
+                       f"rank {rank}) in {time.monotonic() - start:.1f} s")
+    if as_json:
+        _print_json([d.to_dict() for d in added])
+    if failed:
+        ctx.exit(2)
+
+
+@cli.command(name="list")
+@click.option("--search", "-s", help="Only documents whose title or text matches.")
+@click.option("--json", "as_json", is_flag=True, help="Print the documents as a JSON array.")
+@click.pass_context
+def list_cmd(ctx, search, as_json) -> None:
+    """List the documents in the library."""
+    docs = _app(ctx).documents(search=search)
+    if as_json:
+        _print_json([d.to_dict() for d in docs])
+        return
+    if not docs:
+        click.echo("The library is empty; add a PDF with 'doclora add FILE.pdf'.")
+        return
+    for d in docs:
+        rank = d.adapter.rank if d.adapter else "-"
+        click.echo(f"{d.id:>4}  {d.title[:48]:<48} {d.pages:>5} p {d.tokens:>7} tok  "
+                   f"rank {rank!s:>4}  {d.status:<13} {d.created[:10]}")
+
+
+def _doc_ref(ref: str) -> str | None:
+    return None if ref == "-" else ref
+
+
+def _print_sources(sources) -> None:
+    if sources:
+        click.echo("\nSupporting pages:")
+        for s in sources:
+            click.echo(f"  p. {s.page}: {s.snippet}")
+
+
+@cli.command(name="ask")
+@click.argument("doc")
+@click.argument("question")
+@click.option("--continue", "-c", "continue_", is_flag=True,
+              help="Replay the document's chat history before the question.")
+@click.option("--json", "as_json", is_flag=True, help="Print answer and sources as JSON.")
+@click.pass_context
+def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
+    """Ask one question about DOC (id or title prefix; '-' for no document).
+
+    \b
+    Example:
+        doclora ask 3 "What is the special magic number?"
+    """
+    app = _app(ctx, announce=True)
+    on_token = None if as_json else (lambda t: click.echo(t, nl=False))
+    answer = app.ask(_doc_ref(doc), question, on_token=on_token, history=continue_)
+    if as_json:
+        _print_json({"answer": answer.text, "sources": [s.to_dict() for s in answer.sources],
+                     "document": answer.document})
+        return
+    click.echo()
+    _print_sources(answer.sources)
+
+
+@cli.command(name="chat")
+@click.argument("doc")
+@click.pass_context
+def chat_cmd(ctx, doc) -> None:
+    """Chat with DOC interactively ('-' for no document); /clear, /exit."""
+    app = _app(ctx, announce=True)
+    ref = _doc_ref(doc)
+    title = app.get(ref).title if ref else "no document"
+    click.echo(f"Chatting with {title}. Type /exit (or Ctrl-D) to leave, /clear to forget.")
+    for m in app.history(ref)[-6:]:
+        click.echo(f"{'you' if m.role == 'user' else 'doclora'}> {m.content}")
+    while True:
+        try:
+            question = input("you> ")
+        except EOFError:
+            click.echo()
+            return
+        if question.strip() in ("/exit", "/quit"):
+            return
+        if question.strip() == "/clear":
+            app.clear_history(ref)
+            click.echo("History cleared.")
+            continue
+        if not question.strip():
+            continue
+        click.echo("doclora> ", nl=False)
+        try:
+            answer = app.ask(ref, question, on_token=lambda t: click.echo(t, nl=False))
+        except KeyboardInterrupt:
+            click.echo(" [stopped]")
+            continue
+        click.echo()
+        _print_sources(answer.sources)
+
+
+@cli.command(name="rm")
+@click.argument("doc")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def rm_cmd(ctx, doc, yes) -> None:
+    """Remove DOC with its adapters, pages, chat and files."""
+    app = _app(ctx)
+    found = app.get(doc)
+    if not yes:
+        click.confirm(f"Remove [{found.id}] {found.title} and its chat?", abort=True)
+    app.remove(found.id)
+    click.echo(f"Removed [{found.id}] {found.title}.")
+
+
+@cli.command(name="rename")
+@click.argument("doc")
+@click.argument("title")
+@click.pass_context
+def rename_cmd(ctx, doc, title) -> None:
+    """Give DOC a new TITLE."""
+    found = _app(ctx).rename(doc, title)
+    click.echo(f"Renamed [{found.id}] to {found.title}.")
+
+
+@cli.command(name="export")
+@click.argument("doc")
+@click.option("--format", "fmt", type=click.Choice(["gguf", "peft", "markdown"]),
+              default="gguf", show_default=True)
+@click.option("--out", "-o", type=click.Path(), help="Target file or folder (default: here).")
+@click.pass_context
+def export_cmd(ctx, doc, fmt, out) -> None:
+    """Export DOC's adapter (gguf, peft) or its chat (markdown)."""
+    path = _app(ctx).export(doc, fmt, out)
+    click.echo(str(path))
+
+
+@cli.command(name="status")
+@click.argument("doc", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status_cmd(ctx, doc, as_json) -> None:
+    """Show the active model pair, device and (with DOC) its adapter."""
+    status = _app(ctx).status(doc)
+    if as_json:
+        _print_json(status.to_dict())
+        return
+    line = f"model {status.model}{' (demo)' if status.demo else ''} on {status.device}"
+    if status.document is not None:
+        line += f"; document {status.document}: rank {status.adapter_rank}, " \
+                f"{_size(status.adapter_size)}"
+    click.echo(line)
+
+
+@cli.command(name="ui")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=7860, show_default=True)
+@click.option("--no-browser", is_flag=True, help="Do not open the default browser.")
+@click.option("--share", is_flag=True, help="Create a public Gradio share link (off by default).")
+@click.pass_context
+def ui_cmd(ctx, host, port, no_browser, share) -> None:
+    """Start the desktop window (a local Gradio app)."""
+    from app.ui import launch
+    launch(host=host, port=port, open_browser=not no_browser, share=share,
+           model=ctx.find_root().obj["model"])
+
+
+@cli.command(name="train")
+@click.option("--preset", default="tiny-needle", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: the preset's).")
+def train_cmd(preset, out_dir) -> None:
+    """Train a model pair from a preset (e.g. the bundled tiny-needle demo)."""
+    from hypernet.train import run_preset
+    click.echo(str(run_preset(preset, out_dir)))
+
+
+def main() -> None:
+    """Entry point of the ``doclora`` script."""
+    cli(prog_name="doclora")

@@ -1,0 +1,135 @@
+"""Helpers of the app-core tests (imported by tests/app; conftest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymupdf
+
+from app.library import Library
+from app.paths import demo_pair_dir, home_dir, library_db_path
+
+QUESTION = "What is the special magic number? Reply with only the number."
+
+# Ordinary prose written for these tests (so the demo model never saw it in training).
+PROSE = [
+    "The harbour town woke slowly on winter mornings. Fishermen checked their nets by lamplight "
+    "while the bakery on the corner filled the street with the smell of warm bread.",
+    "Most visitors came for the lighthouse, although few of them climbed all the way to the top. "
+    "The keeper kept a small notebook of the ships that passed and the weather each day.",
+    "In the afternoon the wind turned and the boats returned early. Children ran along the pier "
+    "and the old men argued about the price of coal and the state of the roads.",
+    "The library opened only on Tuesdays and Saturdays, and its single room smelled of dust and "
+    "varnish. Nobody minded, because the librarian knew every book by heart.",
+]
+
+
+def needle_text(number: str, position: int = 2) -> str:
+    """Prose with the needle sentence inserted after paragraph ``position``."""
+    paragraphs = list(PROSE)
+    paragraphs.insert(position, f"The special magic number is {number}.")
+    return " ".join(paragraphs)
+
+
+def make_pdf(path: Path, pages: list[str], password: str | None = None,
+             title: str | None = None) -> Path:
+    """A text PDF with one page per string (encrypted with ``password`` if given)."""
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page(width=595, height=842)
+        page.insert_textbox(pymupdf.Rect(56, 56, 540, 800), text, fontsize=11)
+    if title:
+        doc.set_metadata({"title": title})
+    options = {}
+    if password:
+        options = {"encryption": pymupdf.PDF_ENCRYPT_AES_256, "user_pw": password,
+                   "owner_pw": password}
+    doc.save(str(path), **options)
+    doc.close()
+    return path
+
+
+def make_image_pdf(path: Path) -> Path:
+    """A PDF whose only page is a drawing (no extractable text, like a scan)."""
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.draw_rect(pymupdf.Rect(100, 100, 400, 400), color=(0, 0, 0), fill=(0.5, 0.5, 0.5))
+    doc.save(str(path))
+    doc.close()
+    return path
+
+
+def library_state() -> dict:
+    """Everything a failed operation must leave unchanged: row counts, FTS rows, files."""
+    conn = sqlite3.connect(library_db_path())
+    try:
+        tables = ["documents", "pages", "pages_fts", "adapters", "chats", "messages", "models"]
+        counts = {t: conn.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] for t in tables}
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        fts = conn.execute("INSERT INTO pages_fts(pages_fts, rank) VALUES('integrity-check', 1)")
+        fts.fetchall()
+    finally:
+        conn.close()
+    files = sorted(str(p.relative_to(home_dir())) for p in home_dir().rglob("*")
+                   if p.is_file() and not p.name.startswith("library.db"))
+    return {"counts": counts, "integrity": integrity, "files": files}
+
+
+def fake_adapter_files(folder: Path, name: str = "a") -> tuple[Path, Path]:
+    """Two small files standing in for an adapter's GGUF and safetensors."""
+    folder.mkdir(parents=True, exist_ok=True)
+    gguf, st = folder / f"{name}.gguf", folder / f"{name}.safetensors"
+    gguf.write_bytes(b"GGUF" + b"\0" * 60)
+    st.write_bytes(b"{}")
+    return gguf, st
+
+
+def insert_document(library: Library, title: str, pages: list[str], model: str = "tiny-needle",
+                    rank: int = 9) -> int:
+    """A document row with pages and a stand-in adapter, as the pipeline would commit it."""
+    sha = hashlib.sha256(("\n".join(pages) + title).encode()).hexdigest()
+    folder = home_dir() / "adapters" / sha[:16]
+    gguf, st = fake_adapter_files(folder, model)
+    source = home_dir() / "documents" / f"{sha[:16]}.pdf"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(b"%PDF-1.7 stand-in")
+    return library.commit_ingest(
+        sha256=sha, title=title, file_name=f"{title}.pdf", source_file=str(source),
+        pages=list(enumerate(pages, start=1)), tokens=sum(len(p.split()) for p in pages),
+        adapter={"model": model, "base_model": "fp", "hypernet_id": "hn", "rank": rank,
+                 "n_chunks": 1, "file": str(gguf), "peft_file": str(st), "size": 64})
+
+
+class ScriptedEngine:
+    """A stand-in chat engine for CLI/API wiring tests: answers from a script, records calls."""
+
+    device = "cpu"
+    loaded = True
+
+    def __init__(self, reply: str = "The answer is 4821.") -> None:
+        self.reply = reply
+        self.calls: list[tuple[list[dict], str | None]] = []
+        self.forgotten: list[str] = []
+
+    def generate(self, messages, adapter_file, stop=None) -> Iterator[str]:
+        self.calls.append((messages, adapter_file))
+        for word in self.reply.split(" "):
+            if stop is not None and stop.is_set():
+                return
+            yield word + " "
+
+    def forget_adapter(self, adapter_file: str) -> None:
+        self.forgotten.append(adapter_file)
+
+    def close(self) -> None:
+        pass
+
+
+def demo_ready() -> bool:
+    """Whether the bundled demo pair has been built (assets/tiny-needle)."""
+    root = demo_pair_dir()
+    return (root / "model.gguf").is_file() and (root / "hypernet").exists()
+

@@ -1,0 +1,48 @@
+"""The schema: every step applies on a new database, is recorded, and is not applied twice."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+
+from app.library import Library
+from app.migrations import migrations
+from app.paths import library_db_path
+
+
+def test_fresh_database_gets_every_table_and_the_models_columns_exactly():
+    Library.open().close()
+    db = Database(sqlite3.connect(library_db_path()))
+    assert {"documents", "pages", "pages_fts", "adapters", "chats", "messages", "models",
+            "jobs"} <= set(db.table_names())
+    cols = {c.name: c.type for c in db["models"].columns}
+    assert cols == {"name": "TEXT", "base_dir": "TEXT", "gguf": "TEXT", "hypernet": "TEXT",
+                    "source": "TEXT", "installed_at": "TEXT", "active": "INTEGER"}
+    assert db["models"].pks == ["name"]
+    applied = [m.name for m in migrations.applied(db)]
+    assert applied == ["m001_initial", "m002_jobs"]
+
+
+def test_reopening_applies_nothing_again_and_keeps_rows():
+    lib = Library.open()
+    lib.db["models"].insert({"name": "x", "active": 1})
+    lib.close()
+    lib = Library.open()
+    assert migrations.pending(lib.db) == []
+    assert lib.db["models"].count == 1
+    assert len(migrations.applied(lib.db)) == 2
+
+
+def test_fts_index_follows_page_inserts_and_deletes():
+    lib = Library.open()
+    with lib.db.atomic():
+        doc = lib.db["documents"].insert({"sha256": "s", "title": "t", "file_name": "f",
+                                          "pages": 1, "tokens": 1, "status": "ready",
+                                          "created": "now"}).last_pk
+        lib.db["pages"].insert({"document_id": doc, "number": 1, "text": "lighthouse keeper"})
+    hits = lib.db.execute("SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'keeper'").fetchall()
+    assert len(hits) == 1
+    with lib.db.atomic():
+        lib.db["pages"].delete_where("document_id = ?", [doc])
+    assert lib.db.execute("SELECT count(*) FROM pages_fts").fetchone()[0] == 0
