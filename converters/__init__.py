@@ -1,28 +1,11 @@
 """Bridges of DocLoRA: PDF -> text, HF model -> GGUF, document LoRA -> GGUF adapter.
 
-Names are imported lazily, so `import converters` stays cheap (no pymupdf/llama_cpp load).
+Heavy libraries (llama_cpp, torch) are imported inside the functions that need them.
 """
 
-from __future__ import annotations
+from converters.errors import ConversionError
+from converters.gguf_info import GGUFInfo, read_gguf_info
+from converters.hf_to_gguf import hf_to_gguf, quantize  # rebinds the name from the submodule
+from converters.lora_to_gguf import adapter_to_gguf
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "pdf_to_text": "converters.pdf",
-    "Document": "converters.pdf",
-    "Page": "converters.pdf",
-    "hf_to_gguf": "converters.hf_to_gguf",
-    "quantize": "converters.hf_to_gguf",
-    "adapter_to_gguf": "converters.lora_to_gguf",
-    "read_gguf_info": "converters.gguf_info",
-    "ConversionError": "converters.errors",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'converters' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__ = ["ConversionError", "GGUFInfo", "adapter_to_gguf", "hf_to_gguf", "quantize", "read_gguf_info"]

@@ -1,0 +1,82 @@
+"""HF model folder -> GGUF with llama.cpp's own converter; GGUF -> quantized GGUF."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from converters.errors import ConversionError, GGUFError
+from converters.gguf_info import read_gguf_info
+from converters.llama_src import llama_cpp_source_dir
+
+OUTTYPES = ("f32", "f16", "bf16", "q8_0")
+STDERR_LINES = 6  # how much of the converter's stderr an error quotes
+
+
+def _tmp_name(out_path: Path) -> Path:
+    return out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+
+
+def hf_to_gguf(model_dir: str | Path, out_path: str | Path, outtype: str = "f16") -> Path:
+    """Convert a Hugging Face model folder to GGUF (`outtype`: f32, f16, bf16 or q8_0)."""
+    model_dir, out_path = Path(model_dir), Path(out_path)
+    if outtype not in OUTTYPES:
+        raise ValueError(f"outtype must be one of {', '.join(OUTTYPES)}, not {outtype!r}")
+    if not (model_dir / "config.json").is_file():
+        raise ConversionError(f"{model_dir} has no config.json; pass a Hugging Face model folder.")
+    src = llama_cpp_source_dir()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(out_path)
+    # The converter needs its bundled gguf-py, not the PyPI `gguf` this project uses (their APIs
+    # differ), so it runs in its own process with gguf-py first on the path.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src / "gguf-py"), str(src)]), PYTHONNOUSERSITE="1")
+    env.pop("NO_LOCAL_GGUF", None)
+    cmd = [sys.executable, str(src / "convert_hf_to_gguf.py"), str(model_dir),
+           "--outfile", str(tmp), "--outtype", outtype]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=src)
+        if proc.returncode != 0 or not tmp.is_file():
+            tail = "\n".join(proc.stderr.strip().splitlines()[-STDERR_LINES:])
+            raise ConversionError(
+                f"llama.cpp's converter could not convert {model_dir.name} (exit {proc.returncode}); "
+                f"its last messages:\n{tail}"
+            )
+        read_gguf_info(tmp)  # refuse to publish a file llama.cpp's reader would choke on
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_path
+
+
+def _ftype(name: str) -> int:
+    import llama_cpp
+
+    value = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{name.upper()}", None)
+    if value is None:
+        known = sorted(k.removeprefix("LLAMA_FTYPE_MOSTLY_") for k in dir(llama_cpp) if k.startswith("LLAMA_FTYPE_MOSTLY_"))
+        raise ValueError(f"Unknown quantization {name!r}; use one of {', '.join(known)}.")
+    return value
+
+
+def quantize(gguf_in: str | Path, gguf_out: str | Path, qtype: str = "Q4_K_M", nthread: int = 0) -> Path:
+    """Quantize a GGUF model with llama.cpp (`qtype`: Q4_K_M, Q8_0, Q5_K_M, Q6_K, ...)."""
+    import llama_cpp
+
+    gguf_in, gguf_out = Path(gguf_in), Path(gguf_out)
+    ftype = _ftype(qtype)
+    read_gguf_info(gguf_in)  # a clear GGUFError for a missing or broken input, not a C-level failure
+    gguf_out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(gguf_out)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = nthread
+    try:
+        rc = llama_cpp.llama_model_quantize(str(gguf_in).encode(), str(tmp).encode(), params)
+        if rc != 0 or not tmp.is_file():
+            raise GGUFError(f"llama.cpp could not quantize {gguf_in.name} to {qtype} (code {rc}).")
+        os.replace(tmp, gguf_out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return gguf_out
