@@ -1,0 +1,167 @@
+"""The CLI wiring, through CliRunner with a scripted chat engine (no model needed).
+
+End-to-end runs with the real demo model are in test_end_to_end.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import app.cli as cli_module
+from app.api import DocLoRA
+from app.cli import cli
+from app.errors import DocumentNotFoundError
+from app.library import Library
+
+from app_helpers import ScriptedEngine, insert_document, library_state
+
+TOWN = ["The harbour town woke slowly.", "The special magic number is 4821.", "The pier."]
+
+
+@pytest.fixture
+def engine(monkeypatch) -> ScriptedEngine:
+    scripted = ScriptedEngine("4821")
+    monkeypatch.setattr(cli_module, "DocLoRA",
+                        lambda model=None: DocLoRA(model, engine=scripted))
+    return scripted
+
+
+@pytest.fixture
+def docs() -> dict[str, int]:
+    lib = Library.open()
+    ids = {"town": insert_document(lib, "Town guide", TOWN),
+           "notes": insert_document(lib, "Notes", ["Nothing to see here."])}
+    lib.close()
+    return ids
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_list_json_has_the_documented_fields(engine, docs):
+    result = run("list", "--json")
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)
+    assert [r["id"] for r in rows] == [docs["notes"], docs["town"]]
+    town = rows[1]
+    assert {k: town[k] for k in ("title", "status", "pages", "tokens")} == {
+        "title": "Town guide", "status": "ready", "pages": 3, "tokens": 13}
+
+
+def test_list_on_an_empty_library_says_how_to_add(engine):
+    result = run("list")
+    assert result.exit_code == 0
+    assert "doclora add FILE.pdf" in result.stdout
+    assert json.loads(run("list", "--json").stdout) == []
+
+
+def test_ask_json_shape_and_sources(engine, docs):
+    result = run("ask", "town", "What is the special magic number?", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["answer"] == "4821" and data["document"] == docs["town"]
+    assert data["sources"][0]["page"] == 2 and "**4821**" in data["sources"][0]["snippet"]
+    assert engine.calls[0][0] == [{"role": "user", "content": "What is the special magic number?"}]
+    assert engine.calls[0][1].endswith(".gguf")
+
+
+def test_ask_streams_then_prints_pages_and_announces_the_demo_once(engine, docs):
+    result = run("ask", str(docs["town"]), "What is the special magic number?")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("4821")
+    assert "Supporting pages:\n  p. 2: The **special** **magic** number is **4821**." in result.stdout
+    assert result.stderr.count("Using the bundled demo model tiny-needle") == 1
+
+
+def test_ask_replays_history_only_with_continue(engine, docs):
+    run("ask", "town", "first?")
+    run("ask", "town", "second?")
+    assert len(engine.calls[1][0]) == 1
+    run("ask", "town", "third?", "-c")
+    assert [m["content"] for m in engine.calls[2][0]] == ["first?", "4821", "second?", "4821",
+                                                          "third?"]
+
+
+def test_ask_without_document(engine, docs):
+    result = run("ask", "-", "Hello?", "--json")
+    assert json.loads(result.stdout) == {"answer": "4821", "sources": [], "document": None}
+    assert engine.calls[0][1] is None
+
+
+ERRORS = [  # (args, words in the one-sentence message)
+    (["ask", "nothing", "q?"], "No document matches 'nothing'; run 'doclora list'"),
+    (["ask", "town", "   "], "The question is empty"),
+    (["rm", "999", "--yes"], "No document matches '999'"),
+    (["rename", "town", " "], "The new title is empty"),
+    (["export", "town", "--format", "gguf", "--out", "/nonexistent/dir/x.gguf"],
+     "does not exist; create it"),
+    (["--model", "no-such-pair", "ask", "town", "q?"], "'no-such-pair'"),
+]
+
+
+@pytest.mark.parametrize("args, words", ERRORS)
+def test_domain_errors_are_one_sentence_with_status_2(engine, docs, args, words):
+    before = library_state()
+    result = run(*args)
+    assert result.exit_code == 2
+    assert words in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) <= 2  # the demo notice + the error
+    assert library_state() == before
+
+
+def test_raise_errors_env_shows_the_exception(engine, docs, monkeypatch):
+    monkeypatch.setenv("DOCLORA_RAISE_ERRORS", "1")
+    result = CliRunner().invoke(cli, ["ask", "nothing", "q?"])
+    assert isinstance(result.exception, DocumentNotFoundError)
+
+
+def test_rm_asks_first_and_removes_rows_and_files(engine, docs):
+    before = library_state()
+    result = run("rm", "notes", input="n\n")
+    assert result.exit_code == 1 and library_state() == before
+    result = run("rm", "notes", input="y\n")
+    assert result.exit_code == 0 and "Removed" in result.stdout
+    after = library_state()
+    assert after["counts"]["documents"] == 1 and after["counts"]["pages"] == 3
+    assert len(after["files"]) == len(before["files"]) - 3
+    assert after["integrity"] == "ok"
+    assert run("rm", "town", "--yes").exit_code == 0
+    assert library_state()["counts"]["pages_fts"] == 0
+
+
+def test_rename_then_find_by_the_new_title(engine, docs):
+    assert run("rename", "town", "Harbour").exit_code == 0
+    rows = json.loads(run("list", "--json").stdout)
+    assert {r["title"] for r in rows} == {"Harbour", "Notes"}
+    assert run("ask", "harb", "q?", "--json").exit_code == 0
+
+
+def test_export_markdown_and_gguf(engine, docs, tmp_path):
+    run("ask", "town", "What is the special magic number?")
+    md = run("export", "town", "--format", "markdown", "--out", str(tmp_path))
+    text = (tmp_path / "Town_guide.chat.md").read_text()
+    assert md.stdout.strip().endswith("Town_guide.chat.md")
+    assert "**You:** What is the special magic number?" in text and "> p. 2:" in text
+    out = tmp_path / "town.gguf"
+    assert run("export", "town", "--format", "gguf", "--out", str(out)).exit_code == 0
+    assert out.read_bytes().startswith(b"GGUF")
+
+
+def test_chat_interactive_with_clear_and_exit(engine, docs):
+    result = run("chat", "town", input="What is it?\n/clear\nAgain?\n/exit\n")
+    assert result.exit_code == 0
+    assert result.stdout.count("doclora> 4821") == 2
+    assert "History cleared." in result.stdout
+    lib = Library.open()
+    assert [m.content for m in lib.history(docs["town"])] == ["Again?", "4821"]
+
+
+def test_status_json(engine, docs):
+    data = json.loads(run("status", "town", "--json").stdout)
+    assert data["model"] == "tiny-needle" and data["demo"] is True
+    assert data["adapter_rank"] == 9 and data["adapter_size"] == 64
