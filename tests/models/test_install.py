@@ -1,0 +1,149 @@
+"""pull / add against the fake hub with the real huggingface_hub client (tests/models/conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from app.models import active_pair, add_pair, get_pair, list_pairs, pull
+from app.models.errors import (
+    CorruptDownloadError, DownloadError, HubAccessError, IncompatiblePairError,
+    InsufficientDiskError)
+from app.models.install import staging_dir
+from app.paths import models_dir
+
+GGUF_OK = "someone/Qwen3-tiny-GGUF:qwen3-tiny-F32.gguf"
+GGUF_OTHER = "someone/Qwen3-tiny-GGUF:qwen3-other-ffn.gguf"
+BASE = "Qwen/Qwen3-4B-Instruct-2507"
+
+
+def file_gets(hub) -> list[str]:
+    return [path for method, path, _ in hub.log if method == "GET" and "/resolve/" in path]
+
+
+def assert_nothing_installed() -> None:
+    assert not (models_dir() / "qwen3-4b").exists()
+    assert not get_pair("qwen3-4b").installed
+    assert active_pair().name == "tiny-needle"
+
+
+@pytest.mark.slow
+def test_pull_converts_verifies_installs_and_activates(fake_hub):
+    events = []
+    pair = pull("qwen3-4b", quant="Q8_0", progress=lambda *e: events.append(e))
+
+    root = models_dir() / "qwen3-4b"
+    assert pair.installed and pair.active
+    assert pair.base_dir == root / "base" and pair.gguf == root / "model.gguf"
+    assert pair.hypernet == root / "hypernet" / "qwen_4b_d2l/checkpoint-20000/pytorch_model.bin"
+    # The files arrived byte for byte; only the needed ones were fetched.
+    served = fake_hub.repos[BASE].files
+    assert (pair.base_dir / "model.safetensors").read_bytes() == served["model.safetensors"]
+    assert pair.hypernet.read_bytes() == fake_hub.repos["SakanaAI/doc-to-lora"].files[
+        "qwen_4b_d2l/checkpoint-20000/pytorch_model.bin"]
+    fetched = file_gets(fake_hub)
+    assert not any("README" in p or "consolidated" in p or "gemma_demo" in p for p in fetched)
+    assert not (pair.base_dir / "README.md").exists()
+    # The chat GGUF was converted locally from the base, quantised as asked, and fits the base.
+    from converters.gguf_info import read_gguf_info
+    info = read_gguf_info(pair.gguf)
+    assert info.architecture == "qwen3" and info.n_layers == 4
+    assert info.tensors["blk.0.ffn_down.weight"] == (64, 128)
+    assert info.get("tokenizer.chat_template")
+    # Nothing left in staging; no hub bookkeeping copied into the install.
+    assert not staging_dir("qwen3-4b").exists() and not list(root.rglob(".cache"))
+    # Recorded in the library with the commits and hashes, and active from now on.
+    assert active_pair().name == "qwen3-4b"
+    source = get_pair("qwen3-4b").source
+    assert source["base"]["commit"] == fake_hub.repos[BASE].commit
+    assert source["gguf"] == {"method": "convert", "quant": "Q8_0"}
+    assert source["sha256"][f"{BASE}/model.safetensors"] == hashlib.sha256(
+        served["model.safetensors"]).hexdigest()
+    assert [e[0] for e in events][-1] == "install" and ("download", 1, 1) not in events
+    assert ("convert", 2, 2) in events
+    # A second pull of an installed pair does not touch the hub.
+    before = len(fake_hub.log)
+    assert pull("qwen3-4b").installed and len(fake_hub.log) == before
+
+
+def test_interrupted_download_resumes_with_a_range_request(fake_hub):
+    fake_hub.faults[(BASE, "model.safetensors")] = "drop_once"
+    size = len(fake_hub.repos[BASE].files["model.safetensors"])
+    with pytest.raises(DownloadError, match="interrupted.*run the same pull again to resume"):
+        pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert_nothing_installed()
+    partial = list(staging_dir("qwen3-4b").rglob("*.incomplete"))
+    assert len(partial) == 1
+    kept = partial[0].stat().st_size
+    assert size // 4 < kept <= size // 2  # what arrived before the cut was kept
+
+    pair = pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert pair.installed and pair.active
+    assert fake_hub.gets("/model.safetensors") == [None, f"bytes={kept}-"]
+    assert (pair.base_dir / "model.safetensors").read_bytes() == \
+        fake_hub.repos[BASE].files["model.safetensors"]
+
+
+def test_corrupt_file_is_rejected_and_fetched_again_next_time(fake_hub):
+    hyper = ("SakanaAI/doc-to-lora", "qwen_4b_d2l/checkpoint-20000/pytorch_model.bin")
+    fake_hub.faults[hyper] = "corrupt"
+    with pytest.raises(CorruptDownloadError, match="arrived corrupted.*pull qwen3-4b"):
+        pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert_nothing_installed()
+    assert not list(staging_dir("qwen3-4b").rglob("pytorch_model.bin"))  # the bad copy is gone
+
+    del fake_hub.faults[hyper]
+    pair = pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert pair.installed
+    assert len(fake_hub.gets("/pytorch_model.bin")) == 2  # fetched again
+    assert len(fake_hub.gets("/model.safetensors")) == 1  # the good files were kept
+
+
+def test_gguf_that_does_not_fit_the_base_is_rejected(fake_hub):
+    with pytest.raises(IncompatiblePairError,
+                       match=r"blk\.0\.ffn_down\.weight is \(64, 96\) but the base config says \(64, 128\)"):
+        pull("qwen3-4b", gguf_from=GGUF_OTHER)
+    assert_nothing_installed()
+    assert not (staging_dir("qwen3-4b") / "model.gguf").exists()
+
+
+def test_gated_repo_without_token_says_what_to_do(fake_hub):
+    fake_hub.repos[BASE].gated = True
+    with pytest.raises(HubAccessError, match="is gated: accept its licence at .*hf auth login"):
+        pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert file_gets(fake_hub) == []
+    assert_nothing_installed()
+
+
+def test_not_enough_disk_space_stops_before_downloading(fake_hub, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(InsufficientDiskError, match=r"needs 0\.0 GB free .* only 0\.0 GB is free"):
+        pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert file_gets(fake_hub) == []
+    assert_nothing_installed()
+
+
+@pytest.mark.slow
+def test_add_checks_gguf_and_hypernet_against_the_base(tiny_base, make_gguf, parity_dir):
+    config = json.loads((tiny_base / "config.json").read_text())
+    good, other = make_gguf(config), make_gguf(config, ffn_override=96)
+    qwen_hn = parity_dir / "qwen3_main" / "pytorch_model.bin"
+    gemma_hn = parity_dir / "gemma2_main" / "pytorch_model.bin"
+
+    with pytest.raises(IncompatiblePairError, match="ffn_down.weight is .64, 96. but"):
+        add_pair("mine", tiny_base, other, qwen_hn)
+    with pytest.raises(IncompatiblePairError, match="gemma"):
+        add_pair("mine", tiny_base, good, gemma_hn)  # a hypernetwork for another base
+    with pytest.raises(IncompatiblePairError, match="name of a registry pair"):
+        add_pair("qwen3-4b", tiny_base, good, qwen_hn)
+    assert [p.name for p in list_pairs() if p.kind == "user"] == []
+
+    pair = add_pair("mine", tiny_base, good, qwen_hn, use=True)
+    assert pair.installed and pair.kind == "user" and active_pair().name == "mine"
+    assert (pair.base_dir, pair.gguf, pair.hypernet) == (tiny_base, good, qwen_hn)
