@@ -1,0 +1,102 @@
+"""The chat engine on the real llama.cpp with the demo pair's GGUF and real document adapters."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app.api import DocLoRA
+from app.chat import ChatEngine, build_messages
+from app.errors import AdapterError
+from app.records import Message, Settings
+
+from app_helpers import QUESTION, make_pdf, needle_text
+
+
+@pytest.fixture
+def three_docs(demo_pair, pdfs):
+    app = DocLoRA()
+    docs = [app.add(make_pdf(pdfs / f"d{n}.pdf", [needle_text(n)])) for n in ("1111", "2929", "8080")]
+    app.close()
+    return demo_pair / "model.gguf", [d.adapter.file for d in docs]
+
+
+def answer(engine, adapter, question=QUESTION, stop=None):
+    return "".join(engine.generate([{"role": "user", "content": question}], adapter, stop=stop))
+
+
+def test_lru_evicts_and_reloads_adapters_without_reloading_the_base(three_docs):
+    gguf, (a, b, c) = three_docs
+    engine = ChatEngine(gguf, Settings(), cache_size=2)
+    assert "1111" in answer(engine, a)
+    assert "2929" in answer(engine, b)
+    assert "8080" in answer(engine, c)  # evicts a (freed after clearing the context)
+    assert "1111" in answer(engine, a)  # loaded again
+    assert "8080" in answer(engine, c)  # still cached
+    assert engine.base_loads == 1 and engine.adapter_loads == 4
+    assert list(engine._adapters) == [c, a][::-1] or set(engine._adapters) == {a, c}
+    engine.close()
+
+
+def test_forgetting_the_active_adapter_falls_back_to_the_base(three_docs):
+    gguf, (a, b, _) = three_docs
+    engine = ChatEngine(gguf, Settings())
+    base_answer = answer(engine, None)
+    assert "1111" in answer(engine, a)
+    engine.forget_adapter(a)
+    assert answer(engine, None) == base_answer
+    assert "2929" in answer(engine, b)
+    engine.close()
+
+
+def test_switching_resets_the_kv_cache(three_docs):
+    """The same prompt under another adapter must not reuse the previous adapter's cache."""
+    gguf, (a, b, _) = three_docs
+    engine = ChatEngine(gguf, Settings())
+    answers = [answer(engine, x) for x in (a, b, a, b)]
+    assert "1111" in answers[0] and "2929" in answers[1]
+    assert answers[0] == answers[2] and answers[1] == answers[3]
+    engine.close()
+
+
+def test_history_is_trimmed_to_the_window(three_docs):
+    gguf, (a, _, _) = three_docs
+    engine = ChatEngine(gguf, Settings(max_tokens=32))
+    past = []
+    for i in range(40):
+        past += [Message(2 * i, 1, "user", f"question number {i} about the harbour", [], ""),
+                 Message(2 * i + 1, 1, "assistant", "4821", [], "")]
+    messages, max_tokens = engine.fit(build_messages(past, QUESTION))
+    assert messages[-1]["content"] == QUESTION and len(messages) < 81
+    assert messages[0]["role"] == "user" and 0 < max_tokens <= 32
+    assert "1111" in "".join(engine.generate(build_messages(past, QUESTION), a))
+    engine.close()
+
+
+def test_a_too_long_question_is_a_clear_error(three_docs):
+    gguf, (a, _, _) = three_docs
+    engine = ChatEngine(gguf, Settings())
+    with pytest.raises(Exception, match="too long for this model's window"):
+        list(engine.generate([{"role": "user", "content": "word " * 2000}], a))
+    engine.close()
+
+
+def test_an_adapter_that_does_not_fit_is_refused(three_docs, tmp_path):
+    gguf, _ = three_docs
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(gguf.read_bytes()[:4096])  # truncated: not an adapter llama.cpp accepts
+    engine = ChatEngine(gguf, Settings())
+    with pytest.raises(AdapterError, match="does not fit the chat model"):
+        answer(engine, str(bad))
+    assert engine.adapter_loads == 0
+    engine.close()
+
+
+def test_stop_ends_generation(three_docs):
+    gguf, (a, _, _) = three_docs
+    engine = ChatEngine(gguf, Settings(max_tokens=64))
+    stop = threading.Event()
+    stop.set()
+    assert answer(engine, a, "Tell me a long story about the harbour.", stop=stop) == ""
+    engine.close()

@@ -1,0 +1,234 @@
+"""Ingestion through `doclora add`: every bad input gets one sentence, exit status 2 and leaves the
+library exactly as it was (rows, FTS index, files, integrity). Also: reuse, cancel, cleanup."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+
+import gguf
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import app.pipeline as pipeline
+from app.api import DocLoRA
+from app.cli import cli
+from app.errors import CancelledError
+from app.library import Library
+from app.pair import demo_pair
+from app.paths import adapters_dir, home_dir
+
+from app_helpers import (
+    insert_document, library_state, make_image_pdf, make_pdf, needle_text)
+
+
+@pytest.fixture
+def existing():
+    """A library that already holds one document, so 'unchanged' means something."""
+    lib = Library.open()
+    insert_document(lib, "Existing", ["Some earlier text."])
+    lib.close()
+    return library_state()
+
+
+def add(*args):
+    return CliRunner().invoke(cli, ["add", *map(str, args)])
+
+
+def _corrupt(path):
+    path.write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n" + os.urandom(300))
+
+
+def _encrypted(path):
+    make_pdf(path, [needle_text("1234")], password="opensesame")
+
+
+CASES = [  # (name, make the file, extra args, words of the message)
+    ("zero-byte", lambda p: p.write_bytes(b""), [], "is empty (0 bytes)"),
+    ("corrupt", _corrupt, [], "is a damaged PDF"),
+    ("not-a-pdf", lambda p: p.write_text("just some notes, not a PDF\n" * 20), [],
+     "is not a PDF file"),
+    ("png-named-pdf", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64), [],
+     "is not a PDF file"),
+    ("encrypted", _encrypted, [], "is password-protected; add it again with its password"),
+    ("wrong-password", _encrypted, ["--password", "guess"], "The password for"),
+    ("scanned", make_image_pdf, [], "has no extractable text (scanned pages?)"),
+    ("too-many-pages", lambda p: make_pdf(p, ["one", "two", "three"]), ["--max-pages", "2"],
+     "has more pages than the limit"),
+    ("missing", lambda p: None, [], "does not exist"),
+    ("folder", lambda p: p.mkdir(), [], "is a folder"),
+]
+
+
+@pytest.mark.parametrize("name, make, extra, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_and_changes_nothing(existing, pdfs, name, make, extra, words):
+    path = pdfs / f"{name}.pdf"
+    make(path)
+    result = add(path, *extra)
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and words in errors[0], result.stderr
+    assert "Traceback" not in result.output
+    assert library_state() == existing
+
+
+def test_a_file_that_vanishes_while_being_read(existing, pdfs, monkeypatch):
+    path = make_pdf(pdfs / "vanishing.pdf", [needle_text("1234")])
+    hash_file = pipeline.file_sha256
+
+    def hash_then_vanish(p):
+        digest = hash_file(p)
+        p.unlink()  # gone between the hash and the text extraction
+        return digest
+
+    monkeypatch.setattr(pipeline, "file_sha256", hash_then_vanish)
+    result = add(path)
+    assert result.exit_code == 2
+    assert "vanished" in result.stderr and "add it again" in result.stderr
+    assert library_state() == existing
+
+
+def test_several_files_good_and_bad_in_one_call_report_each(existing, pdfs):
+    empty = pdfs / "empty.pdf"
+    empty.write_bytes(b"")
+    missing = pdfs / "missing.pdf"
+    result = add(empty, missing)
+    assert result.exit_code == 2
+    assert result.stderr.count("Error:") == 2
+    assert library_state() == existing
+
+
+# -- with the real demo pair ---------------------------------------------------------------
+
+def test_full_disk_while_writing_the_adapter(demo_pair, existing, pdfs, monkeypatch):
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5501")])
+    write = pipeline.write_adapter
+
+    def write_then_disk_full(adapter, staging, base_gguf):
+        gguf_path, st_path = write(adapter, staging, base_gguf)
+        with open(staging / "source.pdf.partial", "wb") as f:
+            f.write(b"%PDF partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_adapter", write_then_disk_full)
+    result = add(path)
+    assert result.exit_code == 2
+    assert "The disk is full while adding 'doc.pdf'; free some space" in result.stderr
+    assert library_state() == existing
+    assert list((adapters_dir() / ".staging").iterdir()) == []
+
+
+def test_full_disk_while_placing_files(demo_pair, existing, pdfs, monkeypatch):
+    """ENOSPC after some files were already renamed into place: those are removed again."""
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5502")])
+    place = pipeline._place
+    calls = []
+
+    def place_then_fail(tmp, final, placed):
+        calls.append(final)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return place(tmp, final, placed)
+
+    monkeypatch.setattr(pipeline, "_place", place_then_fail)
+    result = add(path)
+    assert result.exit_code == 2 and "The disk is full" in result.stderr
+    assert not calls[0].exists()
+    assert library_state() == existing
+
+
+def _mismatched_gguf(path, n_layers=4, d_in=999, d_out=77):
+    """A GGUF header of a llama model whose ffn_down has other shapes than the demo's."""
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(n_layers)
+    writer.add_head_count(4)
+    writer.add_head_count_kv(4)
+    for i in range(n_layers):
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", np.zeros((d_out, d_in), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_adapter_for_another_base_model_is_refused(demo_pair, existing, pdfs, tmp_path,
+                                                   monkeypatch):
+    other = _mismatched_gguf(tmp_path / "other.gguf")
+    pair = demo_pair_with(other)
+    monkeypatch.setattr("app.api.active_pair", lambda name=None: pair)
+    result = add(make_pdf(pdfs / "doc.pdf", [needle_text("5503")]))
+    assert result.exit_code == 2
+    assert "The adapter does not fit the chat model other.gguf" in result.stderr
+    assert library_state() == existing
+
+
+def demo_pair_with(gguf_path):
+    base = demo_pair()
+    return type(base)("other-pair", base.base_dir, gguf_path, base.hypernet)
+
+
+def test_cancel_during_encoding_keeps_nothing(demo_pair, existing, pdfs):
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5504")])
+    cancel = threading.Event()
+    stages = []
+
+    def progress(event):
+        stages.append(event.stage)
+        if event.stage == "encode":
+            cancel.set()
+
+    app = DocLoRA()
+    with pytest.raises(CancelledError, match="nothing was added"):
+        app.add(path, progress=progress, cancel=cancel)
+    assert "encode" in stages and "commit" not in stages
+    assert library_state() == existing
+
+
+def test_the_same_file_twice_reuses_the_adapter(demo_pair, pdfs):
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5505")])
+    app = DocLoRA()
+    first = app.add(path)
+    state = library_state()
+    events = []
+    copy = pdfs / "renamed copy.pdf"
+    copy.write_bytes(path.read_bytes())
+    again = app.add(copy, progress=events.append)
+    assert again.id == first.id and again.adapter.file == first.adapter.file
+    assert library_state() == state
+    assert "reusing its adapter" in events[-1].message
+    assert [e.stage for e in events] == ["extract", "commit"]
+
+
+def test_progress_events_cover_every_stage_in_order(demo_pair, pdfs):
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5506")] * 3)
+    events = []
+    doc = DocLoRA().add(path, progress=events.append)
+    stages = list(dict.fromkeys(e.stage for e in events))
+    assert stages == ["extract", "chunk", "encode", "write", "commit"]
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any(e.eta_s is not None for e in events)
+    assert doc.pages == 3 and doc.status == "ready" and doc.tokens > 0
+
+
+def test_leftovers_of_a_dead_process_are_cleaned_on_start(existing):
+    staging = adapters_dir() / ".staging" / f"{2**22 + 11}-deadbeef"
+    staging.mkdir(parents=True)
+    (staging / "adapter.gguf").write_bytes(b"half")
+    orphan = adapters_dir() / "0123456789abcdef" / "tiny-needle-1.gguf"
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"renamed but never committed")
+    (home_dir() / "documents" / "0123456789abcdef-1.pdf").write_bytes(b"%PDF")
+    live = adapters_dir() / ".staging" / f"{os.getpid()}-cafe"
+    DocLoRA()
+    assert not staging.exists() and not orphan.exists() and not orphan.parent.exists()
+    assert library_state() == existing
+    # An ingestion running in a live process protects its files from the sweep.
+    live.mkdir()
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"about to be committed by a live process")
+    DocLoRA()
+    assert orphan.exists() and live.exists()
