@@ -19,6 +19,7 @@ from app.records import Message, Settings
 
 StopFlag = threading.Event | Callable[[], bool] | None
 _PER_MESSAGE_TOKENS = 8  # template overhead per message (role markers, separators)
+_BUSY_TIMEOUT_S = 300
 
 
 def is_stopped(flag: StopFlag) -> bool:
@@ -47,7 +48,14 @@ class ChatEngine:
         self.adapter_loads = 0
         self._adapters: OrderedDict[str, object] = OrderedDict()  # path -> LoadedAdapter
         self._active: str | None = None
-        self._lock = threading.RLock()
+        # Guards every use of the llama context. Not reentrant on purpose: a streaming generator
+        # may be advanced by different threads (Gradio), and a plain Lock may be released by any.
+        self._busy = threading.Lock()
+
+    def _acquire(self) -> None:
+        if not self._busy.acquire(timeout=_BUSY_TIMEOUT_S):
+            raise DocLoRAError("The model is still busy with another answer; try again when it "
+                               "has finished.")
 
     @staticmethod
     def planned_device(settings: Settings) -> str:
@@ -91,35 +99,42 @@ class ChatEngine:
 
     def use(self, adapter_file: str | None) -> None:
         """Make ``adapter_file`` (None: no adapter) the active one; resets the KV cache on change."""
+        self._acquire()
+        try:
+            self._use(adapter_file)
+        finally:
+            self._busy.release()
+
+    def _use(self, adapter_file: str | None) -> None:
         from converters.errors import AdapterLoadError
         from converters.llama_adapters import activate, free_adapter, load_adapter
-        with self._lock:
-            llm = self._base()
-            if adapter_file == self._active:
-                return
-            loaded = None
-            if adapter_file is not None:
-                loaded = self._adapters.get(adapter_file)
-                if loaded is None:
-                    try:
-                        loaded = load_adapter(llm, adapter_file)
-                    except AdapterLoadError as exc:
-                        raise AdapterError(
-                            f"This document's adapter does not fit the chat model "
-                            f"{self.gguf.name}; remove the document and add it again.") from exc
-                    self.adapter_loads += 1
-                    self._adapters[adapter_file] = loaded
-                self._adapters.move_to_end(adapter_file)
-                while len(self._adapters) > self.cache_size:
-                    _, old = self._adapters.popitem(last=False)
-                    free_adapter(llm, old)  # clears the context first, so never freed in use
-            activate(llm, loaded)  # also resets the KV cache
-            self._active = adapter_file
+        llm = self._base()
+        if adapter_file == self._active:
+            return
+        loaded = None
+        if adapter_file is not None:
+            loaded = self._adapters.get(adapter_file)
+            if loaded is None:
+                try:
+                    loaded = load_adapter(llm, adapter_file)
+                except AdapterLoadError as exc:
+                    raise AdapterError(
+                        f"This document's adapter does not fit the chat model "
+                        f"{self.gguf.name}; remove the document and add it again.") from exc
+                self.adapter_loads += 1
+                self._adapters[adapter_file] = loaded
+            self._adapters.move_to_end(adapter_file)
+            while len(self._adapters) > self.cache_size:
+                _, old = self._adapters.popitem(last=False)
+                free_adapter(llm, old)  # clears the context first, so never freed while in use
+        activate(llm, loaded)  # also resets the KV cache
+        self._active = adapter_file
 
     def forget_adapter(self, adapter_file: str) -> None:
         """Free a document's adapter (after it was removed from the library)."""
         from converters.llama_adapters import activate, free_adapter
-        with self._lock:
+        self._acquire()
+        try:
             loaded = self._adapters.pop(adapter_file, None)
             if self.llm is None or loaded is None:
                 return
@@ -127,10 +142,19 @@ class ChatEngine:
                 activate(self.llm, None)
                 self._active = None
             free_adapter(self.llm, loaded)
+        finally:
+            self._busy.release()
 
     def fit(self, messages: list[dict]) -> tuple[list[dict], int]:
         """Drop the oldest turns until the prompt leaves room for an answer; returns (messages,
         max_tokens for the answer)."""
+        self._acquire()
+        try:
+            return self._fit(messages)
+        finally:
+            self._busy.release()
+
+    def _fit(self, messages: list[dict]) -> tuple[list[dict], int]:
         llm = self._base()
         n_ctx = llm.n_ctx()
         reserve = max(8, min(self.settings.max_tokens, n_ctx // 4))
@@ -150,9 +174,10 @@ class ChatEngine:
     def generate(self, messages: list[dict], adapter_file: str | None,
                  stop: StopFlag = None) -> Iterator[str]:
         """Stream the answer to ``messages`` under the document's adapter, piece by piece."""
-        with self._lock:
-            self.use(adapter_file)
-            messages, max_tokens = self.fit(messages)
+        self._acquire()
+        try:
+            self._use(adapter_file)
+            messages, max_tokens = self._fit(messages)
             stream = self.llm.create_chat_completion(
                 messages=messages, stream=True, max_tokens=max_tokens,
                 temperature=self.settings.temperature)
@@ -165,11 +190,14 @@ class ChatEngine:
                         yield piece
             finally:
                 stream.close()
+        finally:
+            self._busy.release()
 
     def close(self) -> None:
         """Free every adapter and the base model."""
         from converters.llama_adapters import activate, free_adapter
-        with self._lock:
+        self._acquire()
+        try:
             if self.llm is not None:
                 activate(self.llm, None)
                 for loaded in self._adapters.values():
@@ -177,3 +205,5 @@ class ChatEngine:
                 self.llm.close()
             self._adapters.clear()
             self.llm, self._active = None, None
+        finally:
+            self._busy.release()

@@ -109,7 +109,8 @@ def _size(n: int | None) -> str:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--password", help="Password of encrypted PDFs.")
 @click.option("--title", help="Title to give the document (one file only).")
-@click.option("--max-pages", type=int, help="Refuse PDFs with more pages (default 2000).")
+@click.option("--max-pages", type=int, envvar="DOCLORA_MAX_PAGES",
+              help="Refuse PDFs with more pages (default 2000; env DOCLORA_MAX_PAGES).")
 @click.option("--json", "as_json", is_flag=True, help="Print the added documents as JSON.")
 @click.pass_context
 def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
