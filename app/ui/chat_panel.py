@@ -1,0 +1,124 @@
+"""The chat: streaming answers with their supporting pages, stop, regenerate, copy, clear."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from app.errors import DocLoRAError
+from app.ui.errors import user_error
+from app.ui.format import sources_message
+from app.ui.theme import INPUT_ID
+from app.ui.views import chat_history, find_document, status_line
+
+if TYPE_CHECKING:
+    from app.ui.window import Window
+
+PLACEHOLDER = ("**Chat with a document**\n\nDrop a PDF anywhere in the window, pick it in the "
+               "library, and ask. Without a document you talk to the base model.")
+THINKING = "…"
+
+
+@dataclass
+class StopFlags:
+    """One stop flag per browser session, so Stop ends only that session's answer."""
+
+    flags: dict[str, threading.Event] = field(default_factory=dict)
+
+    def start(self, session: str) -> threading.Event:
+        """A fresh flag for a new answer."""
+        self.flags[session] = threading.Event()
+        return self.flags[session]
+
+    def stop(self, session: str) -> None:
+        """Ask the running answer of this session to stop (no-op when none runs)."""
+        if session in self.flags:
+            self.flags[session].set()
+
+
+@dataclass
+class ChatPanel:
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    regenerate: gr.Button
+    clear: gr.Button
+
+
+def build() -> ChatPanel:
+    """The conversation, the question box and the chat's buttons."""
+    chatbot = gr.Chatbot(elem_id="dl-chat", show_label=False, height="62vh", min_height=320,
+                         buttons=["copy", "copy_all"], placeholder=PLACEHOLDER,
+                         feedback_options=None, layout="bubble")
+    question = gr.Textbox(placeholder="Ask about the document…   Enter sends · Shift+Enter new "
+                                      "line · Esc stops", lines=2, max_lines=8, show_label=False,
+                          submit_btn=True, stop_btn=False, elem_id=INPUT_ID, autofocus=True)
+    with gr.Row():
+        regenerate = gr.Button("Regenerate", size="sm", elem_id="dl-regenerate")
+        clear = gr.Button("Clear history", size="sm", elem_id="dl-clear")
+    return ChatPanel(chatbot, question, regenerate, clear)
+
+
+def wire(win: Window) -> None:
+    """Ask (streaming), stop, regenerate, clear."""
+    core, chat = win.core, win.chat
+
+    def answer(question: str, selected: int | None, request: gr.Request) -> Iterator[tuple]:
+        question = (question or "").strip()
+        if not question:
+            return
+        doc = find_document(core, selected)
+        past = chat_history(core, doc)
+        stop = win.stops.start(request.session_hash)
+        shown = past + [{"role": "user", "content": question},
+                        {"role": "assistant", "content": THINKING}]
+        yield shown, gr.Textbox(value="", submit_btn=False, stop_btn=True), gr.skip()
+        try:
+            for part in core.stream(doc.id if doc else None, question, stop=stop):
+                shown[-1] = {"role": "assistant", "content": part.text or THINKING}
+                if part.done:
+                    if part.stopped:
+                        shown[-1]["content"] = (part.text + " *(stopped)*").strip()
+                    block = sources_message(part.sources)
+                    if block:
+                        shown.append(block)
+                yield shown, gr.skip(), gr.skip()
+        except DocLoRAError as exc:
+            yield past, gr.Textbox(value=question, submit_btn=True, stop_btn=False), gr.skip()
+            raise user_error(exc) from exc
+        yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status_line(core, doc)
+
+    def regenerate(selected: int | None, request: gr.Request) -> Iterator[tuple]:
+        doc = find_document(core, selected)
+        try:
+            question = core.pop_exchange(doc.id if doc else None)
+        except DocLoRAError as exc:
+            raise user_error(exc) from exc
+        if question is None:
+            gr.Warning("There is no answer to regenerate yet.")
+            return
+        yield from answer(question, selected, request)
+
+    def clear(selected: int | None) -> list:
+        doc = find_document(core, selected)
+        try:
+            core.clear_history(doc.id if doc else None)
+        except DocLoRAError as exc:
+            raise user_error(exc) from exc
+        return []
+
+    def stop(request: gr.Request) -> None:
+        win.stops.stop(request.session_hash)
+
+    outputs = [chat.chatbot, chat.question, win.status]
+    # One answer at a time: both handlers share the llama.cpp model.
+    chat.question.submit(answer, [chat.question, win.selected], outputs, show_progress="hidden",
+                         concurrency_id="chat")
+    chat.question.stop(stop, None, None, queue=False)
+    for trigger in (chat.regenerate.click, chat.chatbot.retry):
+        trigger(regenerate, win.selected, outputs, show_progress="hidden", concurrency_id="chat")
+    for trigger in (chat.clear.click, chat.chatbot.clear):
+        trigger(clear, win.selected, chat.chatbot)

@@ -1,0 +1,151 @@
+"""Pure functions that turn the core's records into what the window shows (text, HTML, chat)."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+
+from app.records import (
+    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, Document, Job, Message, Source,
+    Status)
+
+# What each ingestion stage means to a user (app.records.STAGES).
+STAGE_LABELS = {
+    "queued": "Waiting in the queue",
+    "extract": "Reading the PDF",
+    "chunk": "Splitting into chunks",
+    "encode": "Writing the LoRA",
+    "write": "Saving the GGUF adapter",
+    "commit": "Adding to the library",
+    "done": "Ready",
+}
+SOURCES_TITLE = "Supporting pages"
+RECENT_JOB_S = 30 * 60  # finished jobs stay listed this long, so a failure is not missed
+MAX_JOBS_SHOWN = 8
+
+
+def human_size(n_bytes: int | None) -> str:
+    """1536 -> '1.5 KB' (decimal units, like file managers)."""
+    if n_bytes is None:
+        return "?"
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def human_eta(seconds: float | None) -> str:
+    """Seconds left as 'about 8 s' / 'about 2 min 5 s'; '' when unknown."""
+    if seconds is None or seconds < 0:
+        return ""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"about {max(seconds, 1)} s left"
+    minutes, rest = divmod(seconds, 60)
+    return f"about {minutes} min {rest} s left" if rest else f"about {minutes} min left"
+
+
+def parse_time(iso: str) -> datetime:
+    """The library's UTC ISO timestamps (naive ones are taken as UTC)."""
+    stamp = datetime.fromisoformat(iso)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def short_date(iso: str) -> str:
+    """'2026-11-26T12:07:00+00:00' -> '26 Nov 2026' in local time."""
+    try:
+        return parse_time(iso).astimezone().strftime("%d %b %Y").lstrip("0")
+    except ValueError:
+        return iso
+
+
+def document_choice(doc: Document) -> tuple[str, int]:
+    """A library list entry: (two-line label, document id)."""
+    pages = f"{doc.pages} page{'s' if doc.pages != 1 else ''}"
+    return f"{doc.title}\n{pages} · {short_date(doc.created)} · {doc.status}", doc.id
+
+
+def visible_jobs(jobs: list[Job], now: datetime | None = None) -> list[Job]:
+    """Running and queued jobs, then those finished in the last half hour (newest first)."""
+    now = now or datetime.now(timezone.utc)
+    active = [j for j in jobs if j.status in (JOB_QUEUED, JOB_RUNNING)]
+    recent = [j for j in jobs if j.status not in (JOB_QUEUED, JOB_RUNNING)
+              and (now - parse_time(j.updated)).total_seconds() < RECENT_JOB_S]
+    return (active + recent)[:MAX_JOBS_SHOWN]
+
+
+def window_wording(error: str) -> str:
+    """The core's messages name CLI options; in the window the password has its own field."""
+    return error.replace("(--password)", "(under “Password-protected PDF?”)")
+
+
+def job_html(job: Job) -> str:
+    """One file's progress card: name, stage, bar, ETA or the error."""
+    name = html.escape(job.file_name)
+    if job.status == JOB_FAILED:
+        state, detail = "failed", html.escape(window_wording(job.error or "Failed."))
+    elif job.status == JOB_CANCELLED:
+        state, detail = "cancelled", "Cancelled; nothing was kept."
+    elif job.status == JOB_DONE:
+        state, detail = "done", "Ready to chat"
+    else:
+        state = job.status
+        detail = " · ".join(filter(None, [STAGE_LABELS.get(job.stage, job.stage),
+                                          human_eta(job.eta_s)]))
+    percent = 100 if job.status == JOB_DONE else round(100 * min(max(job.fraction, 0.0), 1.0))
+    return (f'<div class="dl-job dl-job-{state}" data-job="{job.id}" data-status="{state}" '
+            f'data-stage="{html.escape(job.stage)}">'
+            f'<div class="dl-job-head"><span class="dl-job-name">{name}</span>'
+            f'<span class="dl-job-pct">{percent}%</span></div>'
+            f'<div class="dl-bar"><div style="width:{percent}%"></div></div>'
+            f'<div class="dl-job-detail">{detail}</div></div>')
+
+
+def jobs_html(jobs: list[Job]) -> str:
+    """The progress list, or '' when there is nothing to show."""
+    return "".join(job_html(j) for j in jobs)
+
+
+def status_html(status: Status | None, doc: Document | None, error: str | None = None) -> str:
+    """The status line: active model, device, and the document's adapter rank and size."""
+    if error:
+        return f'<div class="dl-status dl-status-error">{html.escape(error)}</div>'
+    if status is None:
+        return '<div class="dl-status"></div>'
+    model = html.escape(status.model) + (" (demo)" if status.demo else "")
+    parts = [f"<b>Model</b> {model}", f"<b>Device</b> {html.escape(status.device)}"]
+    if doc is None:
+        parts.append("<b>No document</b> chatting with the base model")
+    else:
+        parts.append(f"<b>Document</b> {html.escape(doc.title)}")
+        if status.adapter_rank is not None:
+            parts.append(f"<b>Adapter</b> rank {status.adapter_rank} · "
+                         f"{human_size(status.adapter_size)}")
+        else:
+            parts.append(f"<b>Adapter</b> none ({html.escape(doc.status)})")
+    items = "".join(f"<span>{p}</span>" for p in parts)
+    return f'<div class="dl-status">{items}</div>'
+
+
+def sources_message(sources: list[Source]) -> dict | None:
+    """The collapsible 'Supporting pages' block shown under an answer."""
+    if not sources:
+        return None
+    lines = [f"**p. {s.page}** — {s.snippet.strip()}" for s in sources]
+    return {"role": "assistant", "content": "\n\n".join(lines),
+            "metadata": {"title": f"{SOURCES_TITLE}: "
+                                  + ", ".join(f"p. {s.page}" for s in sources)}}
+
+
+def chat_messages(history: list[Message]) -> list[dict]:
+    """A stored chat as Gradio chatbot messages (each answer followed by its sources)."""
+    out: list[dict] = []
+    for message in history:
+        out.append({"role": message.role, "content": message.content})
+        if message.role == "assistant":
+            block = sources_message(message.sources)
+            if block:
+                out.append(block)
+    return out

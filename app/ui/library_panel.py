@@ -1,0 +1,119 @@
+"""The library sidebar: search, the document list, rename, export and delete (with confirmation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from app.errors import DocLoRAError
+from app.ui.errors import user_error
+from app.ui.views import document_list, export_file, find_document
+
+if TYPE_CHECKING:
+    from app.ui.window import Window
+
+EXPORT_FORMATS = [("GGUF adapter", "gguf"), ("PEFT adapter (zip)", "peft"),
+                  ("Chat as Markdown", "markdown")]
+
+
+@dataclass
+class LibraryPanel:
+    search: gr.Textbox
+    docs: gr.Radio
+    title: gr.Textbox
+    rename: gr.Button
+    export_format: gr.Dropdown
+    export: gr.Button
+    download: gr.File
+    delete: gr.Button
+    confirm: gr.Column
+    confirm_text: gr.Markdown
+    confirm_delete: gr.Button
+    cancel_delete: gr.Button
+
+
+def build() -> LibraryPanel:
+    """The search box, the list, and the selected document's actions."""
+    search = gr.Textbox(placeholder="Search titles and text…", show_label=False, container=False,
+                        elem_id="dl-search")
+    docs = gr.Radio(choices=[], label="Documents", elem_id="dl-docs")
+    with gr.Accordion("Selected document", open=False, elem_id="dl-manage"):
+        title = gr.Textbox(label="Title", elem_id="dl-title", max_lines=1)
+        rename = gr.Button("Rename", size="sm", elem_id="dl-rename")
+        export_format = gr.Dropdown(EXPORT_FORMATS, value="gguf", label="Export",
+                                    elem_id="dl-export-format")
+        export = gr.Button("Export", size="sm", elem_id="dl-export")
+        download = gr.File(label="Download", visible=False, interactive=False,
+                           elem_id="dl-download")
+        delete = gr.Button("Delete…", size="sm", variant="stop", elem_id="dl-delete")
+        with gr.Column(visible=False, elem_id="dl-confirm") as confirm:
+            confirm_text = gr.Markdown()
+            with gr.Row():
+                confirm_delete = gr.Button("Delete", variant="stop", size="sm",
+                                           elem_id="dl-confirm-delete")
+                cancel_delete = gr.Button("Cancel", size="sm", elem_id="dl-cancel-delete")
+    return LibraryPanel(search, docs, title, rename, export_format, export, download, delete,
+                        confirm, confirm_text, confirm_delete, cancel_delete)
+
+
+def wire(win: Window) -> None:
+    """Search, select, rename, export, delete."""
+    core, lib = win.core, win.library
+
+    def on_search(search: str, selected: int | None) -> gr.Radio:
+        return document_list(core, search, selected)
+
+    def on_select(doc_id: int | None, search: str) -> tuple:
+        return win.open(doc_id, search)
+
+    def on_rename(selected: int | None, title: str, search: str) -> tuple:
+        doc = _require(core, selected)
+        try:
+            core.rename(doc.id, (title or "").strip())
+        except DocLoRAError as exc:
+            raise user_error(exc) from exc
+        gr.Info(f"Renamed to “{title.strip()}”.")
+        return win.open(doc.id, search)
+
+    def on_export(selected: int | None, format: str) -> gr.File:
+        doc = _require(core, selected)
+        try:
+            return gr.File(value=export_file(core, doc.id, format), visible=True)
+        except DocLoRAError as exc:
+            raise user_error(exc) from exc
+
+    def on_delete(selected: int | None) -> tuple:
+        doc = _require(core, selected)
+        text = (f"Delete **{doc.title}**? Its adapter and its chat are removed too; "
+                "this cannot be undone.")
+        return gr.Column(visible=True), text
+
+    def on_confirm(selected: int | None, search: str) -> tuple:
+        doc = _require(core, selected)
+        try:
+            core.remove(doc.id)
+        except DocLoRAError as exc:
+            raise user_error(exc) from exc
+        gr.Info(f"Deleted “{doc.title}”.")
+        return win.open(None, search)
+
+    lib.search.change(on_search, [lib.search, win.selected], lib.docs, show_progress="hidden")
+    lib.docs.input(on_select, [lib.docs, lib.search], win.open_outputs)
+    rename_args = dict(fn=on_rename, inputs=[win.selected, lib.title, lib.search],
+                       outputs=win.open_outputs)
+    lib.rename.click(**rename_args)
+    lib.title.submit(**rename_args)
+    lib.export.click(on_export, [win.selected, lib.export_format], lib.download)
+    lib.delete.click(on_delete, win.selected, [lib.confirm, lib.confirm_text])
+    lib.cancel_delete.click(lambda: gr.Column(visible=False), None, lib.confirm)
+    lib.confirm_delete.click(on_confirm, [win.selected, lib.search], win.open_outputs)
+
+
+def _require(core, selected: int | None):
+    doc = find_document(core, selected)
+    if doc is None:
+        raise gr.Error("Select a document in the library first.", title="Error",
+                       print_exception=False)
+    return doc

@@ -1,0 +1,84 @@
+"""Settings: model pair, device, threads, context length, temperature, max tokens."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from app.api import DocLoRA, Settings
+from app.errors import DocLoRAError
+from app.ui.errors import user_error
+
+if TYPE_CHECKING:
+    from app.ui.window import Window
+
+DEVICES = [("Automatic", "auto"), ("CPU", "cpu"), ("GPU", "gpu")]
+
+
+@dataclass
+class SettingsPanel:
+    model: gr.Dropdown
+    device: gr.Dropdown
+    threads: gr.Slider
+    n_ctx: gr.Number
+    temperature: gr.Slider
+    max_tokens: gr.Slider
+    apply: gr.Button
+
+
+def model_names(core: DocLoRA) -> list[str]:
+    """Installed model pairs (the active one first when the models package is not there)."""
+    try:
+        current = core.pair.name
+    except DocLoRAError:
+        current = None
+    try:
+        from app.models import list_pairs
+        names = [p.name for p in list_pairs() if getattr(p, "installed", True)]
+    except Exception:  # the models package is optional; the active pair is always listed
+        names = []
+    if current and current not in names:
+        names.insert(0, current)
+    return names
+
+
+def build(settings: Settings) -> SettingsPanel:
+    """The settings accordion, filled with the core's current settings."""
+    with gr.Accordion("Settings", open=False, elem_id="dl-settings"):
+        model = gr.Dropdown(choices=[], label="Model", elem_id="dl-model")
+        device = gr.Dropdown(DEVICES, value=settings.device, label="Device")
+        threads = gr.Slider(0, max(os.cpu_count() or 1, 1), step=1,
+                            value=settings.n_threads or 0, label="Threads",
+                            info="0: llama.cpp decides")
+        n_ctx = gr.Number(value=settings.n_ctx, precision=0, minimum=0, label="Context length",
+                          info="Tokens; 0: the model's own window")
+        temperature = gr.Slider(0.0, 2.0, step=0.05, value=settings.temperature,
+                                label="Temperature")
+        max_tokens = gr.Slider(16, 4096, step=16, value=settings.max_tokens,
+                               label="Max tokens per answer")
+        apply = gr.Button("Apply", size="sm", elem_id="dl-apply")
+    return SettingsPanel(model, device, threads, n_ctx, temperature, max_tokens, apply)
+
+
+def wire(win: Window) -> None:
+    """Apply changes to the core; a new model or device reloads what it affects."""
+    core, panel = win.core, win.settings
+
+    def on_apply(model: str | None, device: str, threads: float, n_ctx: float,
+                 temperature: float, max_tokens: float, selected: int | None,
+                 search: str) -> tuple:
+        try:
+            core.configure(model=model or None, device=device,
+                           n_threads=int(threads) or None, n_ctx=int(n_ctx or 0),
+                           temperature=float(temperature), max_tokens=int(max_tokens))
+        except DocLoRAError as exc:
+            raise user_error(exc) from exc
+        gr.Info("Settings applied.")
+        return win.open(selected, search)
+
+    panel.apply.click(on_apply, [panel.model, panel.device, panel.threads, panel.n_ctx,
+                                 panel.temperature, panel.max_tokens, win.selected,
+                                 win.library.search], win.open_outputs)

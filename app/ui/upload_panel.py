@@ -1,0 +1,85 @@
+"""The drop zone and the per-file progress list (polled from the core's persistent job queue).
+
+Progress lives in the library's jobs table, so a reloaded page finds it again; a timer polls it
+while anything is queued or running and switches itself off when all is finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from app.errors import DocLoRAError
+from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING
+from app.ui.errors import user_error
+from app.ui.format import jobs_html, visible_jobs
+from app.ui.theme import DROP_ID
+from app.ui.views import document_list
+
+if TYPE_CHECKING:
+    from app.ui.window import Window
+
+POLL_S = 1.0
+
+
+@dataclass
+class UploadPanel:
+    files: gr.File
+    password: gr.Textbox
+    progress: gr.HTML
+    cancel: gr.Button
+    timer: gr.Timer
+    done_seen: gr.State  # ids of finished jobs this page has already taken into the list
+
+
+def build() -> UploadPanel:
+    """The drop zone (also fed by drops anywhere in the window) and the progress list."""
+    files = gr.File(file_count="multiple", file_types=[".pdf"], label="Add PDFs",
+                    elem_id=DROP_ID, height=120)
+    with gr.Accordion("Password-protected PDF?", open=False, elem_id="dl-password-box"):
+        password = gr.Textbox(type="password", label="PDF password",
+                              info="Used for the files you add next.", elem_id="dl-password")
+    progress = gr.HTML(elem_id="dl-progress", visible=False)
+    cancel = gr.Button("Cancel adding", size="sm", visible=False, elem_id="dl-cancel-jobs")
+    return UploadPanel(files, password, progress, cancel, gr.Timer(POLL_S), gr.State(None))
+
+
+def wire(win: Window) -> None:
+    """Queue dropped files; poll progress; refresh the library when a file is ready."""
+    core, up, lib = win.core, win.uploads, win.library
+
+    def on_upload(paths: list[str] | None, password: str) -> tuple:
+        for path in paths or []:
+            try:
+                core.submit(path, password or None)
+            except DocLoRAError as exc:
+                raise user_error(exc) from exc
+        return None, gr.Timer(active=True)
+
+    def on_tick(search: str, selected: int | None, seen: list[int] | None) -> tuple:
+        jobs = core.jobs()
+        active = any(j.status in (JOB_QUEUED, JOB_RUNNING) for j in jobs)
+        done = sorted(j.id for j in jobs if j.status == JOB_DONE)
+        cards = jobs_html(visible_jobs(jobs))
+        head = (gr.HTML(cards, visible=bool(cards)), gr.Button(visible=active),
+                gr.Timer(active=active))
+        if seen is not None and done == seen:
+            return head + (gr.skip(),) * (1 + len(win.open_outputs))
+        fresh = [j for j in jobs if j.status == JOB_DONE and j.id not in (seen or [])]
+        if seen is not None and selected is None and fresh:
+            return head + (done,) + win.open(fresh[0].document_id, search)
+        skip_rest = (gr.skip(),) * (len(win.open_outputs) - 2)
+        return head + (done, gr.skip(), document_list(core, search, selected)) + skip_rest
+
+    def on_cancel() -> None:
+        for job in core.jobs(active_only=True):
+            core.cancel(job.id)
+        gr.Info("Cancelled; nothing of the cancelled files is kept.")
+
+    up.files.upload(on_upload, [up.files, up.password], [up.files, up.timer])
+    up.timer.tick(on_tick, [lib.search, win.selected, up.done_seen],
+                  [up.progress, up.cancel, up.timer, up.done_seen] + win.open_outputs,
+                  show_progress="hidden")
+    up.cancel.click(on_cancel)

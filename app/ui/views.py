@@ -1,0 +1,72 @@
+"""What several panels refresh after an event: the document list, the open chat, the status line.
+
+Each function reads the core and returns Gradio updates; errors become inline text or gr.Error.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from app.api import DocLoRA, Document
+from app.errors import DocLoRAError, DocumentNotFoundError
+from app.ui.errors import user_error
+from app.ui.format import chat_messages, document_choice, status_html
+
+EMPTY_LIBRARY = "No documents yet: drop a PDF anywhere in the window."
+
+
+def find_document(core: DocLoRA, doc_id: int | None) -> Document | None:
+    """The selected document, or None when none is selected or it was removed."""
+    if doc_id is None:
+        return None
+    try:
+        return core.get(int(doc_id))
+    except DocumentNotFoundError:
+        return None
+
+
+def document_list(core: DocLoRA, search: str | None, selected: int | None) -> gr.Radio:
+    """The sidebar list (filtered by ``search``), with the selected document marked."""
+    try:
+        docs = core.documents((search or "").strip() or None)
+    except DocLoRAError as exc:
+        return gr.Radio(choices=[], value=None, label="Documents", info=str(exc))
+    ids = {d.id for d in docs}
+    if docs:
+        info = None
+    elif (search or "").strip():
+        info = "No document matches the search."
+    else:
+        info = EMPTY_LIBRARY
+    return gr.Radio(choices=[document_choice(d) for d in docs],
+                    value=selected if selected in ids else None,
+                    label=f"Documents · {len(docs)}", info=info)
+
+
+def status_line(core: DocLoRA, doc: Document | None) -> str:
+    """The status line for the open document (or the base model)."""
+    try:
+        return status_html(core.status(doc.id if doc else None), doc)
+    except DocLoRAError as exc:
+        return status_html(None, None, error=str(exc))
+
+
+def chat_history(core: DocLoRA, doc: Document | None) -> list[dict]:
+    """The open document's stored chat as chatbot messages."""
+    try:
+        return chat_messages(core.history(doc.id if doc else None))
+    except DocLoRAError as exc:
+        raise user_error(exc) from exc
+
+
+def export_file(core: DocLoRA, doc_id: int, format: str) -> str:
+    """Export to a fresh temp folder (where Gradio may serve it); a PEFT folder is zipped."""
+    out = Path(tempfile.mkdtemp(prefix="doclora-export-"))
+    path = core.export(doc_id, format, out)
+    if path.is_dir():
+        path = Path(shutil.make_archive(str(path), "zip", root_dir=path))
+    return str(path)

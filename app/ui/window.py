@@ -1,0 +1,74 @@
+"""The whole window: composes the panels, holds what they share, and wires them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from app.api import DocLoRA
+from app.ui import chat_panel, library_panel, settings_panel, upload_panel
+from app.ui.chat_panel import ChatPanel, StopFlags
+from app.ui.library_panel import LibraryPanel
+from app.ui.settings_panel import SettingsPanel, model_names
+from app.ui.upload_panel import UploadPanel
+from app.ui.views import chat_history, document_list, find_document, status_line
+
+BRAND = ("# DocLoRA\nPrivate document chat: every PDF becomes a LoRA adapter, offline.")
+
+
+@dataclass
+class Window:
+    core: DocLoRA
+    selected: gr.BrowserState  # the open document's id, kept in the browser across reloads
+    status: gr.HTML
+    library: LibraryPanel
+    uploads: UploadPanel
+    chat: ChatPanel
+    settings: SettingsPanel
+    stops: StopFlags = field(default_factory=StopFlags)
+
+    @property
+    def open_outputs(self) -> list:
+        """What changes when a document is opened (order of ``open``'s tuple)."""
+        lib = self.library
+        return [self.selected, lib.docs, lib.title, lib.confirm, lib.download, self.chat.chatbot,
+                self.status]
+
+    def open(self, doc_id: int | None, search: str | None) -> tuple:
+        """Open a document (None: the no-document chat) and refresh what shows it."""
+        doc = find_document(self.core, doc_id)
+        doc_id = doc.id if doc else None
+        return (doc_id, document_list(self.core, search, doc_id),
+                gr.Textbox(value=doc.title if doc else ""), gr.Column(visible=False),
+                gr.File(value=None, visible=False), chat_history(self.core, doc),
+                status_line(self.core, doc))
+
+
+def build(core: DocLoRA) -> gr.Blocks:
+    """The Gradio app for one core (one per process: a desktop window)."""
+    with gr.Blocks(title="DocLoRA", analytics_enabled=False) as blocks:
+        selected = gr.BrowserState(None, storage_key="doclora-open-document",
+                                   secret="doclora-local-ui")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300, elem_id="dl-sidebar"):
+                gr.Markdown(BRAND, elem_id="dl-brand")
+                uploads = upload_panel.build()
+                library = library_panel.build()
+                settings = settings_panel.build(core.settings)
+            with gr.Column(scale=3, elem_id="dl-main"):
+                status = gr.HTML(elem_id="dl-status")
+                chat = chat_panel.build()
+        win = Window(core, selected, status, library, uploads, chat, settings)
+        library_panel.wire(win)
+        upload_panel.wire(win)
+        chat_panel.wire(win)
+        settings_panel.wire(win)
+
+        def on_load(doc_id: int | None, search: str) -> tuple:
+            names = model_names(core)
+            model = gr.Dropdown(choices=names, value=names[0] if names else None)
+            return win.open(doc_id, search) + (model,)
+
+        blocks.load(on_load, [selected, library.search], win.open_outputs + [settings.model])
+    return blocks

@@ -1,0 +1,213 @@
+"""Browser-test harness: Debian's Chromium driven by Playwright against a real `doclora ui`.
+
+One server process per test module (``ui_server``), one browser per session (``browser``), one
+fresh page per test (``page``), which also records every network request the page makes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("DOCLORA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+START_TIMEOUT_S = 120  # Gradio imports slowly on a busy 2-core machine
+LOCAL_PREFIXES = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def doclora_command() -> list[str]:
+    """The installed `doclora` entry point of the project's venv."""
+    exe = Path(sys.executable).with_name("doclora")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "app.cli"]
+
+
+class UIServer:
+    """A `doclora ui --no-browser --port N` subprocess on its own library folder."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = home / "ui-server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ, DOCLORA_HOME=str(self.home), HF_HUB_OFFLINE="1",
+                   GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+        env.pop("DOCLORA_RAISE_ERRORS", None)  # the window must show messages, not re-raise
+        env.pop("DOCLORA_MODEL", None)
+        return env
+
+    def start(self) -> None:
+        """Start the server and wait until it answers HTTP."""
+        log = open(self.log_path, "ab")
+        cmd = doclora_command() + ["ui", "--no-browser", "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env(), stdout=log,
+                                     stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"doclora ui exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"doclora ui did not answer within {START_TIMEOUT_S} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and library."""
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        """The server's output so far (the last 4000 characters)."""
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, installed by scripts/install-browser.sh when missing."""
+    if not CHROMIUM.exists():
+        subprocess.run(["bash", str(REPO_ROOT / "scripts" / "install-browser.sh")], check=True)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for the whole session."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory):
+    """A running `doclora ui` with an empty library, shared by the tests of one module."""
+    server = UIServer(tmp_path_factory.mktemp("ui_home"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, ui_server):
+    """A fresh browser page (own storage) on the window; ``page.requests`` lists every URL."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    page.requests = []
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.set_default_timeout(30_000)
+    page.goto(ui_server.url)
+    page.wait_for_selector("#dl-docs")
+    yield page
+    context.close()
+    external = [u for u in page.requests if not u.startswith(LOCAL_PREFIXES)]
+    assert not external, f"the window fetched from outside 127.0.0.1: {external}"
+
+
+@pytest.fixture
+def shots(artifacts_dir, request):
+    """Save numbered screenshots under artifacts/ui/<test name>/."""
+    folder = artifacts_dir / "ui" / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    count = [0]
+
+    def shot(page, name: str) -> Path:
+        count[0] += 1
+        path = folder / f"{count[0]:02d}-{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return shot
+
+
+# -- PDFs made in the test ----------------------------------------------------------------------
+
+PROSE = {
+    "harbor": ("The harbor office opens at seven in the morning, when the first ferries leave "
+               "for the islands. Fishermen bring their catch to the market hall, and the gulls "
+               "follow every boat along the pier."),
+    "orchard": ("The orchard lies on a gentle slope above the river. In autumn the pickers fill "
+                "wooden crates with apples, and the old press in the barn runs from dawn until "
+                "the light fades behind the hills."),
+}
+
+
+class PdfFactory:
+    """Writes small PDFs into one folder: needle documents, an encrypted and a corrupt one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def needle(self, name: str, number: str, topic: str) -> Path:
+        """A one-page PDF in ordinary prose with 'The special magic number is <number>.'"""
+        import pymupdf
+        prose = PROSE[topic]
+        text = f"{prose} The special magic number is {number}. {prose}"
+        path = self.folder / name
+        doc = pymupdf.open()
+        page = doc.new_page()
+        page.insert_textbox(pymupdf.Rect(56, 56, 540, 780), text, fontsize=11)
+        doc.set_metadata({"title": Path(name).stem.replace("-", " ").title()})
+        doc.save(path)
+        doc.close()
+        return path
+
+    def encrypted(self, name: str = "locked.pdf") -> Path:
+        """A PDF that needs a user password to open."""
+        import pymupdf
+        path = self.folder / name
+        doc = pymupdf.open()
+        doc.new_page().insert_text((72, 72), "Confidential minutes of the harbor board.")
+        doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner-pw",
+                 user_pw="user-pw")
+        doc.close()
+        return path
+
+    def corrupt(self, name: str = "broken.pdf") -> Path:
+        """A file that starts like a PDF but whose body is garbage."""
+        path = self.folder / name
+        path.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R" +
+                         bytes(range(256)) * 8 + b"\n%%EOF\n")
+        return path
+
+
+@pytest.fixture(scope="module")
+def pdfs(tmp_path_factory) -> PdfFactory:
+    """Make test PDFs (in a temp folder shared by the module)."""
+    return PdfFactory(tmp_path_factory.mktemp("pdfs"))

@@ -1,0 +1,90 @@
+"""What the window shows for the core's records (pure functions of app/ui/format.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from app.records import Document, Job, Message, Source, Status
+from app.ui import format as F
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+
+
+def job(id=1, status="running", stage="encode", fraction=0.5, eta=12.0, error=None,
+        name="paper.pdf", updated=NOW) -> Job:
+    return Job(id=id, path=f"/tmp/{name}", file_name=name, model="tiny-needle", status=status,
+               stage=stage, fraction=fraction, eta_s=eta, error=error, document_id=None,
+               created=updated.isoformat(), updated=updated.isoformat())
+
+
+CASES = [  # (bytes, text)
+    (None, "?"), (0, "0 B"), (999, "999 B"), (1536, "1.5 KB"), (2_400_000, "2.4 MB"),
+    (3_200_000_000, "3.2 GB"),
+]
+
+
+@pytest.mark.parametrize("n, text", CASES)
+def test_human_size(n, text):
+    assert F.human_size(n) == text
+
+
+@pytest.mark.parametrize("seconds, text", [(None, ""), (-1, ""), (0.2, "about 1 s left"),
+                                           (42, "about 42 s left"), (120, "about 2 min left"),
+                                           (125, "about 2 min 5 s left")])
+def test_human_eta(seconds, text):
+    assert F.human_eta(seconds) == text
+
+
+def test_document_choice_shows_title_pages_date_and_status():
+    doc = Document(id=7, title="Harbor Notes", file_name="h.pdf", sha256="x", pages=3, tokens=90,
+                   created="2026-11-26T12:00:00+00:00", status="ready")
+    label, value = F.document_choice(doc)
+    assert value == 7
+    title, meta = label.split("\n")
+    assert title == "Harbor Notes"
+    assert meta.startswith("3 pages · ") and meta.endswith(" · ready") and "2026" in meta
+
+
+def test_running_job_card_has_stage_bar_and_eta():
+    card = F.job_html(job(fraction=0.5, eta=12))
+    assert 'data-status="running"' in card and "Writing the LoRA" in card
+    assert "width:50%" in card and "about 12 s left" in card
+
+
+def test_failed_job_card_shows_the_message_escaped_and_in_window_words():
+    card = F.job_html(job(status="failed", error="'<b>x.pdf' is password-protected; add it "
+                                                 "again with its password (--password)."))
+    assert "&lt;b&gt;x.pdf" in card and "--password" not in card
+    assert "Password-protected PDF?" in card and 'data-status="failed"' in card
+
+
+def test_visible_jobs_keeps_active_and_recent_ones():
+    jobs = [job(1, "running"), job(2, "queued"), job(3, "done", updated=NOW - timedelta(minutes=5)),
+            job(4, "failed", updated=NOW - timedelta(hours=2))]
+    assert [j.id for j in F.visible_jobs(jobs, now=NOW)] == [1, 2, 3]
+
+
+def test_status_line_names_model_device_and_adapter():
+    status = Status(model="tiny-needle", demo=True, device="cpu", base_gguf="m.gguf",
+                    base_loaded=False, document=7, adapter_rank=16, adapter_size=1_500_000)
+    doc = Document(id=7, title="Harbor <Notes>", file_name="h.pdf", sha256="x", pages=1,
+                   tokens=90, created=NOW.isoformat())
+    line = F.status_html(status, doc)
+    for part in ("tiny-needle (demo)", "cpu", "Harbor &lt;Notes&gt;", "rank 16 · 1.5 MB"):
+        assert part in line
+    assert "No document" in F.status_html(status, None)
+    assert "dl-status-error" in F.status_html(None, None, error="The chat GGUF is missing.")
+
+
+def test_chat_messages_put_sources_under_each_answer():
+    history = [Message(1, 7, "user", "What?", [], NOW.isoformat()),
+               Message(2, 7, "assistant", "4821", [Source(1, "magic number is **4821**")],
+                       NOW.isoformat()),
+               Message(3, 7, "user", "Again?", [], NOW.isoformat()),
+               Message(4, 7, "assistant", "4821", [], NOW.isoformat())]
+    messages = F.chat_messages(history)
+    assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "user", "assistant"]
+    assert messages[2]["metadata"]["title"] == "Supporting pages: p. 1"
+    assert messages[2]["content"] == "**p. 1** — magic number is **4821**"

@@ -1,0 +1,241 @@
+"""The window in a real browser against a real `doclora ui` with the bundled demo pair.
+
+The tests of this module share one server and run in order, like a user's session: add a PDF,
+chat, add a second one and switch, rename/export, delete, bad files, restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+QUESTION = "What is the special magic number? Reply with only the number."
+HARBOR = ("harbor-notes.pdf", "Harbor Notes", "4821", "harbor")
+ORCHARD = ("orchard-diary.pdf", "Orchard Diary", "7356", "orchard")
+INGEST_TIMEOUT_MS = 120_000
+ANSWER_TIMEOUT_MS = 60_000
+
+# Records every text the last answer shows while it streams (to prove it arrives in pieces).
+WATCH_ANSWER = """() => {
+  window.__dlTexts = [];
+  const chat = document.querySelector('#dl-chat');
+  const record = () => {
+    const bots = chat.querySelectorAll('.bot-row [data-testid=bot]:not(.thought *)');
+    const last = bots[bots.length - 1];
+    const text = last ? last.innerText.trim() : '';
+    if (window.__dlTexts[window.__dlTexts.length - 1] !== text) window.__dlTexts.push(text);
+  };
+  new MutationObserver(record).observe(chat, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+# -- helpers: what a user does -------------------------------------------------------------
+
+def add_with_file_input(page, *paths) -> None:
+    page.set_input_files("#dl-drop input[type=file]", [str(p) for p in paths])
+
+
+def drop_on_window(page, path, shots=None) -> None:
+    """Drag a file from the desktop onto the chat area (not onto the upload box)."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    page.evaluate("""([name, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        window.__dlDrop = new DataTransfer();
+        window.__dlDrop.items.add(new File([bytes], name, {type: 'application/pdf'}));
+        document.querySelector('#dl-chat').dispatchEvent(new DragEvent('dragenter',
+            {dataTransfer: window.__dlDrop, bubbles: true, cancelable: true}));
+    }""", [path.name, data])
+    assert page.locator("#dl-drop-overlay").is_visible()
+    if shots:
+        shots(page, "drag-over-window")
+    page.evaluate("""() => {
+        const chat = document.querySelector('#dl-chat');
+        for (const type of ['dragover', 'drop'])
+            chat.dispatchEvent(new DragEvent(type,
+                {dataTransfer: window.__dlDrop, bubbles: true, cancelable: true}));
+    }""")
+    assert not page.locator("#dl-drop-overlay").is_visible()
+
+
+def job_card(page, file_name: str, status: str):
+    return page.locator(f'.dl-job[data-status="{status}"]', has_text=file_name)
+
+
+def open_document(page, title: str) -> None:
+    page.locator("#dl-docs label", has_text=title).click()
+    page.locator("#dl-status", has_text=title).wait_for()
+
+
+def doc_labels(page) -> list[str]:
+    return [t.strip() for t in page.locator("#dl-docs label").all_inner_texts()]
+
+
+def ask(page, question: str) -> tuple[str, str]:
+    """Type a question, press Enter, wait for the finished answer; (answer, its sources)."""
+    rows = page.locator("#dl-chat .user-row").count()
+    page.evaluate(WATCH_ANSWER)
+    box = page.locator("#dl-input textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.wait_for_function(
+        """(n) => document.querySelectorAll('#dl-chat .user-row').length > n
+             && !document.querySelector('#dl-input [data-testid=stop-button]')
+             && document.querySelector('#dl-input [data-testid=submit-button]')""",
+        arg=rows, timeout=ANSWER_TIMEOUT_MS)
+    last = page.locator("#dl-chat .bot-row").last
+    answer = last.locator("[data-testid=bot]").first.inner_text().strip()
+    sources = last.locator(".thought").inner_text() if last.locator(".thought").count() else ""
+    return answer, sources
+
+
+def toast_text(page) -> str:
+    toast = page.locator(".toast-body").last
+    toast.wait_for()
+    return toast.inner_text()
+
+
+# -- the session ---------------------------------------------------------------------------
+
+def test_window_loads_with_local_assets_only(page, shots):
+    assert page.title() == "DocLoRA"
+    page.locator("#dl-status", has_text="tiny-needle").wait_for()
+    assert "No documents yet" in page.locator("#dl-docs").inner_text()
+    font = page.evaluate("getComputedStyle(document.body).fontFamily")
+    assert font.startswith("system-ui"), font
+    shots(page, "empty-window")
+    assert page.requests and all(u.startswith("http://127.0.0.1:") or u.startswith("data:")
+                                 for u in page.requests), page.requests
+
+
+def test_add_pdf_shows_progress_until_ready(page, pdfs, shots):
+    name, title, _, topic = HARBOR
+    add_with_file_input(page, pdfs.needle(name, HARBOR[2], topic))
+    page.locator(".dl-job", has_text=name).wait_for()
+    shots(page, "progress")
+    job_card(page, name, "done").wait_for(timeout=INGEST_TIMEOUT_MS)
+    assert "Ready to chat" in job_card(page, name, "done").inner_text()
+    assert re.search(rf"{title}\s+1 page · .+ · ready", doc_labels(page)[0])
+    page.locator("#dl-status", has_text=title).wait_for()  # opened by itself: nothing was open
+    assert re.search(r"Adapter\s*rank \d+ · [\d.]+ [KM]B", page.locator("#dl-status").inner_text())
+    shots(page, "ready")
+    page.reload()  # progress lives in the core's queue, the open document in the browser
+    job_card(page, name, "done").wait_for()
+    page.locator("#dl-status", has_text=title).wait_for()
+    shots(page, "after-reload")
+
+
+def test_ask_streams_the_needle_with_its_supporting_page(page, shots):
+    _, title, needle, _ = HARBOR
+    open_document(page, title)
+    answer, sources = ask(page, QUESTION)
+    assert needle in answer
+    assert "Supporting pages: p. 1" in sources and needle in sources
+    texts = page.evaluate("window.__dlTexts")
+    partial = [t for t in texts if t and t not in ("…", answer) and answer.startswith(t)]
+    assert partial, f"the answer did not stream: {texts}"
+    shots(page, "answer")
+
+
+def test_second_document_and_switching(page, pdfs, shots):
+    drop_on_window(page, pdfs.needle(ORCHARD[0], ORCHARD[2], ORCHARD[3]), shots)
+    job_card(page, ORCHARD[0], "done").wait_for(timeout=INGEST_TIMEOUT_MS)
+    page.locator("#dl-docs label", has_text=ORCHARD[1]).wait_for()
+    for (_, title, needle, _), other in ((ORCHARD, HARBOR[2]), (HARBOR, ORCHARD[2])):
+        open_document(page, title)
+        answer, _ = ask(page, QUESTION)
+        assert needle in answer and other not in answer, (title, answer)
+        shots(page, f"answer-{title.split()[0].lower()}")
+    open_document(page, ORCHARD[1])  # each document keeps its own chat
+    chat = page.locator("#dl-chat").inner_text()
+    assert ORCHARD[2] in chat and HARBOR[2] not in chat
+
+
+def test_keyboard_shift_enter_adds_a_line(page):
+    box = page.locator("#dl-input textarea")
+    box.click()
+    box.type("first line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    assert box.input_value() == "first line\nsecond line"
+    assert page.locator("#dl-chat .user-row").count() == 0  # nothing was sent
+
+
+def test_regenerate_and_clear_history(page, shots):
+    open_document(page, HARBOR[1])
+    before = page.locator("#dl-chat .user-row").count()
+    page.locator("#dl-regenerate").click()
+    page.wait_for_timeout(500)
+    page.wait_for_function("!document.querySelector('#dl-input [data-testid=stop-button]')")
+    assert page.locator("#dl-chat .user-row").count() == before  # replaced, not added
+    assert HARBOR[2] in page.locator("#dl-chat .bot-row").last.inner_text()
+    page.locator("#dl-clear").click()
+    page.wait_for_function("document.querySelectorAll('#dl-chat .user-row').length === 0")
+    page.reload()
+    page.locator("#dl-status", has_text=HARBOR[1]).wait_for()
+    assert page.locator("#dl-chat .user-row").count() == 0  # cleared in the library too
+    answer, _ = ask(page, QUESTION)  # history for the restart test
+    assert HARBOR[2] in answer
+
+
+def test_rename_and_export(page, shots):
+    open_document(page, ORCHARD[1])
+    page.locator("#dl-manage").get_by_text("Selected document").click()
+    page.locator("#dl-title input").fill("")
+    page.locator("#dl-rename").click()
+    assert "title is empty" in toast_text(page)
+    page.locator("#dl-title input").fill("Orchard journal")
+    page.locator("#dl-rename").click()
+    page.locator("#dl-docs label", has_text="Orchard journal").wait_for()
+    page.locator("#dl-status", has_text="Orchard journal").wait_for()
+    page.locator("#dl-export").click()
+    link = page.locator("#dl-download a").first
+    link.wait_for()
+    with page.expect_download() as info:
+        link.click()
+    assert info.value.path().read_bytes()[:4] == b"GGUF"
+    shots(page, "renamed-exported")
+
+
+def test_delete_after_confirming(page, shots):
+    open_document(page, "Orchard journal")
+    page.locator("#dl-manage").get_by_text("Selected document").click()
+    page.locator("#dl-delete").click()
+    page.locator("#dl-confirm", has_text="Orchard journal").wait_for()
+    shots(page, "confirm-delete")
+    page.locator("#dl-cancel-delete").click()
+    page.locator("#dl-confirm").wait_for(state="hidden")
+    assert any("Orchard journal" in t for t in doc_labels(page))
+    page.locator("#dl-delete").click()
+    page.locator("#dl-confirm-delete").click()
+    page.locator("#dl-docs label", has_text="Orchard journal").wait_for(state="detached")
+    page.locator("#dl-status", has_text="No document").wait_for()
+    assert len(doc_labels(page)) == 1
+    shots(page, "deleted")
+
+
+def test_bad_pdfs_show_their_messages(page, pdfs, shots):
+    locked, broken = pdfs.encrypted(), pdfs.corrupt()
+    add_with_file_input(page, locked, broken)
+    job_card(page, locked.name, "failed").wait_for(timeout=INGEST_TIMEOUT_MS)
+    job_card(page, broken.name, "failed").wait_for(timeout=INGEST_TIMEOUT_MS)
+    assert "password-protected" in job_card(page, locked.name, "failed").inner_text()
+    assert "damaged PDF" in job_card(page, broken.name, "failed").inner_text()
+    assert "Traceback" not in page.locator("body").inner_text()
+    assert len(doc_labels(page)) == 1
+    shots(page, "bad-pdfs")
+
+
+def test_restart_keeps_library_and_chat(page, ui_server, shots):
+    ui_server.restart()
+    page.reload()
+    page.locator("#dl-docs label", has_text=HARBOR[1]).wait_for()
+    assert len(doc_labels(page)) == 1
+    open_document(page, HARBOR[1])
+    chat = page.locator("#dl-chat")
+    assert QUESTION in chat.inner_text() and HARBOR[2] in chat.inner_text()
+    assert "Supporting pages: p. 1" in chat.inner_text()
+    shots(page, "after-restart")
