@@ -1,0 +1,93 @@
+"""Which pairs exist, which one is active, use/rm, and the re-internalize rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models import (
+    active_pair, get_pair, list_pairs, needs_reinternalize, remove_pair, use_pair)
+from app.models import store
+from app.models.errors import BundledPairError, PairNotFoundError, PairNotInstalledError
+from app.paths import demo_pair_dir
+
+
+def fake_user_pair(tmp_path, name: str) -> None:
+    """Record a user pair whose files exist (as ``add`` would after its checks)."""
+    folder = tmp_path / name
+    (folder / "base").mkdir(parents=True)
+    (folder / "base" / "config.json").write_text("{}")
+    (folder / "m.gguf").write_bytes(b"GGUF")
+    (folder / "hn.bin").write_bytes(b"x")
+    store.record(name, folder / "base", folder / "m.gguf", folder / "hn.bin", {"kind": "user"},
+                 active=False)
+
+
+def test_fresh_library_lists_the_registry_and_uses_the_bundled_pair():
+    pairs = {p.name: p for p in list_pairs()}
+    assert list(pairs) == ["tiny-needle", "qwen3-4b", "gemma-2-2b", "mistral-7b"]
+    demo = pairs["tiny-needle"]
+    assert demo.installed and demo.active and demo.kind == "bundled"
+    assert (demo.base_dir, demo.gguf, demo.hypernet) == (
+        demo_pair_dir() / "base", demo_pair_dir() / "model.gguf", demo_pair_dir() / "hypernet")
+    qwen = pairs["qwen3-4b"]
+    assert qwen.recommended and not qwen.gated and not qwen.installed and not qwen.active
+    assert qwen.base_repo == "Qwen/Qwen3-4B-Instruct-2507"
+    assert qwen.hypernet_repo == "SakanaAI/doc-to-lora"
+    assert qwen.hypernet_file == "qwen_4b_d2l/checkpoint-20000/pytorch_model.bin"
+    assert qwen.gguf_method == "convert" and qwen.quant == "Q4_K_M"
+    assert pairs["gemma-2-2b"].gated and "token" in pairs["gemma-2-2b"].licence
+    assert pairs["mistral-7b"].hypernet_file.startswith("mistral_7b_d2l/")
+    assert active_pair().name == "tiny-needle"
+
+
+def test_active_pair_order_explicit_then_env_then_library_then_bundled(tmp_path, monkeypatch):
+    fake_user_pair(tmp_path, "mine")
+    fake_user_pair(tmp_path, "other")
+    assert active_pair().name == "tiny-needle"
+    use_pair("mine")
+    assert active_pair().name == "mine"
+    assert [p.name for p in list_pairs() if p.active] == ["mine"]
+    monkeypatch.setenv("DOCLORA_MODEL", "other")
+    assert active_pair().name == "other"
+    assert active_pair("tiny-needle").name == "tiny-needle"
+    monkeypatch.delenv("DOCLORA_MODEL")
+    use_pair("tiny-needle")
+    assert active_pair().name == "tiny-needle"
+
+
+def test_unknown_and_missing_pairs_say_what_to_do(tmp_path):
+    with pytest.raises(PairNotFoundError, match="no model pair named 'nope'; choose one of: "
+                                                "tiny-needle, qwen3-4b"):
+        active_pair("nope")
+    with pytest.raises(PairNotInstalledError, match="run 'doclora models pull qwen3-4b'"):
+        active_pair("qwen3-4b")
+    with pytest.raises(PairNotInstalledError, match="pull qwen3-4b' first"):
+        use_pair("qwen3-4b")
+    fake_user_pair(tmp_path, "mine")
+    use_pair("mine")
+    (tmp_path / "mine" / "m.gguf").unlink()  # files vanished behind the app's back
+    assert not get_pair("mine").installed
+    with pytest.raises(PairNotInstalledError, match="'mine' is not installed"):
+        active_pair()
+
+
+def test_remove_keeps_user_files_and_never_removes_the_bundled_pair(tmp_path):
+    with pytest.raises(BundledPairError, match="cannot be removed"):
+        remove_pair("tiny-needle")
+    with pytest.raises(PairNotInstalledError, match="nothing to remove"):
+        remove_pair("qwen3-4b")
+    fake_user_pair(tmp_path, "mine")
+    use_pair("mine")
+    remove_pair("mine")
+    assert "mine" not in {p.name for p in list_pairs()}
+    assert (tmp_path / "mine" / "m.gguf").exists()  # the user's own files stay
+    assert active_pair().name == "tiny-needle"
+
+
+def test_needs_reinternalize_compares_with_the_active_pair(tmp_path):
+    assert not needs_reinternalize("tiny-needle")
+    assert needs_reinternalize("qwen3-4b")
+    fake_user_pair(tmp_path, "mine")
+    use_pair("mine")
+    assert needs_reinternalize("tiny-needle") and not needs_reinternalize("mine")
+    assert needs_reinternalize("mine", active="tiny-needle")

@@ -1,0 +1,63 @@
+"""``doclora models ...`` through the real ``doclora`` group (CliRunner)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.paths import models_dir
+
+GGUF_OK = "someone/Qwen3-tiny-GGUF:qwen3-tiny-F32.gguf"
+PATH_KEYS = {"name", "installed", "active", "base_dir", "gguf", "hypernet"}
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["models", *args])
+
+
+def test_list_json_has_names_states_and_paths():
+    result = run("list", "--json")
+    assert result.exit_code == 0, result.output
+    pairs = json.loads(result.output)
+    assert all(PATH_KEYS <= set(p) for p in pairs)
+    assert [(p["name"], p["installed"], p["active"]) for p in pairs] == [
+        ("tiny-needle", True, True), ("qwen3-4b", False, False),
+        ("gemma-2-2b", False, False), ("mistral-7b", False, False)]
+    assert pairs[1]["gguf"] == str(models_dir() / "qwen3-4b" / "model.gguf")
+    text = run("list").output
+    assert "* tiny-needle" in text and "[recommended]" in text and "gated" in text
+
+
+def test_pull_use_rm_from_the_command_line(fake_hub):
+    result = run("pull", "qwen3-4b", "--gguf-from", GGUF_OK, "--no-use")
+    assert result.exit_code == 0, result.output
+    assert "qwen3-4b is installed in" in result.output
+    listed = {p["name"]: p for p in json.loads(run("list", "--json").output)}
+    assert listed["qwen3-4b"]["installed"] and not listed["qwen3-4b"]["active"]
+
+    assert run("use", "qwen3-4b").exit_code == 0
+    assert json.loads(run("list", "--json").output)[1]["active"] is True
+
+    result = run("rm", "qwen3-4b", "--yes")
+    assert result.exit_code == 0 and not (models_dir() / "qwen3-4b").exists()
+    listed = {p["name"]: p for p in json.loads(run("list", "--json").output)}
+    assert not listed["qwen3-4b"]["installed"] and listed["tiny-needle"]["active"]
+
+
+def test_errors_are_one_sentence_with_exit_status_2(fake_hub):
+    cases = [
+        (["pull", "llama-9000"], "There is no downloadable pair named 'llama-9000'"),
+        (["pull", "tiny-needle"], "is bundled with DocLoRA and needs no download"),
+        (["use", "qwen3-4b"], "not installed; run 'doclora models pull qwen3-4b' first"),
+        (["rm", "tiny-needle", "--yes"], "cannot be removed"),
+        (["pull", "qwen3-4b", "--gguf-from", "no-colon.gguf"], "--gguf-from takes REPO:FILE.gguf"),
+        (["pull", "qwen3-4b", "--gguf-from", "someone/Qwen3-tiny-GGUF:qwen3-other-ffn.gguf"],
+         "does not fit the base model"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
+    assert not (models_dir() / "qwen3-4b").exists()
