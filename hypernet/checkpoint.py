@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hypernet.errors import CheckpointFormatError
+from hypernet.files import atomic_write
 from hypernet.model import HypernetConfig, HypernetModel
 from hypernet.unpickler import load_reference_state
 
@@ -55,8 +54,8 @@ def save_checkpoint(out_dir: str | Path, model: HypernetModel, config: HypernetC
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT_NAME, "version": 1, "hypernet": config.to_dict(), "base_model_name_or_path": str(base_model_name_or_path)}
-    _atomic_write(out_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
-    _atomic_write(out_dir / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+    atomic_write(out_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
+    atomic_write(out_dir / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
     return out_dir
 
 
@@ -170,14 +169,3 @@ def _sha256(files: list[Path]) -> str:
                 h.update(block)
     return h.hexdigest()
 
-
-def _atomic_write(target: Path, write) -> None:
-    """Call write(tmp_path) on a temp file beside `target`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,0 +1,85 @@
+"""Chat-template wrap and chunking of a document (design page section 5).
+
+The document is one user message after an empty system message, plus the generation prompt.
+Templates that reject a system role (Gemma 2) get it folded into the user turn as
+`system + "\\n\\n"` before the content, giving `<bos><start_of_turn>user\\n\\n\\n{doc}<end_of_turn>\\n...`.
+A long document is tokenised once, cut into n nearly equal slices, and every slice gets the template
+prefix / suffix it lacks, so each chunk looks like a whole templated message.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypernet.errors import ChunkingError
+
+_SENTINEL = "\ue000DOCLORA-DOCUMENT\ue001"  # private-use code points: never in a real template
+DEFAULT_MAX_CHUNK_TOKENS = 8192
+
+
+def template_affixes(tokenizer, system: str = "") -> tuple[str, str, bool]:
+    """(prefix, suffix, trims) around the document in the rendered chat template.
+
+    `trims` tells whether the template strips whitespace from the message content (Gemma's `| trim`),
+    so that the document is stripped the same way.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise ChunkingError("The base model's tokenizer has no chat template; use an instruction-tuned base model.")
+    padded = f" \n{_SENTINEL} \n"
+    try:
+        text = _render(tokenizer, [{"role": "system", "content": system}, {"role": "user", "content": padded}])
+        fold = ""
+    except Exception:  # the template rejects a system role: fold it into the user turn
+        text = _render(tokenizer, [{"role": "user", "content": padded}])
+        fold = system + "\n\n"
+    if text.count(_SENTINEL) != 1:
+        raise ChunkingError("The chat template does not place the user message exactly once; it cannot wrap documents.")
+    before, after = text.split(_SENTINEL)
+    trims = not before.endswith(" \n")
+    before = before.removesuffix(" \n")
+    after = after.removeprefix(" \n")
+    return before + fold, after, trims
+
+
+def _render(tokenizer, messages: list[dict]) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def wrap_document(tokenizer, text: str) -> str:
+    """The templated text the hypernetwork reads for a whole document."""
+    prefix, suffix, trims = template_affixes(tokenizer)
+    return prefix + (text.strip() if trims else text) + suffix
+
+
+def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_TOKENS) -> list[list[int]]:
+    """Token-id chunks, each a templated message of at most `max_chunk_tokens` tokens.
+
+    The templated document is tokenised once; if it is too long it is cut into
+    n = ceil(len / (max - affix length)) nearly equal slices, and each slice gets the template
+    prefix (all but the first) and suffix (all but the last) re-added.
+    """
+    if not text or not text.strip():
+        raise ChunkingError("The document has no text to internalize.")
+    prefix, suffix, trims = template_affixes(tokenizer)
+    ids = _encode(tokenizer, prefix + (text.strip() if trims else text) + suffix)
+    if len(ids) <= max_chunk_tokens:
+        return [ids]
+    pre, suf = _encode(tokenizer, prefix), _encode(tokenizer, suffix)
+    budget = max_chunk_tokens - len(pre) - len(suf)
+    if budget < max(len(pre), len(suf), 1):
+        raise ChunkingError(
+            f"max_chunk_tokens={max_chunk_tokens} leaves no room for text next to the chat template's "
+            f"{len(pre) + len(suf)} tokens; use a larger max_chunk_tokens."
+        )
+    n = math.ceil(len(ids) / budget)
+    sizes = [len(ids) // n + (1 if i < len(ids) % n else 0) for i in range(n)]
+    chunks, start = [], 0
+    for i, size in enumerate(sizes):
+        piece = ids[start : start + size]
+        start += size
+        chunks.append((pre if i > 0 else []) + piece + (suf if i < n - 1 else []))
+    return chunks

@@ -1,0 +1,85 @@
+"""The training configuration of a D2L hypernetwork (stage 2) and its learning-rate schedule."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+OBJECTIVES = ("needle", "distill")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one meta-training run needs; stored with every checkpoint."""
+
+    base_model: str  # HF folder (or hub id) of the frozen base model
+    out_dir: str  # final checkpoint folder (our format); checkpoints go to out_dir/checkpoints
+    objective: str = "needle"  # "needle": answer cross-entropy; "distill": top-k context distillation
+    train_file: str = ""  # needle: corpus file of prose sources; distill: JSONL (context, prompt[, response])
+    eval_file: str = ""  # held-out file of the same kind
+    base_record: str = ""  # base path recorded in the checkpoint ("" -> base_model)
+    # hypernetwork geometry (HypernetConfig fields)
+    encoder_type: str = "per_layer_activations"
+    rank: int = 8
+    lora_alpha: float = 2 * 8**1.5
+    latent_size: int = 64
+    n_heads: int = 4
+    head_dim: int = 32
+    n_kv_heads: int = 2
+    num_blocks: int = 2
+    n_latent_queries: int = 8
+    # data
+    max_chunk_tokens: int = 256
+    min_chunk_tokens: int = 48
+    chunk_probs: list[float] = field(default_factory=lambda: [0.4, 0.2, 0.2, 0.2])  # P(1..n chunks)
+    top_k: int = 16  # distillation: teacher probabilities kept per position
+    max_response_tokens: int = 32  # distill: teacher-generated response length when none is given
+    # optimisation
+    steps: int = 3000
+    batch_size: int = 16  # contexts per micro-batch
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 50
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    l1_coef: float = 0.1  # on the mean absolute value of the combined LoRA
+    precision: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU), "bf16", "fp32"
+    seed: int = 0
+    threads: int = 2  # CPU threads (torch.set_num_threads)
+    # bookkeeping
+    eval_every: int = 200
+    eval_docs: int = 32
+    eval_lengths: list[int] = field(default_factory=lambda: [1024, 2048])  # needle eval, document tokens
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    stop_accuracy: float = 1.01  # stop once every needle eval length reaches this (>1: never)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if abs(sum(self.chunk_probs) - 1) > 1e-6:
+            raise ValueError("chunk_probs must sum to 1 (probabilities of 1, 2, ... chunks per context)")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> "TrainConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to ``cfg.lr``, then cosine decay to ``cfg.min_lr_ratio * cfg.lr``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))

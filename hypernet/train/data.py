@@ -1,0 +1,129 @@
+"""Training examples for the hypernetwork: a context cut into chunks, a prompt and a response.
+
+- ``NeedleTask``: haystack documents of 1..n chunks with the needle somewhere; prompt = the
+  question; response = the 4 digits. Chunks come from ``hypernet.chunking.chunk_text``, so that
+  training sees contexts wrapped exactly as the product wraps documents.
+- ``JsonlTask``: generic (context, prompt[, response]) records for context distillation; the
+  teacher reads the context in its prompt, the student only the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hypernet.chunking import chunk_text, template_affixes
+
+from .needle import QUESTION, Haystacks
+
+
+@dataclass
+class Example:
+    """One training context."""
+
+    chunks: list[list[int]]  # templated token-id chunks of the context
+    prompt: list[int]  # student prompt (no context), ends with the generation prompt
+    response: list[int]  # tokens the student must produce ([] -> teacher generates them)
+    teacher_prompt: list[int]  # the context in the prompt, then the same question
+
+
+def chat_prompt(tokenizer, content: str) -> list[int]:
+    """Ids of one user turn (after an empty system message) plus the generation prompt."""
+    messages = [{"role": "system", "content": ""}, {"role": "user", "content": content}]
+    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+
+
+def response_ids(tokenizer, content: str, response: str) -> list[int]:
+    """Ids that the chat template appends after the generation prompt for ``response``."""
+    prompt = chat_prompt(tokenizer, content)
+    full = list(tokenizer.apply_chat_template(
+        [{"role": "system", "content": ""}, {"role": "user", "content": content},
+         {"role": "assistant", "content": response}]))
+    if full[: len(prompt)] != prompt:
+        raise ValueError("the chat template's assistant turn does not extend its generation prompt")
+    return full[len(prompt):]
+
+
+def affix_tokens(tokenizer) -> int:
+    """Tokens the chat template adds around each chunk."""
+    prefix, suffix, _ = template_affixes(tokenizer)
+    return len(tokenizer(prefix + suffix, add_special_tokens=False)["input_ids"]) + 2
+
+
+def sample_chunk_count(rng: random.Random, probs: list[float]) -> int:
+    """1..len(probs) chunks with the given probabilities."""
+    return rng.choices(range(1, len(probs) + 1), weights=probs)[0]
+
+
+class NeedleTask:
+    """Needle documents of random chunk counts and sizes, answered with plain cross-entropy."""
+
+    def __init__(self, tokenizer, haystacks: Haystacks, max_chunk_tokens: int, min_chunk_tokens: int,
+                 chunk_probs: list[float]):
+        self.tok, self.hay = tokenizer, haystacks
+        self.max_chunk, self.min_chunk, self.probs = max_chunk_tokens, min_chunk_tokens, chunk_probs
+        self.affix = affix_tokens(tokenizer)
+        self.prompt = chat_prompt(tokenizer, QUESTION)
+
+    def sample(self, rng: random.Random) -> Example:
+        n_chunks = sample_chunk_count(rng, self.probs)
+        size = rng.randint(self.min_chunk, self.max_chunk - self.affix)
+        doc = self.hay.document(rng, n_chunks * size)
+        chunks = chunk_text(self.tok, doc.text, max_chunk_tokens=size + self.affix)
+        return Example(chunks, self.prompt, response_ids(self.tok, QUESTION, doc.answer),
+                       chat_prompt(self.tok, f"{doc.text} {QUESTION}"))
+
+
+class JsonlTask:
+    """Records ``{"context", "prompt", "response"?}`` from a JSONL file, for context distillation."""
+
+    def __init__(self, tokenizer, path: str | Path, max_chunk_tokens: int, chunk_probs: list[float]):
+        self.tok, self.max_chunk, self.probs = tokenizer, max_chunk_tokens, chunk_probs
+        self.records = [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+        if not self.records or any("context" not in r or "prompt" not in r for r in self.records):
+            raise ValueError(f"{path} must hold JSON lines with 'context' and 'prompt' (and optionally 'response')")
+        self.affix = affix_tokens(tokenizer)
+
+    def sample(self, rng: random.Random) -> Example:
+        rec = rng.choice(self.records)
+        n_tokens = len(self.tok(rec["context"], add_special_tokens=False)["input_ids"])
+        wanted = sample_chunk_count(rng, self.probs)
+        size = min(self.max_chunk, -(-n_tokens // wanted) + self.affix)
+        chunks = chunk_text(self.tok, rec["context"], max_chunk_tokens=max(size, 2 * self.affix))
+        resp = response_ids(self.tok, rec["prompt"], rec["response"]) if rec.get("response") else []
+        return Example(chunks, chat_prompt(self.tok, rec["prompt"]), resp,
+                       chat_prompt(self.tok, f"{rec['context']}\n\n{rec['prompt']}"))
+
+
+def pad_rows(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded (ids, attention mask) of a list of id lists."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def with_response(prompts: list[list[int]], responses: list[list[int]], pad_id: int):
+    """(ids, mask, starts, lengths): prompt + response rows; starts[i] is the position whose logits
+    predict the first response token of row i."""
+    ids, mask = pad_rows([p + r for p, r in zip(prompts, responses)], pad_id)
+    starts = torch.tensor([len(p) - 1 for p in prompts])
+    lengths = torch.tensor([len(r) for r in responses])
+    return ids, mask, starts, lengths
+
+
+def gather_positions(logits: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor):
+    """(B, Rmax, V) logits at each row's response positions, and the (B, Rmax) validity mask."""
+    rmax = int(lengths.max())
+    offs = torch.arange(rmax, device=logits.device)
+    pos = (starts.to(logits.device)[:, None] + offs[None, :]).clamp(max=logits.shape[1] - 1)
+    valid = offs[None, :] < lengths.to(logits.device)[:, None]
+    picked = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1]))
+    return picked, valid

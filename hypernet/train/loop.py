@@ -1,0 +1,215 @@
+"""Meta-training loop of the D2L hypernetwork (stage 2).
+
+One process on CPU or one GPU as ``python -m hypernet.train``; several GPUs through
+``accelerate launch -m hypernet.train ...`` (the Accelerator handles DDP, bf16 autocast and
+gradient accumulation). The base model stays frozen; only the hypernetwork learns.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from hypernet.apply import lora_applied
+from hypernet.checkpoint import save_checkpoint
+from hypernet.encoder import ContextEncoder
+from hypernet.model import HypernetConfig, HypernetModel
+
+from .config import TrainConfig, lr_at
+from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, with_response
+from .needle import Haystacks, extract_answer
+from .objectives import answer_cross_entropy, l1_penalty, topk_distillation
+from .state import list_checkpoints, load_training_state, save_training_state
+
+
+def hypernet_config_for(base_config, cfg: TrainConfig) -> HypernetConfig:
+    """The HypernetConfig of a base model (down_proj of every layer) with cfg's perceiver geometry."""
+    return HypernetConfig(
+        n_layers=base_config.num_hidden_layers, base_hidden_size=base_config.hidden_size,
+        d_in=base_config.intermediate_size, d_out=base_config.hidden_size,
+        encoder_type=cfg.encoder_type, rank=cfg.rank, lora_alpha=cfg.lora_alpha,
+        latent_size=cfg.latent_size, n_latent_queries=cfg.n_latent_queries, num_blocks=cfg.num_blocks,
+        n_heads=cfg.n_heads, head_dim=cfg.head_dim, n_kv_heads=cfg.n_kv_heads,
+    )
+
+
+class Trainer:
+    """Holds the frozen base model, its context encoder, the hypernetwork and the optimizer."""
+
+    def __init__(self, cfg: TrainConfig):
+        from accelerate import Accelerator
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg
+        use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
+        self.acc = Accelerator(mixed_precision="bf16" if use_bf16 else "no",
+                               gradient_accumulation_steps=cfg.grad_accum)
+        if self.acc.device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.rng = random.Random(cfg.seed * 1000 + self.acc.process_index)
+        self.tok = AutoTokenizer.from_pretrained(cfg.base_model)
+        self.pad_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
+        dtype = torch.bfloat16 if use_bf16 else torch.float32
+        self.base = AutoModelForCausalLM.from_pretrained(cfg.base_model, torch_dtype=dtype).to(self.acc.device).eval()
+        self.base.requires_grad_(False)
+        self.encoder = ContextEncoder(self.base, cfg.encoder_type)
+        self.hcfg = hypernet_config_for(self.base.config, cfg)
+        model = HypernetModel(self.hcfg)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.model, self.opt = self.acc.prepare(model, opt)
+        self.task, self.eval_task = self._tasks()
+
+    def _tasks(self):
+        cfg = self.cfg
+        if cfg.objective == "needle":
+            make = lambda f: NeedleTask(self.tok, Haystacks.from_file(f, self.tok), cfg.max_chunk_tokens,  # noqa: E731
+                                        cfg.min_chunk_tokens, cfg.chunk_probs)
+        else:
+            make = lambda f: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs)  # noqa: E731
+        return make(cfg.train_file), (make(cfg.eval_file) if cfg.eval_file else None)
+
+    @property
+    def unwrapped(self) -> HypernetModel:
+        return self.acc.unwrap_model(self.model)
+
+    def generate_loras(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Combined LoRA (docs, L, R, d) of each example's chunks (gradients reach the hypernet)."""
+        ids, mask = pad_rows([c for ex in examples for c in ex.chunks], self.pad_id)
+        mask = mask.to(self.acc.device)
+        feats = self.encoder(ids.to(self.acc.device), mask)  # (chunks, L, T, H), frozen
+        return self.model(feats, mask, [len(ex.chunks) for ex in examples])
+
+    def _responses(self, examples: list[Example]) -> list[list[int]]:
+        """Given responses, or greedy teacher continuations (context in the prompt) when absent."""
+        out = []
+        for ex in examples:
+            if ex.response:
+                out.append(ex.response)
+                continue
+            ids = torch.tensor([ex.teacher_prompt], device=self.acc.device)
+            with torch.no_grad():
+                gen = self.base.generate(ids, max_new_tokens=self.cfg.max_response_tokens, do_sample=False,
+                                         pad_token_id=self.pad_id)
+            out.append(gen[0, ids.shape[1]:].tolist())
+        return out
+
+    def loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
+        """Objective + L1 on the combined LoRA, and stats (task loss, l1, tokens)."""
+        A, B = self.generate_loras(examples)
+        responses = self._responses(examples)
+        s_ids, s_mask, s_starts, s_len = with_response([ex.prompt for ex in examples], responses, self.pad_id)
+        dev = self.acc.device
+        with lora_applied(self.base, A, B, self.hcfg.lora_alpha):
+            logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
+        student, valid = gather_positions(logits, s_starts, s_len)
+        if self.cfg.objective == "needle":
+            targets = pad_rows(responses, self.pad_id)[0].to(dev)
+            task = answer_cross_entropy(student, targets, valid)
+        else:
+            t_ids, t_mask, t_starts, t_len = with_response([ex.teacher_prompt for ex in examples], responses, self.pad_id)
+            with torch.no_grad():
+                t_logits = self.base(input_ids=t_ids.to(dev), attention_mask=t_mask.to(dev)).logits
+            teacher, _ = gather_positions(t_logits, t_starts, t_len)
+            task = topk_distillation(student, teacher, valid, self.cfg.top_k)
+        l1 = l1_penalty(A, B)
+        tokens = sum(len(c) for ex in examples for c in ex.chunks) + int(s_mask.sum())
+        return task + self.cfg.l1_coef * l1, {"task": task.item(), "l1": l1.item(), "tokens": tokens}
+
+    def step(self, examples: list[Example], step: int) -> dict:
+        """One micro-batch: forward, backward, and (at accumulation boundaries) an optimizer step."""
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(step, self.cfg)
+        self.model.train()
+        with self.acc.accumulate(self.model), self.acc.autocast():
+            loss, stats = self.loss(examples)
+            self.acc.backward(loss)
+            if self.acc.sync_gradients and self.cfg.grad_clip:
+                self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.opt.step()
+            self.opt.zero_grad(set_to_none=True)
+        return {"loss": loss.item(), **stats}
+
+    @torch.no_grad()
+    def needle_accuracy(self, n_tokens: int, n_docs: int, seed: int = 4321) -> float:
+        """Held-out exact-match accuracy at ``n_tokens``-token documents (chunks of max_chunk_tokens)."""
+        from hypernet.chunking import chunk_text
+
+        task: NeedleTask = self.eval_task
+        rng, hits = random.Random(seed), 0
+        self.model.eval()
+        for _ in range(n_docs):
+            doc = task.hay.document(rng, n_tokens)
+            ex = Example(chunk_text(self.tok, doc.text, self.cfg.max_chunk_tokens), task.prompt, [], [])
+            with self.acc.autocast():
+                A, B = self.generate_loras([ex])
+            ids = torch.tensor([task.prompt], device=self.acc.device)
+            out = []
+            with lora_applied(self.base, A, B, self.hcfg.lora_alpha):
+                for _ in range(6):
+                    nxt = int(self.base(input_ids=ids).logits[0, -1].argmax())
+                    if nxt == self.tok.eos_token_id:
+                        break
+                    out.append(nxt)
+                    ids = torch.cat([ids, torch.tensor([[nxt]], device=ids.device)], dim=1)
+            hits += extract_answer(self.tok.decode(out)) == doc.answer
+        return hits / n_docs
+
+    @torch.no_grad()
+    def eval_loss(self, n_docs: int, seed: int = 4321) -> float:
+        """Mean held-out objective over ``n_docs`` contexts."""
+        rng = random.Random(seed)
+        saved, self.rng = self.rng, rng
+        self.model.eval()
+        losses = [self.loss([self.eval_task.sample(rng)])[1]["task"] for _ in range(n_docs)]
+        self.rng = saved
+        return sum(losses) / len(losses)
+
+
+def train(cfg: TrainConfig, log=None) -> Path:
+    """Run (or resume) a meta-training run; writes the final checkpoint into ``cfg.out_dir``."""
+    from tqdm.auto import tqdm
+
+    trainer = Trainer(cfg)
+    acc = trainer.acc
+    out_dir = Path(cfg.out_dir)
+    ckpt_root = out_dir / "checkpoints"
+    say = log or (lambda m: tqdm.write(m)) if acc.is_main_process else (lambda m: None)
+    start = 0
+    if (existing := list_checkpoints(ckpt_root)):
+        start = load_training_state(existing[-1][1], trainer.unwrapped, trainer.opt)
+        say(f"resumed from {existing[-1][1]} at step {start}")
+    trainer.rng = random.Random(cfg.seed * 1000 + acc.process_index + start)
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and acc.is_main_process),
+               dynamic_ncols=True, mininterval=2.0)
+    t0, tokens, step = time.time(), 0, start
+    for step in range(start, cfg.steps):
+        for _ in range(cfg.grad_accum):
+            stats = trainer.step([trainer.task.sample(trainer.rng) for _ in range(cfg.batch_size)], step)
+            tokens += stats["tokens"]
+        bar.update(1)
+        bar.set_postfix(loss=f"{stats['task']:.3f}", l1=f"{stats['l1']:.3f}", tok_s=f"{tokens / (time.time() - t0):.0f}")
+        if log and step % 25 == 0:
+            log(f"stage2 step {step} loss {stats['task']:.4f} l1 {stats['l1']:.4f} tok/s {tokens / (time.time() - t0):.0f}")
+        done = step + 1
+        if trainer.eval_task is not None and cfg.eval_every and done % cfg.eval_every == 0 and acc.is_main_process:
+            if cfg.objective == "needle":
+                accs = {n: trainer.needle_accuracy(n, cfg.eval_docs) for n in cfg.eval_lengths}
+                say(f"stage2 step {done} held-out accuracy " + " ".join(f"{n}:{a:.1%}" for n, a in accs.items()))
+                if min(accs.values()) >= cfg.stop_accuracy:
+                    say(f"stage2 reached {cfg.stop_accuracy:.0%} at every eval length; stopping at step {done}")
+                    break
+            else:
+                say(f"stage2 step {done} held-out loss {trainer.eval_loss(cfg.eval_docs):.4f}")
+        if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:
+            save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints)
+    bar.close()
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        save_checkpoint(out_dir, trainer.unwrapped, trainer.hcfg, cfg.base_record or cfg.base_model)
+        (out_dir / "training_config.json").write_text(cfg.to_json())
+        say(f"stage2 done: {step + 1 - start} steps in {time.time() - t0:.0f} s; saved {out_dir}")
+    return out_dir

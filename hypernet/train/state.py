@@ -1,0 +1,65 @@
+"""Training checkpoints: hypernetwork weights in our format, optimizer state as safetensors, the
+step and the config as JSON. No pickle anywhere, so resuming runs no foreign code."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from hypernet.checkpoint import save_checkpoint
+from hypernet.files import atomic_write
+from hypernet.model import HypernetConfig, HypernetModel
+
+from .config import TrainConfig
+
+_STEP_DIR = re.compile(r"step-(\d+)")
+
+
+def save_training_state(ckpt_root: Path, step: int, model: HypernetModel, hcfg: HypernetConfig,
+                        optimizer: torch.optim.Optimizer, cfg: TrainConfig, keep: int = 2) -> Path:
+    """Write ``ckpt_root/step-N/`` (weights, optimizer, state JSON) and prune older ones."""
+    folder = Path(ckpt_root) / f"step-{step}"
+    tmp = Path(ckpt_root) / f".step-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_checkpoint(tmp, model, hcfg, cfg.base_record or cfg.base_model)
+    opt = optimizer.state_dict()
+    tensors = {f"state.{i}.{k}": v.detach().cpu().contiguous()
+               for i, st in opt["state"].items() for k, v in st.items() if torch.is_tensor(v)}
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    groups = [{k: v for k, v in g.items()} for g in opt["param_groups"]]
+    atomic_write(tmp / "trainer_state.json",
+                 lambda p: Path(p).write_text(json.dumps({"step": step, "param_groups": groups,
+                                                          "config": json.loads(cfg.to_json())}, indent=2)))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    for old in sorted(list_checkpoints(ckpt_root))[:-keep]:
+        shutil.rmtree(old[1], ignore_errors=True)
+    return folder
+
+
+def list_checkpoints(ckpt_root: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every complete training checkpoint under ``ckpt_root``."""
+    root = Path(ckpt_root)
+    if not root.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in root.iterdir()
+                  if (m := _STEP_DIR.fullmatch(p.name)) and (p / "trainer_state.json").is_file())
+
+
+def load_training_state(folder: Path, model: HypernetModel, optimizer: torch.optim.Optimizer) -> int:
+    """Restore weights and optimizer state from ``folder``; returns the step to continue from."""
+    folder = Path(folder)
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    meta = json.loads((folder / "trainer_state.json").read_text())
+    flat = load_file(str(folder / "optimizer.safetensors"))
+    state: dict[int, dict] = {}
+    for key, value in flat.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return int(meta["step"])
