@@ -130,20 +130,24 @@ def test_not_enough_disk_space_stops_before_downloading(fake_hub, monkeypatch):
 
 
 @pytest.mark.slow
-def test_add_checks_gguf_and_hypernet_against_the_base(tiny_base, make_gguf, parity_dir):
+def test_add_checks_gguf_and_hypernet_against_the_base(tiny_base, make_gguf, parity_dir, tmp_path):
     config = json.loads((tiny_base / "config.json").read_text())
     good, other = make_gguf(config), make_gguf(config, ffn_override=96)
-    qwen_hn = parity_dir / "qwen3_main" / "pytorch_model.bin"
-    gemma_hn = parity_dir / "gemma2_main" / "pytorch_model.bin"
+    hypernet = parity_dir / "qwen3_main" / "pytorch_model.bin"  # trained for ffn 128
+    other_base = tmp_path / "other-base"  # another model: feed-forward width 96
+    other_base.mkdir()
+    (other_base / "config.json").write_text(json.dumps({**config, "intermediate_size": 96}))
 
     with pytest.raises(IncompatiblePairError, match="ffn_down.weight is .64, 96. but"):
-        add_pair("mine", tiny_base, other, qwen_hn)
-    with pytest.raises(IncompatiblePairError, match="gemma"):
-        add_pair("mine", tiny_base, good, gemma_hn)  # a hypernetwork for another base
+        add_pair("mine", tiny_base, other, hypernet)
+    with pytest.raises(IncompatiblePairError, match="intermediate 128.*intermediate 96"):
+        add_pair("mine", other_base, other, hypernet)  # GGUF fits its base, hypernet does not
     with pytest.raises(IncompatiblePairError, match="name of a registry pair"):
-        add_pair("qwen3-4b", tiny_base, good, qwen_hn)
+        add_pair("qwen3-4b", tiny_base, good, hypernet)
+    with pytest.raises(IncompatiblePairError, match="Hypernetwork checkpoint not found"):
+        add_pair("mine", tiny_base, good, tmp_path / "missing.bin")
     assert [p.name for p in list_pairs() if p.kind == "user"] == []
 
-    pair = add_pair("mine", tiny_base, good, qwen_hn, use=True)
+    pair = add_pair("mine", tiny_base, good, hypernet, use=True)
     assert pair.installed and pair.kind == "user" and active_pair().name == "mine"
-    assert (pair.base_dir, pair.gguf, pair.hypernet) == (tiny_base, good, qwen_hn)
+    assert (pair.base_dir, pair.gguf, pair.hypernet) == (tiny_base, good, hypernet)
