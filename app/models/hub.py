@@ -6,6 +6,7 @@ huggingface_hub's default. Token: huggingface_hub's usual places (``$HF_TOKEN``,
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import os
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from app.models.errors import CorruptDownloadError, DownloadError, HubAccessError
+from app.models.errors import (
+    CorruptDownloadError, DownloadError, HubAccessError, InsufficientDiskError)
 from app.models.registry import RepoFiles
 
 
@@ -63,8 +65,9 @@ def _explain(exc: Exception, repo: str) -> Exception:
     page = f"{endpoint()}/{repo}"
     if isinstance(exc, GatedRepoError):
         return HubAccessError(
-            f"{repo} is gated: accept its licence at {page} while logged in, then log in here "
-            "with 'hf auth login' (or set HF_TOKEN) and pull again.")
+            f"{repo} is gated and this account has no access yet: accept its licence at {page} "
+            "while logged in with the same account as here ('hf auth login' or HF_TOKEN), then "
+            "pull again.")
     if isinstance(exc, RepositoryNotFoundError):
         return HubAccessError(
             f"{repo} was not found or needs a token: check the name at {page}, log in with "
@@ -78,6 +81,9 @@ def _explain(exc: Exception, repo: str) -> Exception:
     if isinstance(exc, HfHubHTTPError):
         return DownloadError(f"The hub answered with an error for {repo} ({exc}); "
                              "try the pull again later.")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return InsufficientDiskError("The disk filled up during the download from "
+                                     f"{repo}: free some space and pull again to resume.")
     if isinstance(exc, (requests.RequestException, OSError)):
         return DownloadError(
             f"The download from {repo} was interrupted ({type(exc).__name__}); run the same "
@@ -96,6 +102,10 @@ def list_files(spec: RepoFiles, required: tuple[str, ...], token: str | None = N
             spec.repo, revision=spec.revision, files_metadata=True)
     except Exception as exc:
         raise _explain(exc, spec.repo) from exc
+    if info.gated and not token:
+        raise HubAccessError(
+            f"{spec.repo} is gated: accept its licence at {endpoint()}/{spec.repo} while logged "
+            "in, then log in here with 'hf auth login' (or set HF_TOKEN) and pull again.")
     wanted = [s for s in info.siblings or []
               if any(fnmatch.fnmatch(s.rfilename, p) for p in spec.patterns)]
     for pattern in required:

@@ -120,6 +120,14 @@ def _make_gguf(spec: PairSpec, stage: Path, gguf_files: list[hub.RemoteFile],
     return out
 
 
+def _prune(folder: Path, files: list[hub.RemoteFile]) -> None:
+    """Delete files left in ``folder`` by an earlier pull that the listing no longer names."""
+    keep = {folder / f.path for f in files}
+    for path in list(folder.rglob("*")) if folder.exists() else []:
+        if path.is_file() and path not in keep and ".cache" not in path.relative_to(folder).parts:
+            path.unlink()
+
+
 def _move_into_place(stage: Path, target: Path) -> None:
     """Rename the staged pair to its final folder (replacing an older install atomically)."""
     for leftover in stage.rglob(".cache"):  # huggingface_hub's resume bookkeeping
@@ -168,6 +176,7 @@ def pull(name: str, quant: str | None = None, gguf_from: str | None = None,
         progress("verify", 0, 1)
     digests = {}
     for files, folder in parts:
+        _prune(folder, files)
         digests.update(hub.verify(files, folder, name))
     gguf_path = _make_gguf(spec, stage, gguf, progress)
     try:

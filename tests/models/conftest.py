@@ -6,7 +6,8 @@ The fake hub serves what the real ``huggingface_hub`` client needs, pointed at i
   file listing (``siblings``: size, git blob id, LFS sha256/size);
 - ``HEAD|GET /{repo}/resolve/{rev}/{path}``: ``X-Repo-Commit``, ``ETag`` (``X-Linked-Etag`` and
   ``X-Linked-Size`` for LFS files), ``Accept-Ranges``, and ``Range: bytes=N-`` answered with 206;
-- gated repositories: 401 with ``X-Error-Code: GatedRepo`` without an ``Authorization`` header.
+- gated repositories: listed for anyone (``gated: "manual"``), but files answer 401 with
+  ``X-Error-Code: GatedRepo`` unless the request carries the repo's token.
 
 Faults for tests: ``drop_once`` (the first full GET of a file sends half the bytes, then closes
 the connection) and ``corrupt`` (same size, one byte flipped; the listing keeps the true hash).
@@ -39,6 +40,7 @@ class Repo:
     files: dict[str, bytes]
     commit: str
     gated: bool = False
+    token: str = "hf_test_token_with_access"  # the one token that may read a gated repo
 
     def is_lfs(self, path: str) -> bool:
         return path.endswith(LFS_SUFFIXES)
@@ -104,12 +106,13 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self._send(status, body, {"X-Error-Code": code, "X-Error-Message": message,
                                       "Content-Type": "application/json"})
 
-        def _repo(self, repo_id: str) -> Repo | None:
+        def _repo(self, repo_id: str, files: bool = False) -> Repo | None:
+            """The repo, or None after answering 404 (unknown) or 401 (gated files, no token)."""
             repo = hub.repos.get(repo_id)
             if repo is None:
                 self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
                 return None
-            if repo.gated and "authorization" not in {k.lower() for k in self.headers}:
+            if files and repo.gated and repo.token not in self.headers.get("authorization", ""):
                 self._error(401, "GatedRepo", f"Access to model {repo_id} is restricted.")
                 return None
             return repo
@@ -144,7 +147,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             self._send(200, body, {"Content-Type": "application/json"})
 
         def _file(self, repo_id: str, rev: str, file: str) -> None:
-            repo = self._repo(repo_id)
+            repo = self._repo(repo_id, files=True)
             if repo is None:
                 return
             if rev not in ("main", repo.commit):

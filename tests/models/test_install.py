@@ -109,12 +109,18 @@ def test_gguf_that_does_not_fit_the_base_is_rejected(fake_hub):
     assert not (staging_dir("qwen3-4b") / "model.gguf").exists()
 
 
-def test_gated_repo_without_token_says_what_to_do(fake_hub):
+def test_gated_repo_needs_a_token_with_access(fake_hub, monkeypatch):
     fake_hub.repos[BASE].gated = True
     with pytest.raises(HubAccessError, match="is gated: accept its licence at .*hf auth login"):
         pull("qwen3-4b", gguf_from=GGUF_OK)
-    assert file_gets(fake_hub) == []
+    assert file_gets(fake_hub) == []  # refused before downloading anything
+    monkeypatch.setenv("HF_TOKEN", "hf_token_without_access")
+    with pytest.raises(HubAccessError, match="no access yet: accept its licence"):
+        pull("qwen3-4b", gguf_from=GGUF_OK)
     assert_nothing_installed()
+
+    monkeypatch.setenv("HF_TOKEN", fake_hub.repos[BASE].token)
+    assert pull("qwen3-4b", gguf_from=GGUF_OK).installed
 
 
 def test_not_enough_disk_space_stops_before_downloading(fake_hub, monkeypatch):
