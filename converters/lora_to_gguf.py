@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,7 @@ def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, d_out // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _gguf_name(module: str, info: GGUFInfo, arch: gguf.MODEL_ARCH) -> tuple[gguf.MODEL_TENSOR, str]:
-    tmap = gguf.get_tensor_name_map(arch, info.n_layers or 0)
+def _gguf_name(module: str, info: GGUFInfo, tmap: gguf.TensorNameMap) -> tuple[gguf.MODEL_TENSOR, str]:
     found = tmap.get_type_and_name(module)
     if found is None or found[0] not in LORA_TARGETS:
         raise AdapterMismatchError(
@@ -67,9 +67,12 @@ def build_tensors(adapter: Any, info: GGUFInfo) -> tuple[dict[str, np.ndarray], 
     if arch is None:
         raise GGUFError(f"Base architecture {info.architecture!r} is unknown to the gguf package.")
     pairs, provenance = gather(adapter)
+    # Map as many blocks as the adapter names, so a too-deep layer is reported as missing in the base.
+    n_blocks = max([info.n_layers or 0] + [int(i) + 1 for i in re.findall(r"layers\.(\d+)\.", " ".join(pairs))])
+    tmap = gguf.get_tensor_name_map(arch, n_blocks)
     out: dict[str, np.ndarray] = {}
     for module, (a, b) in pairs.items():
-        kind, base_name = _gguf_name(module, info, arch)
+        kind, base_name = _gguf_name(module, info, tmap)
         weight = base_name + ".weight"
         if weight not in info.tensors:
             raise AdapterMismatchError(
