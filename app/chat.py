@@ -9,6 +9,7 @@ reloading the base and resets the KV cache. The chat template is the one the GGU
 
 from __future__ import annotations
 
+import codecs
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -18,7 +19,6 @@ from app.errors import AdapterError, DocLoRAError, ModelError
 from app.records import Message, Settings
 
 StopFlag = threading.Event | Callable[[], bool] | None
-_PER_MESSAGE_TOKENS = 8  # template overhead per message (role markers, separators)
 _BUSY_TIMEOUT_S = 300
 
 
@@ -48,6 +48,7 @@ class ChatEngine:
         self.adapter_loads = 0
         self._adapters: OrderedDict[str, object] = OrderedDict()  # path -> LoadedAdapter
         self._active: str | None = None
+        self._format = None  # the GGUF's chat template, built on first use
         # Guards every use of the llama context. Not reentrant on purpose: a streaming generator
         # may be advanced by different threads (Gradio), and a plain Lock may be released by any.
         self._busy = threading.Lock()
@@ -94,7 +95,7 @@ class ChatEngine:
                                  "reinstall the model pair.") from exc
             self.base_loads += 1
             self._adapters.clear()
-            self._active = None
+            self._active, self._format = None, None
         return self.llm
 
     def use(self, adapter_file: str | None) -> None:
@@ -145,51 +146,74 @@ class ChatEngine:
         finally:
             self._busy.release()
 
-    def fit(self, messages: list[dict]) -> tuple[list[dict], int]:
-        """Drop the oldest turns until the prompt leaves room for an answer; returns (messages,
-        max_tokens for the answer)."""
+    def fit(self, messages: list[dict]) -> tuple[list[int], int]:
+        """Drop the oldest turns until the prompt leaves room for an answer; returns (prompt
+        token ids, max_tokens for the answer)."""
         self._acquire()
         try:
             return self._fit(messages)
         finally:
             self._busy.release()
 
-    def _fit(self, messages: list[dict]) -> tuple[list[dict], int]:
-        llm = self._base()
-        n_ctx = llm.n_ctx()
+    def _formatter(self):
+        """The chat template the GGUF carries (``tokenizer.chat_template``)."""
+        if self._format is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            llm = self._base()
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"The chat model {self.gguf.name} carries no chat template; "
+                                 "convert it again from its Hugging Face folder.")
+
+            def text(token: int) -> str:
+                return llm._model.token_get_text(token) if token != -1 else ""
+            self._format = Jinja2ChatFormatter(template, eos_token=text(llm.token_eos()),
+                                               bos_token=text(llm.token_bos()))
+        return self._format
+
+    def _prompt(self, messages: list[dict]) -> list[int]:
+        result = self._formatter()(messages=messages)
+        return self.llm.tokenize(result.prompt.encode(), add_bos=not result.added_special,
+                                 special=True)
+
+    def _fit(self, messages: list[dict]) -> tuple[list[int], int]:
+        n_ctx = self._base().n_ctx()
         reserve = max(8, min(self.settings.max_tokens, n_ctx // 4))
-
-        def size(m: dict) -> int:
-            return len(llm.tokenize(m["content"].encode(), add_bos=False)) + _PER_MESSAGE_TOKENS
-
-        sizes = [size(m) for m in messages]
-        while len(messages) > 1 and sum(sizes) + reserve > n_ctx:
-            cut = 2 if len(messages) > 2 else 1  # a whole user/assistant turn
-            messages, sizes = messages[cut:], sizes[cut:]
-        if sum(sizes) + reserve > n_ctx:
+        prompt = self._prompt(messages)
+        while len(messages) > 1 and len(prompt) + reserve > n_ctx:
+            messages = messages[2 if len(messages) > 2 else 1:]  # a whole user/assistant turn
+            prompt = self._prompt(messages)
+        if len(prompt) + reserve > n_ctx:
             raise DocLoRAError(f"The question is too long for this model's window of {n_ctx} "
                                "tokens; shorten it.")
-        return messages, min(self.settings.max_tokens, n_ctx - sum(sizes))
+        # Decoding the token at position n_ctx has no KV slot: keep one spare.
+        return prompt, min(self.settings.max_tokens, n_ctx - len(prompt) - 1)
 
     def generate(self, messages: list[dict], adapter_file: str | None,
                  stop: StopFlag = None) -> Iterator[str]:
         """Stream the answer to ``messages`` under the document's adapter, piece by piece."""
+        import llama_cpp
         self._acquire()
         try:
             self._use(adapter_file)
-            messages, max_tokens = self._fit(messages)
-            stream = self.llm.create_chat_completion(
-                messages=messages, stream=True, max_tokens=max_tokens,
-                temperature=self.settings.temperature)
+            prompt, max_tokens = self._fit(messages)
+            llm, vocab = self.llm, self.llm._model.vocab
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            tokens = llm.generate(prompt, temp=self.settings.temperature, top_k=40, top_p=0.95,
+                                  min_p=0.05, repeat_penalty=1.0)
+            n = 0
             try:
-                for chunk in stream:
-                    if is_stopped(stop):
+                for token in tokens:
+                    if llama_cpp.llama_vocab_is_eog(vocab, token) or is_stopped(stop):
                         break
-                    piece = chunk["choices"][0]["delta"].get("content")
+                    piece = decoder.decode(llm.detokenize([token]))
                     if piece:
                         yield piece
+                    n += 1
+                    if n >= max_tokens:
+                        break
             finally:
-                stream.close()
+                tokens.close()
         finally:
             self._busy.release()
 

@@ -89,7 +89,7 @@ def _pdf_message(exc: Exception, name: str) -> E.DocLoRAError:
 
 def extract(path: Path, password: str | None, max_pages: int | None):
     """Stage 1: the PDF's text with its page map (converters.pdf_to_text)."""
-    from converters import pdf_to_text
+    from converters.pdf import pdf_to_text
     from converters.errors import PdfError
     try:
         return pdf_to_text(path, password=password, max_pages=max_pages)

@@ -67,9 +67,11 @@ def test_history_is_trimmed_to_the_window(three_docs):
     for i in range(40):
         past += [Message(2 * i, 1, "user", f"question number {i} about the harbour", [], ""),
                  Message(2 * i + 1, 1, "assistant", "4821", [], "")]
-    messages, max_tokens = engine.fit(build_messages(past, QUESTION))
-    assert messages[-1]["content"] == QUESTION and len(messages) < 81
-    assert messages[0]["role"] == "user" and 0 < max_tokens <= 32
+    prompt, max_tokens = engine.fit(build_messages(past, QUESTION))
+    assert len(prompt) + max_tokens < engine.n_ctx and 0 < max_tokens <= 32
+    text = engine.llm.detokenize(prompt).decode()
+    assert text.count("question number") < 40 and "question number 39" in text
+    assert text.rstrip().endswith(QUESTION) or QUESTION in text[-200:]
     assert "1111" in "".join(engine.generate(build_messages(past, QUESTION), a))
     engine.close()
 
