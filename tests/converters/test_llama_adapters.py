@@ -1,0 +1,89 @@
+"""llama_adapters: bad files are clear errors (never a segfault); freeing is safe in any order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from converters import adapter_to_gguf
+from converters.errors import AdapterLoadError
+from converters.llama_adapters import activate, active_adapter, free_adapter, load_adapter
+
+
+class DownProjLora:
+    """PEFT-named LoRA tensors for down_proj of every layer (the DocumentAdapter surface)."""
+
+    def __init__(self, seed: int, rank: int = 8, n_layers: int = 2):
+        g = torch.Generator().manual_seed(seed)
+        self.tensors = {}
+        for i in range(n_layers):
+            prefix = f"base_model.model.model.layers.{i}.mlp.down_proj"
+            self.tensors[f"{prefix}.lora_A.weight"] = torch.randn(rank, 512, generator=g) / 512**0.5
+            self.tensors[f"{prefix}.lora_B.weight"] = torch.randn(256, rank, generator=g)
+
+    def lora_tensors(self):
+        return self.tensors
+
+
+@pytest.fixture
+def llama_and_adapters(tiny_models, tmp_path):
+    tm = tiny_models("llama")
+    paths = [adapter_to_gguf(DownProjLora(seed), tmp_path / f"a{seed}.gguf", base_gguf=tm.gguf_f32, outtype="f32")
+             for seed in (1, 2)]
+    llm = tm.open_llama()
+    yield tm, llm, paths
+    llm.close()
+
+
+def test_bad_files_raise_adapter_load_error(llama_and_adapters, tiny_models, tmp_path):
+    tm, llm, _ = llama_and_adapters
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"this is not a gguf file at all")
+    with pytest.raises(AdapterLoadError, match="Cannot load adapter junk.gguf: junk.gguf is not a readable GGUF file"):
+        load_adapter(llm, junk)
+    with pytest.raises(AdapterLoadError, match=r"model-f32.gguf is not a LoRA adapter GGUF \(general.type is 'model'\)"):
+        load_adapter(llm, tm.gguf_f32)
+    qwen3 = tiny_models("qwen3")
+    other_arch = adapter_to_gguf(DownProjLora(3), tmp_path / "qwen3.gguf", base_gguf=qwen3.gguf_f32)
+    with pytest.raises(AdapterLoadError, match=r"llama.cpp could not load adapter qwen3.gguf \(architecture 'qwen3'\)"):
+        load_adapter(llm, other_arch)
+    with pytest.raises(AdapterLoadError, match="GGUF file not found"):
+        load_adapter(llm, tmp_path / "missing.gguf")
+    base = tm.llama_logits(llm)  # the model still works after all of that
+    assert np.isfinite(base).all()
+
+
+def test_switching_and_freeing_in_any_order_is_safe(llama_and_adapters):
+    tm, llm, (p1, p2) = llama_and_adapters
+    base = tm.llama_logits(llm)
+    a1, a2 = load_adapter(llm, p1), load_adapter(llm, p2)
+    activate(llm, a1)
+    out1 = tm.llama_logits(llm)
+    activate(llm, a2, scale=0.5)
+    out2 = tm.llama_logits(llm)
+    assert active_adapter(llm) is a2
+    assert not np.allclose(out1, out2) and not np.allclose(out1, base)
+    free_adapter(llm, a1)  # a1 is not active: a2 stays active
+    assert active_adapter(llm) is a2
+    assert np.array_equal(tm.llama_logits(llm), out2)
+    free_adapter(llm, a2)  # the active one: cleared first, so the next decode is the base model
+    assert active_adapter(llm) is None
+    assert np.array_equal(tm.llama_logits(llm), base)
+    free_adapter(llm, a2)  # twice: a no-op
+    with pytest.raises(AdapterLoadError, match="a2.gguf was already freed; load it again"):
+        activate(llm, a2)
+
+
+def test_adapter_of_another_model_and_after_close(llama_and_adapters):
+    tm, llm, (p1, _) = llama_and_adapters
+    other = tm.open_llama()
+    foreign = load_adapter(other, p1)
+    with pytest.raises(AdapterLoadError, match="was loaded into another model; load it into this one"):
+        activate(llm, foreign)
+    activate(other, foreign)
+    other.close()  # llama.cpp frees the model's adapters with it
+    free_adapter(other, foreign)  # must not double-free
+    assert foreign.freed
+    with pytest.raises(AdapterLoadError, match="The model is closed"):
+        load_adapter(other, p1)
