@@ -135,6 +135,15 @@ class DocLoRA:
         """Queue a PDF for ingestion in the background; returns its Job at once."""
         return self._jobs().submit(Path(path), password)
 
+    def redo(self, ref: Ref, password: str | None = None) -> Job:
+        """Internalize a document again for the active pair (from its stored copy), queued."""
+        doc = self.get(ref)
+        source = Path(self.library.source_file(doc.id))
+        if not source.is_file():
+            raise DocumentNotReadyError(f"The stored copy of '{doc.title}' is missing; add the "
+                                        "original file again.")
+        return self._jobs().submit(source, password, file_name=doc.file_name)
+
     def jobs(self, active_only: bool = False) -> list[Job]:
         """Submitted jobs, newest first (progress, ETA, errors; persisted in the library)."""
         return self.library.jobs(active_only=active_only)

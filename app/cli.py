@@ -91,6 +91,14 @@ def _app(ctx: click.Context, announce: bool = False) -> DocLoRA:
     return app
 
 
+def _rank(adapter) -> str:
+    if adapter is None:
+        return "no adapter"
+    if adapter.original_rank and adapter.original_rank > adapter.rank:
+        return f"rank {adapter.rank}, compressed from {adapter.original_rank} ({adapter.energy:.1%})"
+    return f"rank {adapter.rank}"
+
+
 def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -145,9 +153,8 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                 continue
         added.append(doc)
         if not as_json:
-            rank = doc.adapter.rank if doc.adapter else "-"
             click.echo(f"Ready: [{doc.id}] {doc.title} ({doc.pages} pages, {doc.tokens} tokens, "
-                       f"rank {rank}) in {time.monotonic() - start:.1f} s")
+                       f"{_rank(doc.adapter)}) in {time.monotonic() - start:.1f} s")
     if as_json:
         _print_json([d.to_dict() for d in added])
     if failed:

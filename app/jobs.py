@@ -35,9 +35,10 @@ class JobQueue:
         self._thread = threading.Thread(target=self._work, name="doclora-jobs", daemon=True)
         self._thread.start()
 
-    def submit(self, path: Path, password: str | None) -> Job:
-        """Queue one file; returns its job."""
-        job = self.library.create_job(str(path), path.name, self._model(), os.getpid())
+    def submit(self, path: Path, password: str | None, file_name: str | None = None) -> Job:
+        """Queue one file (shown as ``file_name``, default its name); returns its job."""
+        job = self.library.create_job(str(path), file_name or path.name, self._model(),
+                                      os.getpid())
         self._cancel[job.id] = threading.Event()
         self._queue.put((job.id, path, password))
         return job

@@ -190,6 +190,11 @@ class Library:
             _remove_empty_parent(Path(file), self.home)
         return [f for f in files if f]
 
+    def source_file(self, doc_id: int) -> str:
+        """The stored copy of a document's PDF (absolute path)."""
+        with self._lock:
+            return self.abs(self.db["documents"].get(doc_id)["source_file"])
+
     def referenced_files(self) -> set[Path]:
         """Every file the library's rows point to (for sweeping orphans)."""
         with self._lock:

@@ -60,3 +60,10 @@ def m002_jobs(db: Database) -> None:
         "created": str, "updated": str,
     }, pk="id", not_null={"path", "file_name", "model", "status", "stage", "fraction", "created",
                           "updated"})
+
+
+@migrations()
+def m003_adapter_compression(db: Database) -> None:
+    """Rank compression: the rank before compression and the share of the update's energy kept."""
+    db["adapters"].add_column("original_rank", int)
+    db["adapters"].add_column("energy", float)

@@ -114,12 +114,19 @@ def encode(hn, chunks: list[list[int]], progress: Callable[[str, int, int], None
     return hn.internalize_ids(chunks, progress=progress)
 
 
-def write_adapter(adapter, staging: Path, base_gguf: Path) -> tuple[Path, Path]:
-    """Stage 4: the adapter as GGUF (for llama.cpp) and as safetensors (for PEFT export)."""
+def compress(adapter, max_rank: int | None):
+    """Stage 3b: bound the rank (exact truncated SVD); returns hypernet's CompressedAdapter."""
+    from hypernet.compress import maybe_compress
+    return maybe_compress(adapter, max_rank)
+
+
+def write_adapter(adapter, staging: Path, base_gguf: Path, full=None) -> tuple[Path, Path]:
+    """Stage 4: the adapter as GGUF (for llama.cpp), and ``full`` (the uncompressed adapter, by
+    default the same) as safetensors for PEFT export."""
     from converters import adapter_to_gguf
     from converters.errors import AdapterMismatchError, GGUFError
     st_path = staging / "adapter.safetensors"
-    adapter.save(st_path)
+    (full or adapter).save(st_path)
     try:
         gguf_path = Path(adapter_to_gguf(adapter, staging / "adapter.gguf", base_gguf=base_gguf))
     except AdapterMismatchError as exc:
@@ -216,8 +223,11 @@ class Ingestor:
         tokens = sum(len(c) for c in chunks)
         report("chunk", 1, 1, f"{tokens} tokens in {len(chunks)} chunks")
         adapter = encode(hn, chunks, lambda s, d, t: report("encode", d, t, f"{s} {d}/{t}"))
-        report("write", 0, 1, "writing the GGUF adapter")
-        gguf_tmp, st_tmp = write_adapter(adapter, staging, self.pair.gguf)
+        small = compress(adapter, self.settings.max_adapter_rank)
+        note = (f"rank {small.original_rank} -> {small.rank}, {small.energy:.1%} of the energy"
+                if small.rank < small.original_rank else f"rank {small.rank}")
+        report("write", 0, 1, f"writing the GGUF adapter ({note})")
+        gguf_tmp, st_tmp = write_adapter(small.adapter, staging, self.pair.gguf, full=adapter)
         if known is None:
             src_tmp = staging / "source.pdf"
             shutil.copyfile(path, src_tmp)
@@ -236,7 +246,8 @@ class Ingestor:
             file_name=path.name, source_file=str(source),
             pages=[(p.number, p.text) for p in pdf.pages], tokens=tokens,
             adapter={"model": self.pair.name, "base_model": adapter.base_fingerprint,
-                     "hypernet_id": adapter.hypernet_id, "rank": int(adapter.rank),
+                     "hypernet_id": adapter.hypernet_id, "rank": int(small.rank),
+                     "original_rank": int(small.original_rank), "energy": float(small.energy),
                      "n_chunks": int(adapter.n_chunks), "file": str(gguf),
                      "peft_file": str(st), "size": gguf.stat().st_size})
         placed.clear()  # committed: nothing to undo any more

@@ -44,10 +44,12 @@ class Adapter(_Row):
     peft_file: str  # DocumentAdapter safetensors (for PEFT export / re-conversion)
     size: int  # bytes of the GGUF file
     created: str
+    original_rank: int | None = None  # rank before compression (None: rows from before m003)
+    energy: float | None = None  # share of the LoRA update's energy kept by compression (1.0: exact)
 
     @classmethod
     def from_row(cls, row: dict) -> Adapter:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: row.get(k) for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -172,3 +174,6 @@ class Settings(_Row):
     temperature: float = 0.0
     max_tokens: int = 256
     max_pages: int = 2000  # ingestion page limit
+    # Adapters above this rank are compressed (exact truncated SVD, hypernet.compress); None keeps
+    # them uncompressed. Equal to hypernet.compress.DEFAULT_MAX_ADAPTER_RANK (a test checks).
+    max_adapter_rank: int | None = 64

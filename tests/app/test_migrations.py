@@ -21,7 +21,7 @@ def test_fresh_database_gets_every_table_and_the_models_columns_exactly():
                     "source": "TEXT", "installed_at": "TEXT", "active": "INTEGER"}
     assert db["models"].pks == ["name"]
     applied = [m.name for m in migrations.applied(db)]
-    assert applied == ["m001_initial", "m002_jobs"]
+    assert applied == ["m001_initial", "m002_jobs", "m003_adapter_compression"]
 
 
 def test_reopening_applies_nothing_again_and_keeps_rows():
@@ -31,7 +31,7 @@ def test_reopening_applies_nothing_again_and_keeps_rows():
     lib = Library.open()
     assert migrations.pending(lib.db) == []
     assert lib.db["models"].count == 1
-    assert len(migrations.applied(lib.db)) == 2
+    assert len(migrations.applied(lib.db)) == 3
 
 
 def test_fts_index_follows_page_inserts_and_deletes():
@@ -46,3 +46,24 @@ def test_fts_index_follows_page_inserts_and_deletes():
     with lib.db.atomic():
         lib.db["pages"].delete_where("document_id = ?", [doc])
     assert lib.db.execute("SELECT count(*) FROM pages_fts").fetchone()[0] == 0
+
+
+def test_rows_written_before_m003_read_back_without_compression_fields():
+    db = Database(sqlite3.connect(library_db_path()))
+    migrations.apply(db, stop_before="m003_adapter_compression")
+    with db.atomic():
+        doc = db["documents"].insert({"sha256": "s", "title": "Old", "file_name": "f", "pages": 1,
+                                      "tokens": 1, "status": "ready", "created": "c"}).last_pk
+        db["adapters"].insert({"document_id": doc, "model": "tiny-needle", "base_model": "b",
+                               "hypernet_id": "h", "rank": 16, "n_chunks": 1, "file": "a.gguf",
+                               "peft_file": "a.st", "size": 1, "created": "c"})
+    db.close()
+    lib = Library.open()
+    adapter = lib.document(doc, "tiny-needle").adapter
+    assert (adapter.rank, adapter.original_rank, adapter.energy) == (16, None, None)
+
+
+def test_default_rank_bound_is_the_one_measured_by_the_compression_benchmark():
+    from hypernet.compress import DEFAULT_MAX_ADAPTER_RANK
+    from app.records import Settings
+    assert Settings().max_adapter_rank == DEFAULT_MAX_ADAPTER_RANK

@@ -106,8 +106,8 @@ def test_full_disk_while_writing_the_adapter(demo_pair, existing, pdfs, monkeypa
     path = make_pdf(pdfs / "doc.pdf", [needle_text("5501")])
     write = pipeline.write_adapter
 
-    def write_then_disk_full(adapter, staging, base_gguf):
-        gguf_path, st_path = write(adapter, staging, base_gguf)
+    def write_then_disk_full(adapter, staging, base_gguf, full=None):
+        write(adapter, staging, base_gguf, full)
         with open(staging / "source.pdf.partial", "wb") as f:
             f.write(b"%PDF partial")
         raise OSError(errno.ENOSPC, "No space left on device")
