@@ -131,6 +131,7 @@ def test_kill_9_during_add_leaves_no_half_document(demo_pair, pdfs):
     state = library_state()
     assert state["files"] == [] and state["integrity"] == "ok"
     assert state["counts"]["documents"] == state["counts"]["pages"] == 0
+    assert list(staging.iterdir()) == []  # the killed attempt's staging folder is gone
     small = make_pdf(pdfs / "small.pdf", [needle_text("1357")])
     doc = app.add(small)
     assert "1357" in app.ask(doc.id, QUESTION).text
