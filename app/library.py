@@ -158,10 +158,19 @@ class Library:
                     {"document_id": doc_id, "number": n, "text": text} for n, text in pages)
             else:
                 doc_id = existing["id"]
+            # A broken adapter of the same pair (its file went missing) is replaced.
+            stale = list(self.db["adapters"].rows_where("document_id = ? AND model = ?",
+                                                        [doc_id, adapter["model"]]))
+            self.db["adapters"].delete_where("document_id = ? AND model = ?",
+                                             [doc_id, adapter["model"]])
             row = dict(adapter, document_id=doc_id, created=now(),
                        file=self.rel(adapter["file"]), peft_file=self.rel(adapter["peft_file"]))
             self.db["adapters"].insert(row)
-            return doc_id
+        for old in stale:
+            for key in ("file", "peft_file"):
+                if old[key]:
+                    Path(self.abs(old[key])).unlink(missing_ok=True)
+        return doc_id
 
     def rename(self, doc_id: int, title: str) -> None:
         """Set a document's title."""

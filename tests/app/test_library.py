@@ -140,3 +140,20 @@ def test_jobs_of_dead_processes_are_marked_failed(lib):
     assert "add the file again" in lib.job(dead.id).error
     assert lib.job(mine.id).status == "queued"
 
+
+
+def test_a_broken_adapter_of_the_same_pair_is_replaced(lib):
+    doc = insert_document(lib, "Town", ["page one"])
+    old = lib.document(doc, "tiny-needle").adapter
+    Path(old.file).unlink()
+    new_file = lib.home / "adapters" / "new.gguf"
+    new_file.write_bytes(b"GGUF")
+    row = lib.db["documents"].get(doc)
+    lib.commit_ingest(sha256=row["sha256"], title="x", file_name="f.pdf", source_file="s",
+                      pages=[(1, "page one")], tokens=2,
+                      adapter={"model": "tiny-needle", "base_model": "b", "hypernet_id": "h",
+                               "rank": 8, "n_chunks": 1, "file": str(new_file),
+                               "peft_file": str(new_file), "size": 4})
+    fixed = lib.document(doc, "tiny-needle")
+    assert fixed.status == READY and fixed.adapter.file == str(new_file)
+    assert lib.db["adapters"].count == 1 and not Path(old.peft_file).exists()
