@@ -161,6 +161,22 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
         ctx.exit(2)
 
 
+@cli.command(name="redo")
+@click.argument("doc")
+@click.option("--password", help="Password, if the PDF is encrypted.")
+@click.pass_context
+def redo_cmd(ctx, doc, password) -> None:
+    """Internalize DOC again for the active model pair (from its stored copy)."""
+    app = _app(ctx, announce=True)
+    found = app.get(doc)
+    source = app.library.source_file(found.id)
+    with click.progressbar(length=1000, label=found.title[:32], file=sys.stderr) as bar:
+        def progress(event: ProgressEvent) -> None:
+            bar.update(int(event.fraction * 1000) - bar.pos)
+        done = app.add(source, password=password, progress=progress)
+    click.echo(f"Ready: [{done.id}] {done.title} for {app.pair.name} ({_rank(done.adapter)})")
+
+
 @cli.command(name="list")
 @click.option("--search", "-s", help="Only documents whose title or text matches.")
 @click.option("--json", "as_json", is_flag=True, help="Print the documents as a JSON array.")

@@ -217,7 +217,8 @@ class Ingestor:
         if pdf.sha256 != sha:
             raise E.InvalidDocumentError(f"'{path.name}' changed while it was being read; "
                                          "add it again once it is complete.")
-        report("chunk", 0, 1, f"{pdf.page_count} pages")
+        ocr = getattr(pdf, "ocr_pages", [])
+        report("chunk", 0, 1, f"{pdf.page_count} pages" + (f" ({len(ocr)} read by OCR)" if ocr else ""))
         hn = self.hypernet
         chunks = chunk(hn, pdf.text)
         tokens = sum(len(c) for c in chunks)
