@@ -135,3 +135,20 @@ def test_kill_9_during_add_leaves_no_half_document(demo_pair, pdfs):
     small = make_pdf(pdfs / "small.pdf", [needle_text("1357")])
     doc = app.add(small)
     assert "1357" in app.ask(doc.id, QUESTION).text
+
+
+def test_redo_rebuilds_a_missing_adapter_from_the_stored_copy(demo_pair, pdfs):
+    path = make_pdf(pdfs / "harbour.pdf", [needle_text("8642")])
+    app = DocLoRA()
+    doc = app.add(path)
+    path.unlink()  # the original is gone; the library keeps its own copy
+    Path(doc.adapter.file).unlink()
+    assert app.get(doc.id).status == "failed"
+    app.close()
+    result = CliRunner().invoke(cli, ["redo", str(doc.id)])
+    assert result.exit_code == 0, result.output
+    again = DocLoRA()
+    fixed = again.get(doc.id)
+    assert fixed.status == "ready" and fixed.adapter.file != doc.adapter.file
+    assert "8642" in again.ask(doc.id, QUESTION).text
+    assert library_state()["counts"]["adapters"] == 1
