@@ -32,7 +32,14 @@ def staging_dir(name: str) -> Path:
 
 
 def _folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+    """Bytes under ``folder``; files renamed or deleted while counting are skipped."""
+    total = 0
+    for path in folder.rglob("*") if folder.exists() else []:
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except FileNotFoundError:
+            pass
+    return total
 
 
 class _DownloadWatcher:

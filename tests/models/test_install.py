@@ -61,8 +61,12 @@ def test_pull_converts_verifies_installs_and_activates(fake_hub):
     assert source["gguf"] == {"method": "convert", "quant": "Q8_0"}
     assert source["sha256"][f"{BASE}/model.safetensors"] == hashlib.sha256(
         served["model.safetensors"]).hexdigest()
-    assert [e[0] for e in events][-1] == "install" and ("download", 1, 1) not in events
-    assert ("convert", 2, 2) in events
+    wanted = sum(len(data) for name, data in served.items() if name not in
+                 ("README.md", "original/consolidated.bin")) + pair.hypernet.stat().st_size
+    downloads = [e for e in events if e[0] == "download"]
+    assert downloads[-1] == ("download", wanted, wanted)
+    assert [e[0] for e in events].index("convert") > events.index(downloads[-1])
+    assert ("convert", 2, 2) in events and events[-1] == ("install", 1, 1)
     # A second pull of an installed pair does not touch the hub.
     before = len(fake_hub.log)
     assert pull("qwen3-4b").installed and len(fake_hub.log) == before
