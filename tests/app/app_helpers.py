@@ -64,6 +64,7 @@ def make_image_pdf(path: Path) -> Path:
 
 def library_state() -> dict:
     """Everything a failed operation must leave unchanged: row counts, FTS rows, files."""
+    Library.open().close()  # an empty home gets its (empty) schema first
     conn = sqlite3.connect(library_db_path())
     try:
         tables = ["documents", "pages", "pages_fts", "adapters", "chats", "messages", "models"]
