@@ -34,11 +34,12 @@ def staging_dir(name: str) -> Path:
 def _folder_bytes(folder: Path) -> int:
     """Bytes under ``folder``; files renamed or deleted while counting are skipped."""
     total = 0
-    for path in folder.rglob("*") if folder.exists() else []:
-        try:
-            total += path.stat().st_size if path.is_file() else 0
-        except FileNotFoundError:
-            pass
+    for root, _, names in os.walk(folder):  # os.walk ignores folders that vanish meanwhile
+        for name in names:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                pass
     return total
 
 
