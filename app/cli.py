@@ -335,11 +335,22 @@ def ui_cmd(ctx, host, port, no_browser, share) -> None:
 
 @cli.command(name="train")
 @click.option("--preset", default="tiny-needle", show_default=True)
-@click.option("--out", "out_dir", type=click.Path(), help="Output folder (default: the preset's).")
+@click.option("--out", "out_dir", type=click.Path(),
+              help="Output folder (default: the library's models folder / PRESET).")
 def train_cmd(preset, out_dir) -> None:
-    """Train a model pair from a preset (e.g. the bundled tiny-needle demo)."""
-    from hypernet.train import run_preset
-    click.echo(str(run_preset(preset, out_dir)))
+    """Train a model pair from a preset (e.g. the bundled tiny-needle demo).
+
+    \b
+    Example:
+        doclora train --preset tiny-needle --out ./my-demo
+    """
+    from hypernet.train import PRESETS, run_preset
+    from app.paths import models_dir
+    if preset not in PRESETS:
+        raise DocLoRAError(f"Unknown preset '{preset}'; choose one of {', '.join(PRESETS)}.")
+    out = run_preset(preset, out_dir or models_dir() / preset, log=click.echo)
+    click.echo(f"Trained {preset} in {out}; use it with 'doclora models add --base {out}/base "
+               f"--gguf {out}/model.gguf --hypernet {out}/hypernet'.")
 
 
 def main() -> None:

@@ -100,6 +100,7 @@ ERRORS = [  # (args, words in the one-sentence message)
     (["export", "town", "--format", "gguf", "--out", "/nonexistent/dir/x.gguf"],
      "does not exist; create it"),
     (["--model", "no-such-pair", "ask", "town", "q?"], "'no-such-pair'"),
+    (["train", "--preset", "nope"], "Unknown preset 'nope'; choose one of tiny-needle"),
 ]
 
 
