@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from app.models import active_pair, enforce_offline, get_pair, list_pairs, pull, use_pair
 from app.models.cli import models
+from app.models.offline import OFFLINE_VARS
 
 GGUF_OK = "someone/Qwen3-tiny-GGUF:qwen3-tiny-F32.gguf"
 
@@ -34,11 +36,11 @@ def test_nothing_touches_the_network_after_install(fake_hub, monkeypatch, tmp_pa
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as on a machine without the env var
+    for var in OFFLINE_VARS:  # restored after the test, whatever enforce_offline sets
+        monkeypatch.delenv(var, raising=False)
     pull("qwen3-4b", gguf_from=GGUF_OK)
-    monkeypatch.delenv("HF_HUB_OFFLINE")
     assert enforce_offline() is True  # what the app does at start
     assert constants.HF_HUB_OFFLINE is True
-    import os
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
 
     attempts = block_network(monkeypatch)
@@ -79,7 +81,8 @@ def test_offline_mode_stays_off_while_the_chosen_pair_is_not_installed(monkeypat
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE")
+    for var in OFFLINE_VARS:
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DOCLORA_MODEL", "qwen3-4b")
     assert enforce_offline() is False  # the user still has to pull it
-    assert constants.HF_HUB_OFFLINE is False
+    assert constants.HF_HUB_OFFLINE is False and "HF_HUB_OFFLINE" not in os.environ
