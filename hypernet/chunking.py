@@ -49,6 +49,18 @@ def _encode(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def affix_ids(tokenizer, prefix: str, suffix: str) -> tuple[list[int], list[int]]:
+    """Token ids of the template prefix / suffix as they appear around a document.
+
+    SentencePiece vocabularies tokenise an affix differently alone than next to text (" [/INST]"),
+    so the ids are read off two probe messages: their common head and common tail.
+    """
+    a, b = _encode(tokenizer, prefix + "A" + suffix), _encode(tokenizer, prefix + "Z" + suffix)
+    head = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    tail = next((i for i, (x, y) in enumerate(zip(reversed(a), reversed(b))) if x != y), min(len(a), len(b)))
+    return a[:head], a[len(a) - tail :]
+
+
 def wrap_document(tokenizer, text: str) -> str:
     """The templated text the hypernetwork reads for a whole document."""
     prefix, suffix, trims = template_affixes(tokenizer)
@@ -68,7 +80,7 @@ def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_T
     ids = _encode(tokenizer, prefix + (text.strip() if trims else text) + suffix)
     if len(ids) <= max_chunk_tokens:
         return [ids]
-    pre, suf = _encode(tokenizer, prefix), _encode(tokenizer, suffix)
+    pre, suf = affix_ids(tokenizer, prefix, suffix)
     budget = max_chunk_tokens - len(pre) - len(suf)
     if budget < max(len(pre), len(suf), 1):
         raise ChunkingError(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import assert_logits_close, vectors
+from hn_testlib import assert_logits_close, vectors
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 

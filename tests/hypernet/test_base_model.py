@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import save_tiny_base
+from hn_testlib import save_tiny_base
 
 from hypernet import BaseModelMismatchError, BaseModelNotFoundError, load_hypernet
 from hypernet.base_model import base_fingerprint, resolve_base_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_config
+from hn_testlib import tiny_config
 from transformers import AutoModelForCausalLM
 
 from hypernet.encoder import ContextEncoder, decoder_of

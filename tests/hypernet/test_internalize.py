@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import pytest
 import torch
-from conftest import assert_close_rel, assert_logits_close, vectors
+from hn_testlib import assert_close_rel, assert_logits_close, vectors
 from transformers import AutoModelForCausalLM
 
-from hypernet import DocumentAdapter, load_hypernet
+from hypernet import ChunkingError, DocumentAdapter, load_hypernet
 from hypernet.apply import lora_applied
 
 
@@ -111,3 +112,62 @@ def test_identity_fields(fixture_dir):
     assert hn.device.type == "cpu" and hn.dtype == torch.float32
     adapter = hn.internalize_ids([[5, 6, 7]])
     assert (adapter.base_fingerprint, adapter.hypernet_id) == (hn.base_fingerprint, hn.hypernet_id)
+
+
+def _text_pair(tmp_path):
+    """A tiny Qwen3 base with the real Qwen tokenizer + template, and a random hypernet in our format."""
+    from hn_testlib import chat_template, qwen2_tokenizer, save_tiny_base
+
+    from hypernet.checkpoint import save_checkpoint
+    from hypernet.model import HypernetConfig, HypernetModel
+
+    tok = qwen2_tokenizer()
+    tok.chat_template = chat_template("Qwen-Qwen3-0.6B")
+    base = save_tiny_base(tmp_path / "base", "qwen3", vocab=len(tok))
+    tok.save_pretrained(base)
+    cfg = HypernetConfig(n_layers=4, base_hidden_size=32, d_in=64, d_out=32, latent_size=16, n_heads=4, head_dim=8,
+                         n_kv_heads=2, num_blocks=2)  # fmt: skip
+    torch.manual_seed(3)
+    model = HypernetModel(cfg)
+    with torch.no_grad():
+        model.scaler_B["down_proj"].fill_(0.01)
+    return save_checkpoint(tmp_path / "hypernet", model, cfg, "../base")
+
+
+def test_internalize_text_end_to_end(tmp_path):
+    hn = load_hypernet(_text_pair(tmp_path), device="cpu")
+    assert hn.max_chunk_tokens == 128  # the tiny base's window
+    text = " ".join(f"Fact {i}: the code word for box {i} is w{i * 31 % 97}." for i in range(40))
+    calls = []
+    adapter = hn.internalize(text, max_chunk_tokens=64, progress=lambda *a: calls.append(a))
+    chunks = hn.chunk_text(text, 64)
+    assert adapter.n_chunks == len(chunks) > 2 and adapter.rank == (len(chunks) + 1) * 8
+    assert adapter.extra["chunk_tokens"] == [len(c) for c in chunks]
+    assert calls[0] == ("tokenize", 0, 1) and calls[-1][0] == "encode" and calls[-1][1] == calls[-1][2]
+    # chunks encoded one group at a time give the same LoRA as one padded batch
+    hn.max_batch_tokens = 64
+    grouped = hn.internalize_ids(chunks)
+    assert torch.allclose(grouped.A, adapter.A, atol=1e-5) and torch.allclose(grouped.B, adapter.B, atol=1e-6)
+    # the bias block is the last r rows, identical for any document
+    other = hn.internalize("A different, short document.")
+    assert other.n_chunks == 1 and torch.equal(other.A[:, -8:], adapter.A[:, -8:])
+    assert not torch.allclose(other.A[:, :8], adapter.A[:, :8])
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(stage, done, total):
+        if stage == "encode" and done == 1:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        hn.internalize(text, max_chunk_tokens=64, progress=cancel)
+
+
+def test_fixture_base_without_tokenizer_needs_ids(parity_dir):
+    hn = load_hypernet(parity_dir / "qwen3_niah", device="cpu")
+    assert hn.tokenizer is None
+    with pytest.raises(ChunkingError, match="no tokenizer"):
+        hn.internalize("some text")
+    with pytest.raises(ChunkingError, match="no empty chunk"):
+        hn.internalize_ids([[1, 2], []])

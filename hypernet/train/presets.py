@@ -1,0 +1,107 @@
+"""Whole-recipe presets: corpus -> tokenizer -> stage 1 (base model) -> GGUF -> stage 2 (hypernet).
+
+``run_preset("tiny-needle", out_dir)`` rebuilds the bundled demo pair with a fixed seed:
+``out_dir/base/``, ``out_dir/model.gguf``, ``out_dir/hypernet/`` (base recorded as ``../base``)
+and ``out_dir/heldout.txt`` (held-out haystack text for tests and benchmarks). Stages whose output
+already exists are skipped, so an interrupted run resumes (stage 2 from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base_lm import BaseLMConfig
+from .config import TrainConfig
+
+
+@dataclass
+class Preset:
+    """One recipe: tokenizer size, stage-1 and stage-2 settings."""
+
+    vocab_size: int
+    base: BaseLMConfig
+    stage2: dict = field(default_factory=dict)  # TrainConfig overrides
+    gguf_type: str = "f32"
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny-needle": Preset(
+        vocab_size=4096,
+        base=BaseLMConfig(steps=600),
+        stage2=dict(steps=1500, batch_size=16, lr=1e-3, warmup=50, l1_coef=0.1, eval_every=250,
+                    eval_docs=48, eval_lengths=[1024, 2048], save_every=250, stop_accuracy=1.01),
+    ),
+    # Minutes-scale end-to-end check of the recipe (small model, few steps); not a usable pair.
+    "smoke": Preset(
+        vocab_size=600,
+        base=BaseLMConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, steps=4,
+                          batch_size=4, eval_every=0),
+        stage2=dict(steps=3, batch_size=2, latent_size=16, n_heads=2, head_dim=8, n_kv_heads=1,
+                    num_blocks=1, eval_every=0, save_every=0, progress=False),
+    ),
+}
+
+
+def run_preset(name: str, out_dir: str | Path, log=print) -> Path:
+    """Run the whole recipe ``name`` into ``out_dir``; returns ``out_dir``."""
+    from transformers import AutoTokenizer
+
+    from .base_lm import train_base
+    from .corpus import build_corpus
+    from .loop import train
+    from .needle import Haystacks
+    from .tokenizer import build_tokenizer
+
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    preset, out = PRESETS[name], Path(out_dir)
+    work = out / "work"
+    timings: dict[str, float] = {}
+
+    def stage(label: str, done: Path, fn) -> None:
+        if done.exists():
+            log(f"[{name}] {label}: found {done}, skipped")
+            return
+        t0 = time.time()
+        fn()
+        timings[label] = time.time() - t0
+        log(f"[{name}] {label}: {timings[label]:.0f} s")
+
+    stage("corpus", work / "corpus" / "heldout.txt",
+          lambda: log(build_corpus(work / "corpus", shipped_heldout=out / "heldout.txt")))
+    stage("tokenizer", work / "tokenizer" / "tokenizer_config.json",
+          lambda: build_tokenizer(work / "corpus" / "train.txt", work / "tokenizer", preset.vocab_size))
+
+    def stage1() -> None:
+        tok = AutoTokenizer.from_pretrained(work / "tokenizer")
+        tmp = out / ".base.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        train_base(preset.base, tok, Haystacks.from_file(work / "corpus" / "train.txt", tok),
+                   Haystacks.from_file(work / "corpus" / "heldout.txt", tok), tmp, log=log)
+        tmp.rename(out / "base")
+
+    stage("stage 1 (base model)", out / "base" / "model.safetensors", stage1)
+
+    def gguf() -> None:
+        from converters import hf_to_gguf
+
+        hf_to_gguf(out / "base", out / "model.gguf", outtype=preset.gguf_type)
+
+    stage("GGUF", out / "model.gguf", gguf)
+
+    def stage2() -> None:
+        cfg = TrainConfig(base_model=str(out / "base"), out_dir=str(work / "hypernet"), base_record="../base",
+                          train_file=str(work / "corpus" / "train.txt"),
+                          eval_file=str(work / "corpus" / "heldout.txt"), seed=preset.base.seed, **preset.stage2)
+        train(cfg, log=log)
+        final = out / "hypernet"
+        final.mkdir(parents=True, exist_ok=True)
+        for f in ("config.json", "model.safetensors", "training_config.json"):
+            shutil.copy2(work / "hypernet" / f, final / f)
+
+    stage("stage 2 (hypernetwork)", out / "hypernet" / "model.safetensors", stage2)
+    log(f"[{name}] done: {out} ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
+    return out

@@ -1,0 +1,103 @@
+"""Chat-template wrap and chunking with real tokenizers and real chat templates (no downloads of weights)."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from hn_testlib import MISTRAL_V02_TEMPLATE, chat_template, qwen2_tokenizer, spm_tokenizer
+
+from hypernet import ChunkingError
+from hypernet.chunking import affix_ids, chunk_text, template_affixes, wrap_document
+
+DOC = "Zorblat Industries was founded in 1987.\n\nIts  CEO is Mara Quint; revenue: $12.5M (2023).  "
+
+
+@functools.cache
+def qwen3():
+    tok = qwen2_tokenizer()
+    tok.chat_template = chat_template("Qwen-Qwen3-0.6B")
+    return tok
+
+
+@functools.cache
+def gemma2():
+    # Gemma 2's vocabulary is not among llama.cpp's vocab GGUFs: its real template on an SPM vocabulary
+    # that has Gemma's control tokens added as special tokens.
+    tok = spm_tokenizer(extra_special=("<start_of_turn>", "<end_of_turn>"), bos="<bos>")
+    tok.chat_template = chat_template("google-gemma-2-2b-it")
+    return tok
+
+
+@functools.cache
+def mistral():
+    tok = spm_tokenizer()
+    tok.chat_template = MISTRAL_V02_TEMPLATE
+    return tok
+
+
+# Expected wraps, written from each template's documented format (one user message after an empty system).
+EXPECTED = {
+    "qwen3": (qwen3, "<|im_start|>system\n<|im_end|>\n<|im_start|>user\n{doc}<|im_end|>\n<|im_start|>assistant\n"),
+    "gemma2": (gemma2, "<bos><start_of_turn>user\n\n\n{doc}<end_of_turn>\n<start_of_turn>model\n"),
+    "mistral": (mistral, "<s> [INST] \n\n{doc} [/INST]"),
+}
+
+
+@pytest.mark.parametrize("family", sorted(EXPECTED))
+def test_wrapped_ids_are_exactly_the_templated_message(family):
+    make, fmt = EXPECTED[family]
+    tok = make()
+    doc = DOC.strip() if family == "gemma2" else DOC  # Gemma's template trims the message content
+    expected = fmt.format(doc=doc)
+    assert wrap_document(tok, DOC) == expected
+    ids = chunk_text(tok, DOC, max_chunk_tokens=8192)
+    assert ids == [tok(expected, add_special_tokens=False)["input_ids"]]
+    # special tokens are single ids, and there is exactly one BOS where the template has one
+    first_special = {"qwen3": "<|im_start|>", "gemma2": "<bos>", "mistral": "<s>"}[family]
+    assert ids[0][0] == tok.convert_tokens_to_ids(first_special)
+    if family != "qwen3":
+        assert ids[0].count(tok.bos_token_id) == 1
+    if family == "gemma2":
+        assert ids[0][1] == tok.convert_tokens_to_ids("<start_of_turn>")
+        start, end = tok.convert_tokens_to_ids("<start_of_turn>"), tok.convert_tokens_to_ids("<end_of_turn>")
+        assert ids[0].count(start) == 2 and ids[0].count(end) == 1 and ids[0].index(end) < len(ids[0]) - 3
+
+
+@pytest.mark.parametrize("family", sorted(EXPECTED))
+def test_long_document_chunks_are_whole_messages(family):
+    make, _ = EXPECTED[family]
+    tok = make()
+    text = " ".join(f"Sentence number {i} says the value of item {i} is {i * 7 % 13}." for i in range(120))
+    prefix, suffix, _ = template_affixes(tok)
+    full = chunk_text(tok, text, max_chunk_tokens=100_000)[0]
+    assert full == tok(prefix + text + suffix, add_special_tokens=False)["input_ids"]
+    chunks = chunk_text(tok, text, max_chunk_tokens=300)
+    assert len(chunks) > 3
+    assert all(len(c) <= 300 for c in chunks)
+    # every chunk starts and ends like the whole message (tolerating one boundary token of the affixes)
+    P = len(tok(prefix, add_special_tokens=False)["input_ids"]) - 1
+    S = len(tok(suffix, add_special_tokens=False)["input_ids"]) - 1
+    assert all(c[:P] == full[:P] and c[-S:] == full[-S:] for c in chunks)
+    pre, suf = affix_ids(tok, prefix, suffix)
+    assert full[: len(pre)] == pre and full[-len(suf) :] == suf
+    # the middle slices, with the re-added affixes removed, give back the document tokenised once
+    rebuilt = chunks[0][: -len(suf)] + [t for c in chunks[1:-1] for t in c[len(pre) : -len(suf)]] + chunks[-1][len(pre) :]
+    assert rebuilt == full
+    slices = [len(c) for c in chunks]
+    slices[0] -= len(suf)
+    slices[-1] -= len(pre)
+    slices[1:-1] = [s - len(pre) - len(suf) for s in slices[1:-1]]
+    assert max(slices) - min(slices) <= 1  # nearly equal slices of the templated token stream
+
+
+def test_errors_are_clear():
+    tok = qwen3()
+    with pytest.raises(ChunkingError, match="no text"):
+        chunk_text(tok, "   \n")
+    with pytest.raises(ChunkingError, match="larger max_chunk_tokens"):
+        chunk_text(tok, "word " * 200, max_chunk_tokens=12)
+    bare = qwen2_tokenizer()
+    bare.chat_template = None
+    with pytest.raises(ChunkingError, match="no chat template"):
+        chunk_text(bare, "text")
