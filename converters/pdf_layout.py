@@ -12,7 +12,8 @@ import pymupdf
 MIN_GUTTER = 8.0  # points of empty x-range between two columns
 NARROW = 0.55  # a block narrower than this fraction of the text width may sit in a column
 MARGIN = 0.1  # headers/footers live in the top/bottom 10% of the page
-HYPHENATED = re.compile(r"(\w)-\n\s*([a-z])")
+HYPHENATED_END = re.compile(r"[^\W\d_]-$")  # a letter, then a hyphen at the end of a line
+FULL_LINE = 0.15  # a line ending within 15% of the block width from its right edge is "full"
 
 
 @dataclass
@@ -62,10 +63,25 @@ def reading_order(boxes: list[Box]) -> list[Box]:
     return ordered
 
 
-def clean_block(text: str) -> str:
-    """Join words hyphenated across lines, then reflow the block's lines into one paragraph."""
-    text = HYPHENATED.sub(r"\1\2", text.strip())
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+def join_lines(lines: list[tuple[float, str]], right: float, width: float) -> str:
+    """Reflow a block's lines: a line that reaches the block's right edge continues on the next
+    (joined with a space, or without the hyphen of a word split across lines); a shorter line
+    (paragraph end, code, list item) keeps its line break."""
+    out = ""
+    for i, (x1, text) in enumerate(lines):
+        text = text.strip()
+        if not text:
+            continue
+        if out:
+            prev_full = lines[i - 1][0] >= right - FULL_LINE * width
+            if HYPHENATED_END.search(out) and text[0].islower():
+                out = out[:-1]  # "exam-" + "ple" -> "example"
+            elif prev_full:
+                out += " "
+            else:
+                out += "\n"
+        out += text
+    return out
 
 
 def may_hold_table(page: pymupdf.Page) -> bool:
@@ -103,15 +119,18 @@ def page_boxes(page: pymupdf.Page, textpage: pymupdf.TextPage | None = None) -> 
         tables = [t for t in page.find_tables(use_layout=False).tables if t.row_count > 0]
     table_rects = [pymupdf.Rect(t.bbox) for t in tables]
     boxes = [Box(*t.bbox, t.to_markdown().strip()) for t in tables]
-    for x0, y0, x1, y1, text, _no, kind in page.get_text("blocks", textpage=textpage):
-        if kind != 0:  # image block
+    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+    for block in page.get_text("dict", flags=flags, textpage=textpage)["blocks"]:
+        if block.get("type", 0) != 0:
             continue
+        x0, y0, x1, y1 = block["bbox"]
         center = pymupdf.Point((x0 + x1) / 2, (y0 + y1) / 2)
         if any(center in r for r in table_rects):
             continue
-        cleaned = clean_block(text)
-        if cleaned:
-            boxes.append(Box(x0, y0, x1, y1, cleaned))
+        lines = [(line["bbox"][2], "".join(span["text"] for span in line["spans"])) for line in block["lines"]]
+        text = join_lines(lines, x1, x1 - x0)
+        if text:
+            boxes.append(Box(x0, y0, x1, y1, text))
     return boxes
 
 
@@ -121,14 +140,16 @@ def _signature(text: str) -> str:
 
 
 def strip_repeated_margins(pages: list[list[Box]], heights: list[float]) -> list[list[Box]]:
-    """Drop blocks in the top/bottom margin whose text repeats on at least half the pages (min 2)."""
+    """Drop blocks in the top/bottom margin whose text (digits aside) repeats across pages."""
     def in_margin(b: Box, h: float) -> bool:
         return b.y1 <= MARGIN * h or b.y0 >= (1 - MARGIN) * h
 
     counts = Counter()
     for boxes, h in zip(pages, heights):
         counts.update({_signature(b.text) for b in boxes if in_margin(b, h)})
-    threshold = max(2, (len(pages) + 1) // 2)
+    # Repeated on half the pages of a short document, or on 3 pages of a longer one (running
+    # headers such as "Chapter 2: Methods 14" repeat per chapter, not on every page).
+    threshold = min(3, max(2, (len(pages) + 1) // 2))
     noise = {sig for sig, n in counts.items() if n >= threshold}
     return [[b for b in boxes if not (in_margin(b, h) and _signature(b.text) in noise)]
             for boxes, h in zip(pages, heights)]
