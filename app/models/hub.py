@@ -55,7 +55,7 @@ def online() -> Iterator[None]:
         reset_sessions()
 
 
-def _explain(exc: Exception, repo: str) -> Exception:
+def _explain(exc: Exception, repo: str, downloading: bool = False) -> Exception:
     """A hub or network exception as one of our errors with a next step."""
     from huggingface_hub.errors import (
         GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError,
@@ -84,6 +84,10 @@ def _explain(exc: Exception, repo: str) -> Exception:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return InsufficientDiskError("The disk filled up during the download from "
                                      f"{repo}: free some space and pull again to resume.")
+    if isinstance(exc, (requests.RequestException, OSError)) and not downloading:
+        return DownloadError(
+            f"Could not reach the hub at {endpoint()} for {repo} ({type(exc).__name__}): check "
+            "the internet connection (and HF_ENDPOINT, if set), then pull again.")
     if isinstance(exc, (requests.RequestException, OSError)):
         return DownloadError(
             f"The download from {repo} was interrupted ({type(exc).__name__}); run the same "
@@ -127,7 +131,7 @@ def download(files: list[RemoteFile], local_dir: Path, token: str | None = None)
             hf_hub_download(f.repo, f.path, revision=f.commit, local_dir=local_dir, token=token,
                             endpoint=endpoint())
         except Exception as exc:
-            raise _explain(exc, f.repo) from exc
+            raise _explain(exc, f.repo, downloading=True) from exc
 
 
 def file_digest(path: Path, algorithm: str, prefix: bytes = b"") -> str:

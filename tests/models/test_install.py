@@ -161,3 +161,14 @@ def test_add_checks_gguf_and_hypernet_against_the_base(tiny_base, make_gguf, par
     pair = add_pair("mine", tiny_base, good, hypernet, use=True)
     assert pair.installed and pair.kind == "user" and active_pair().name == "mine"
     assert (pair.base_dir, pair.gguf, pair.hypernet) == (tiny_base, good, hypernet)
+
+
+def test_unreachable_hub_says_so_and_changes_nothing(fake_hub, monkeypatch):
+    import socket
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(DownloadError, match=f"Could not reach the hub at http://127.0.0.1:{port}"):
+        pull("qwen3-4b")
+    assert_nothing_installed()
