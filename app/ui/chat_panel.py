@@ -49,12 +49,16 @@ class ChatPanel:
 
 
 def build() -> ChatPanel:
-    """The conversation, the question box and the chat's buttons."""
+    """The conversation, the question box and the chat's buttons.
+
+    The box has ``lines=1`` (growing to 8) on purpose: Gradio's one-line box sends on Enter and
+    lets Shift+Enter add a line; a multi-line box does the opposite.
+    """
     chatbot = gr.Chatbot(elem_id="dl-chat", show_label=False, height="62vh", min_height=320,
                          buttons=["copy", "copy_all"], placeholder=PLACEHOLDER,
                          feedback_options=None, layout="bubble")
     question = gr.Textbox(placeholder="Ask about the document…   Enter sends · Shift+Enter new "
-                                      "line · Esc stops", lines=2, max_lines=8, show_label=False,
+                                      "line · Esc stops", lines=1, max_lines=8, show_label=False,
                           submit_btn=True, stop_btn=False, elem_id=INPUT_ID, autofocus=True)
     with gr.Row():
         regenerate = gr.Button("Regenerate", size="sm", elem_id="dl-regenerate")

@@ -28,10 +28,21 @@ class LibraryPanel:
     export: gr.Button
     download: gr.File
     delete: gr.Button
-    confirm: gr.Column
     confirm_text: gr.Markdown
     confirm_delete: gr.Button
     cancel_delete: gr.Button
+
+    @property
+    def confirm(self) -> list:
+        """The delete confirmation: its question and its two buttons."""
+        return [self.confirm_text, self.confirm_delete, self.cancel_delete]
+
+
+def confirm_updates(question: str | None = None) -> tuple:
+    """Show the delete confirmation with ``question``, or hide it (None)."""
+    visible = True if question else "hidden"
+    return (gr.Markdown(question or "", visible=visible), gr.Button(visible=visible),
+            gr.Button(visible=visible))
 
 
 def build() -> LibraryPanel:
@@ -39,23 +50,29 @@ def build() -> LibraryPanel:
     search = gr.Textbox(placeholder="Search titles and text…", show_label=False, container=False,
                         elem_id="dl-search")
     docs = gr.Radio(choices=[], label="Documents", elem_id="dl-docs")
-    with gr.Accordion("Selected document", open=False, elem_id="dl-manage"):
-        title = gr.Textbox(label="Title", elem_id="dl-title", max_lines=1)
-        rename = gr.Button("Rename", size="sm", elem_id="dl-rename")
-        export_format = gr.Dropdown(EXPORT_FORMATS, value="gguf", label="Export",
-                                    elem_id="dl-export-format")
-        export = gr.Button("Export", size="sm", elem_id="dl-export")
-        download = gr.File(label="Download", visible=False, interactive=False,
+    # What appears on demand is a component (not a layout block) that starts as visible="hidden"
+    # (in the page, not shown): Gradio 6 applies visibility updates unreliably to a Column and to
+    # components created with visible=False.
+    with gr.Accordion("Selected document", open=True, elem_id="dl-manage"):
+        with gr.Row(equal_height=True):
+            title = gr.Textbox(show_label=False, placeholder="Title", elem_id="dl-title",
+                               max_lines=1, scale=3, container=False)
+            rename = gr.Button("Rename", size="sm", elem_id="dl-rename", scale=1, min_width=80)
+        with gr.Row(equal_height=True):
+            export_format = gr.Dropdown(EXPORT_FORMATS, value="gguf", show_label=False,
+                                        elem_id="dl-export-format", scale=3, container=False)
+            export = gr.Button("Export", size="sm", elem_id="dl-export", scale=1, min_width=80)
+        download = gr.File(label="Download", visible="hidden", interactive=False,
                            elem_id="dl-download")
-        delete = gr.Button("Delete…", size="sm", variant="stop", elem_id="dl-delete")
-        with gr.Column(visible=False, elem_id="dl-confirm") as confirm:
-            confirm_text = gr.Markdown()
-            with gr.Row():
-                confirm_delete = gr.Button("Delete", variant="stop", size="sm",
-                                           elem_id="dl-confirm-delete")
-                cancel_delete = gr.Button("Cancel", size="sm", elem_id="dl-cancel-delete")
+        delete = gr.Button("Delete…", size="sm", elem_id="dl-delete")
+        confirm_text = gr.Markdown(visible="hidden", elem_id="dl-confirm")
+        with gr.Row():
+            confirm_delete = gr.Button("Delete", variant="stop", size="sm", visible="hidden",
+                                       elem_id="dl-confirm-delete")
+            cancel_delete = gr.Button("Cancel", size="sm", visible="hidden",
+                                      elem_id="dl-cancel-delete")
     return LibraryPanel(search, docs, title, rename, export_format, export, download, delete,
-                        confirm, confirm_text, confirm_delete, cancel_delete)
+                        confirm_text, confirm_delete, cancel_delete)
 
 
 def wire(win: Window) -> None:
@@ -88,7 +105,7 @@ def wire(win: Window) -> None:
         doc = _require(core, selected)
         text = (f"Delete **{doc.title}**? Its adapter and its chat are removed too; "
                 "this cannot be undone.")
-        return gr.Column(visible=True), text
+        return confirm_updates(text)
 
     def on_confirm(selected: int | None, search: str) -> tuple:
         doc = _require(core, selected)
@@ -106,8 +123,8 @@ def wire(win: Window) -> None:
     lib.rename.click(**rename_args)
     lib.title.submit(**rename_args)
     lib.export.click(on_export, [win.selected, lib.export_format], lib.download)
-    lib.delete.click(on_delete, win.selected, [lib.confirm, lib.confirm_text])
-    lib.cancel_delete.click(lambda: gr.Column(visible=False), None, lib.confirm)
+    lib.delete.click(on_delete, win.selected, lib.confirm)
+    lib.cancel_delete.click(confirm_updates, None, lib.confirm)
     lib.confirm_delete.click(on_confirm, [win.selected, lib.search], win.open_outputs)
 
 

@@ -21,7 +21,7 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
         _, local_url, share_url = blocks.launch(
             server_name=host, server_port=port, inbrowser=open_browser, share=share,
             prevent_thread_lock=True, quiet=True, show_error=False, footer_links=[],
-            theme=theme.theme(), css=theme.CSS, js=theme.JS,
+            theme=theme.theme(), css=theme.CSS, head=theme.HEAD,
             ssr_mode=False, pwa=False, mcp_server=False)
         print(f"DocLoRA window: {local_url}" + (f"  (public link: {share_url})" if share_url
                                                  else "") + "  Ctrl+C stops it.", flush=True)

@@ -1,7 +1,7 @@
 """Look and behaviour of the window: a theme on system fonts, CSS, and the page's small script.
 
 Nothing here loads from the internet: fonts are the system's (no Google Fonts), and the script
-only adds keyboard shortcuts and the window-wide PDF drop zone.
+(inline, in the page's head) only adds keyboard shortcuts and the window-wide PDF drop zone.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "DejaVu Sans Mono
 # elem_ids the script and the tests rely on.
 DROP_ID = "dl-drop"
 INPUT_ID = "dl-input"
-STOP_ID = "dl-stop"
 
 
 def theme() -> gr.themes.Base:
     """A calm indigo theme on system fonts."""
     return gr.themes.Soft(primary_hue="indigo", secondary_hue="slate", neutral_hue="slate",
                           radius_size="md", font=SANS, font_mono=MONO).set(
-        body_background_fill="#f6f7fb", block_shadow="none", block_border_width="1px")
+        body_background_fill="#f6f7fb", block_shadow="none", block_border_width="1px",
+        button_cancel_background_fill="#dc2626", button_cancel_background_fill_hover="#b91c1c",
+        button_cancel_text_color="white", button_cancel_text_color_hover="white")
 
 
 CSS = """
@@ -57,23 +58,32 @@ CSS = """
   color: var(--color-accent); pointer-events: none; }
 body.dl-dragging #dl-drop-overlay { display: flex; }
 #dl-confirm { border: 1px solid var(--error-border-color); border-radius: 8px; padding: 8px; }
+#dl-delete { color: var(--error-text-color); }
 footer { display: none !important; }
 """
 
-# Runs once when the page loads: Esc stops the answer; PDFs dropped anywhere are handed to the
-# upload component's file input (a drop on the component itself is left to the component).
-JS = """
-() => {
-  const overlay = document.createElement('div');
-  overlay.id = 'dl-drop-overlay';
-  overlay.textContent = 'Drop PDFs to add them to the library';
-  document.body.appendChild(overlay);
+# Added to the page's <head>: Esc stops the answer; PDFs dropped anywhere are handed to the upload
+# component's file input (a drop on the component itself is left to the component).
+HEAD = """<script>
+(() => {
+  const overlay = () => {
+    let el = document.getElementById('dl-drop-overlay');
+    if (!el) {
+      el = document.createElement('div');
+      el.id = 'dl-drop-overlay';
+      el.textContent = 'Drop PDFs to add them to the library';
+      document.body.appendChild(el);
+    }
+    return el;
+  };
   const hasFiles = (e) => e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files');
   const inDropZone = (e) => e.target instanceof Element && e.target.closest('#DROP_ID');
   let depth = 0;
   window.addEventListener('dragenter', (e) => {
     if (!hasFiles(e)) return;
-    depth += 1; document.body.classList.add('dl-dragging');
+    overlay();
+    depth += 1;
+    document.body.classList.add('dl-dragging');
   });
   window.addEventListener('dragleave', (e) => {
     if (!hasFiles(e)) return;
@@ -82,7 +92,8 @@ JS = """
   });
   window.addEventListener('dragover', (e) => { if (hasFiles(e) && !inDropZone(e)) e.preventDefault(); });
   window.addEventListener('drop', (e) => {
-    depth = 0; document.body.classList.remove('dl-dragging');
+    depth = 0;
+    document.body.classList.remove('dl-dragging');
     if (!hasFiles(e) || inDropZone(e)) return;
     e.preventDefault();
     const input = document.querySelector('#DROP_ID input[type=file]');
@@ -97,5 +108,5 @@ JS = """
     const stop = document.querySelector('#INPUT_ID [data-testid=stop-button]');
     if (stop) { e.preventDefault(); stop.click(); }
   });
-}
-""".replace("DROP_ID", DROP_ID).replace("INPUT_ID", INPUT_ID)
+})();
+</script>""".replace("DROP_ID", DROP_ID).replace("INPUT_ID", INPUT_ID)

@@ -41,8 +41,8 @@ def build() -> UploadPanel:
     with gr.Accordion("Password-protected PDF?", open=False, elem_id="dl-password-box"):
         password = gr.Textbox(type="password", label="PDF password",
                               info="Used for the files you add next.", elem_id="dl-password")
-    progress = gr.HTML(elem_id="dl-progress", visible=False)
-    cancel = gr.Button("Cancel adding", size="sm", visible=False, elem_id="dl-cancel-jobs")
+    progress = gr.HTML(elem_id="dl-progress", visible="hidden")
+    cancel = gr.Button("Cancel adding", size="sm", visible="hidden", elem_id="dl-cancel-jobs")
     return UploadPanel(files, password, progress, cancel, gr.Timer(POLL_S), gr.State(None))
 
 
@@ -63,7 +63,7 @@ def wire(win: Window) -> None:
         active = any(j.status in (JOB_QUEUED, JOB_RUNNING) for j in jobs)
         done = sorted(j.id for j in jobs if j.status == JOB_DONE)
         cards = jobs_html(visible_jobs(jobs))
-        head = (gr.HTML(cards, visible=bool(cards)), gr.Button(visible=active),
+        head = (gr.HTML(cards, visible=True if cards else "hidden"), gr.Button(visible=True if active else "hidden"),
                 gr.Timer(active=active))
         if seen is not None and done == seen:
             return head + (gr.skip(),) * (1 + len(win.open_outputs))

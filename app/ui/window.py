@@ -32,16 +32,16 @@ class Window:
     def open_outputs(self) -> list:
         """What changes when a document is opened (order of ``open``'s tuple)."""
         lib = self.library
-        return [self.selected, lib.docs, lib.title, lib.confirm, lib.download, self.chat.chatbot,
-                self.status]
+        return [self.selected, lib.docs, lib.title, *lib.confirm, lib.download,
+                self.chat.chatbot, self.status]
 
     def open(self, doc_id: int | None, search: str | None) -> tuple:
         """Open a document (None: the no-document chat) and refresh what shows it."""
         doc = find_document(self.core, doc_id)
         doc_id = doc.id if doc else None
         return (doc_id, document_list(self.core, search, doc_id),
-                gr.Textbox(value=doc.title if doc else ""), gr.Column(visible=False),
-                gr.File(value=None, visible=False), chat_history(self.core, doc),
+                gr.Textbox(value=doc.title if doc else ""), *library_panel.confirm_updates(),
+                gr.File(value=None, visible="hidden"), chat_history(self.core, doc),
                 status_line(self.core, doc))
 
 

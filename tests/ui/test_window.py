@@ -104,7 +104,7 @@ def test_window_loads_with_local_assets_only(page, shots):
     assert page.title() == "DocLoRA"
     page.locator("#dl-status", has_text="tiny-needle").wait_for()
     assert "No documents yet" in page.locator("#dl-docs").inner_text()
-    font = page.evaluate("getComputedStyle(document.body).fontFamily")
+    font = page.evaluate("getComputedStyle(document.querySelector('.gradio-container')).fontFamily")
     assert font.startswith("system-ui"), font
     shots(page, "empty-window")
     assert page.requests and all(u.startswith("http://127.0.0.1:") or u.startswith("data:")
