@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Callable
 
 from app.models import hub, store, verify
-from app.models.catalog import GGUF_NAME, ModelPair, get_pair, install_dir
-from app.models.errors import BundledPairError, IncompatiblePairError, PairNotFoundError
+from filelock import FileLock, Timeout
+
+from app.models.catalog import GGUF_NAME, ModelPair, get_pair, install_dir, use_pair
+from app.models.errors import (
+    BundledPairError, DownloadError, IncompatiblePairError, PairNotFoundError)
 from app.models.registry import BUNDLED, QUANTS, PairSpec, RepoFiles, load_specs
 from app.paths import models_dir
 
@@ -164,6 +167,21 @@ def pull(name: str, quant: str | None = None, gguf_from: str | None = None,
             current.active = True
         return current
     stage = staging_dir(name)
+    stage.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(stage.with_name(f"{name}.lock"), timeout=0):
+            return _pull_locked(spec, stage, force, use, progress)
+    except Timeout:
+        raise DownloadError(f"Another pull of {name} is already running; wait for it to "
+                            "finish.") from None
+
+
+def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
+                 progress: Progress | None) -> ModelPair:
+    """The pull itself, while holding the pair's lock."""
+    name = spec.name
+    if not force and get_pair(name).installed:  # another process finished it meanwhile
+        return use_pair(name) if use else get_pair(name)
     stage.mkdir(parents=True, exist_ok=True)
     with hub.online():
         from huggingface_hub import get_token

@@ -172,3 +172,15 @@ def test_unreachable_hub_says_so_and_changes_nothing(fake_hub, monkeypatch):
     with pytest.raises(DownloadError, match=f"Could not reach the hub at http://127.0.0.1:{port}"):
         pull("qwen3-4b")
     assert_nothing_installed()
+
+
+def test_a_second_pull_of_the_same_pair_waits_its_turn(fake_hub):
+    from filelock import FileLock
+
+    lock = staging_dir("qwen3-4b").with_name("qwen3-4b.lock")
+    lock.parent.mkdir(parents=True)
+    with FileLock(lock):  # as if another process were pulling qwen3-4b
+        with pytest.raises(DownloadError, match="Another pull of qwen3-4b is already running"):
+            pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert file_gets(fake_hub) == []
+    assert pull("qwen3-4b", gguf_from=GGUF_OK).installed
