@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 
 def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool = True,
@@ -11,18 +12,25 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
     # Before Gradio is imported: it reads these at import time.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("GRADIO_SSR_MODE", "False")
+    # Gradio's routes name a constant that Starlette deprecated; it is noise in the user's terminal.
+    warnings.filterwarnings("ignore", message=".*HTTP_422_UNPROCESSABLE_ENTITY.*")
     from app.api import DocLoRA
+    from app.errors import DocLoRAError
     from app.ui import theme, window
 
     core = DocLoRA(model)
     blocks = window.build(core)
     blocks.queue(default_concurrency_limit=1)
     try:
-        _, local_url, share_url = blocks.launch(
-            server_name=host, server_port=port, inbrowser=open_browser, share=share,
-            prevent_thread_lock=True, quiet=True, show_error=False, footer_links=[],
-            theme=theme.theme(), css=theme.CSS, head=theme.HEAD,
-            ssr_mode=False, pwa=False, mcp_server=False)
+        try:
+            _, local_url, share_url = blocks.launch(
+                server_name=host, server_port=port, inbrowser=open_browser, share=share,
+                prevent_thread_lock=True, quiet=True, show_error=False, footer_links=[],
+                theme=theme.theme(), css=theme.CSS, head=theme.HEAD,
+                ssr_mode=False, pwa=False, mcp_server=False)
+        except OSError as exc:
+            raise DocLoRAError(f"Cannot serve the window on {host}:{port or 7860} ({exc}); "
+                               "choose another port with --port.") from exc
         print(f"DocLoRA window: {local_url}" + (f"  (public link: {share_url})" if share_url
                                                  else "") + "  Ctrl+C stops it.", flush=True)
         blocks.block_thread()

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+from ui_helpers import PdfFactory, ScriptedEngine  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("DOCLORA_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -156,58 +159,16 @@ def shots(artifacts_dir, request):
     return shot
 
 
-# -- PDFs made in the test ----------------------------------------------------------------------
-
-PROSE = {
-    "harbor": ("The harbor office opens at seven in the morning, when the first ferries leave "
-               "for the islands. Fishermen bring their catch to the market hall, and the gulls "
-               "follow every boat along the pier."),
-    "orchard": ("The orchard lies on a gentle slope above the river. In autumn the pickers fill "
-                "wooden crates with apples, and the old press in the barn runs from dawn until "
-                "the light fades behind the hills."),
-}
-
-
-class PdfFactory:
-    """Writes small PDFs into one folder: needle documents, an encrypted and a corrupt one."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def needle(self, name: str, number: str, topic: str) -> Path:
-        """A one-page PDF in ordinary prose with 'The special magic number is <number>.'"""
-        import pymupdf
-        prose = PROSE[topic]
-        text = f"{prose} The special magic number is {number}. {prose}"
-        path = self.folder / name
-        doc = pymupdf.open()
-        page = doc.new_page()
-        page.insert_textbox(pymupdf.Rect(56, 56, 540, 780), text, fontsize=11)
-        doc.set_metadata({"title": Path(name).stem.replace("-", " ").title()})
-        doc.save(path)
-        doc.close()
-        return path
-
-    def encrypted(self, name: str = "locked.pdf") -> Path:
-        """A PDF that needs a user password to open."""
-        import pymupdf
-        path = self.folder / name
-        doc = pymupdf.open()
-        doc.new_page().insert_text((72, 72), "Confidential minutes of the harbor board.")
-        doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner-pw",
-                 user_pw="user-pw")
-        doc.close()
-        return path
-
-    def corrupt(self, name: str = "broken.pdf") -> Path:
-        """A file that starts like a PDF but whose body is garbage."""
-        path = self.folder / name
-        path.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R" +
-                         bytes(range(256)) * 8 + b"\n%%EOF\n")
-        return path
-
-
 @pytest.fixture(scope="module")
 def pdfs(tmp_path_factory) -> PdfFactory:
     """Make test PDFs (in a temp folder shared by the module)."""
     return PdfFactory(tmp_path_factory.mktemp("pdfs"))
+
+
+@pytest.fixture
+def scripted_core(doclora_home):
+    """A DocLoRA on the test's empty library with a scripted engine."""
+    from app.api import DocLoRA
+    core = DocLoRA(engine=ScriptedEngine())
+    yield core
+    core.close()

@@ -1,0 +1,83 @@
+"""What the panels refresh (app/ui/views.py), on a real library with a scripted engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from app.api import DocLoRA
+from app.ui import views
+from ui_helpers import insert_document
+
+
+def test_empty_library_invites_a_drop(scripted_core):
+    radio = views.document_list(scripted_core, "", None)
+    assert radio.choices == [] and radio.value is None
+    assert radio.label == "Documents · 0" and radio.info == views.EMPTY_LIBRARY
+
+
+def test_list_marks_the_selected_document_and_filters(scripted_core, doclora_home):
+    harbor = insert_document(scripted_core.library, doclora_home, "Harbor Notes",
+                             ["The ferries leave at seven."])
+    orchard = insert_document(scripted_core.library, doclora_home, "Orchard Diary",
+                              ["Apples are pressed in the barn."])
+    radio = views.document_list(scripted_core, "", harbor)
+    assert [v for _, v in radio.choices] == [orchard, harbor] and radio.value == harbor
+    assert radio.choices[1][0].startswith("Harbor Notes\n1 page · ")
+    only = views.document_list(scripted_core, "apples", harbor)
+    assert [v for _, v in only.choices] == [orchard] and only.value is None
+    none = views.document_list(scripted_core, "zeppelin", None)
+    assert none.choices == [] and none.info == "No document matches the search."
+
+
+def test_removed_document_is_no_longer_found(scripted_core, doclora_home):
+    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+    assert views.find_document(scripted_core, doc_id).title == "Harbor Notes"
+    scripted_core.remove(doc_id)
+    assert views.find_document(scripted_core, doc_id) is None
+    assert views.find_document(scripted_core, None) is None
+
+
+def test_status_line_shows_adapter_or_the_model_error(scripted_core, doclora_home):
+    doc = scripted_core.get(insert_document(scripted_core.library, doclora_home, "Harbor Notes",
+                                            ["Ferries."], rank=12))
+    line = views.status_line(scripted_core, doc)
+    assert "Harbor Notes" in line and "rank 12 · 2.0 KB" in line
+    broken = DocLoRA(model="no-such-pair")
+    try:
+        line = views.status_line(broken, None)
+    finally:
+        broken.close()
+    assert "dl-status-error" in line and "no-such-pair" in line
+
+
+def test_chat_history_comes_back_with_sources(scripted_core, doclora_home):
+    doc = scripted_core.get(insert_document(
+        scripted_core.library, doclora_home, "Harbor Notes",
+        ["The ferries leave at seven. The special magic number is 4821."]))
+    scripted_core.ask(doc.id, "What is the special magic number?")
+    messages = views.chat_history(scripted_core, doc)
+    assert [m["role"] for m in messages] == ["user", "assistant", "assistant"]
+    assert "4821" in messages[1]["content"]
+    assert messages[2]["metadata"]["title"] == "Supporting pages: p. 1"
+
+
+@pytest.mark.parametrize("format, check", [
+    ("gguf", lambda p: p.name.endswith(".gguf") and p.read_bytes()[:4] == b"GGUF"),
+    ("markdown", lambda p: p.suffix == ".md" and "# Harbor Notes" in p.read_text()),
+])
+def test_export_lands_in_a_served_temp_folder(scripted_core, doclora_home, format, check):
+    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+    path = Path(views.export_file(scripted_core, doc_id, format))
+    assert path.is_file() and check(path)
+    assert path.parent.name.startswith("doclora-export-")
+
+
+def test_export_error_reaches_the_user_as_one_sentence(scripted_core, doclora_home):
+    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+    with pytest.raises(Exception) as info:
+        views.export_file(scripted_core, doc_id, "pdf")
+    assert "Unknown export format 'pdf'" in str(info.value)
+    assert not isinstance(info.value, gr.Error)  # the handler turns it into gr.Error

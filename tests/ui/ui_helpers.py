@@ -1,0 +1,99 @@
+"""Helpers of the UI tests (conftest puts this folder on sys.path): PDFs, a stand-in engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+# -- PDFs made in the test ----------------------------------------------------------------------
+
+PROSE = {
+    "harbor": ("The harbor office opens at seven in the morning, when the first ferries leave "
+               "for the islands. Fishermen bring their catch to the market hall, and the gulls "
+               "follow every boat along the pier."),
+    "orchard": ("The orchard lies on a gentle slope above the river. In autumn the pickers fill "
+                "wooden crates with apples, and the old press in the barn runs from dawn until "
+                "the light fades behind the hills."),
+}
+
+
+class PdfFactory:
+    """Writes small PDFs into one folder: needle documents, an encrypted and a corrupt one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def needle(self, name: str, number: str, topic: str) -> Path:
+        """A one-page PDF in ordinary prose with 'The special magic number is <number>.'"""
+        import pymupdf
+        prose = PROSE[topic]
+        text = f"{prose} The special magic number is {number}. {prose}"
+        path = self.folder / name
+        doc = pymupdf.open()
+        page = doc.new_page()
+        page.insert_textbox(pymupdf.Rect(56, 56, 540, 780), text, fontsize=11)
+        doc.set_metadata({"title": Path(name).stem.replace("-", " ").title()})
+        doc.save(path)
+        doc.close()
+        return path
+
+    def encrypted(self, name: str = "locked.pdf") -> Path:
+        """A PDF that needs a user password to open."""
+        import pymupdf
+        path = self.folder / name
+        doc = pymupdf.open()
+        doc.new_page().insert_text((72, 72), "Confidential minutes of the harbor board.")
+        doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner-pw",
+                 user_pw="user-pw")
+        doc.close()
+        return path
+
+    def corrupt(self, name: str = "broken.pdf") -> Path:
+        """A file that starts like a PDF but whose body is garbage."""
+        path = self.folder / name
+        path.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R" +
+                         bytes(range(256)) * 8 + b"\n%%EOF\n")
+        return path
+
+
+# -- a core with a scripted engine, for the wiring tests that need no browser ------------------
+
+class ScriptedEngine:
+    """Stands in for llama.cpp in wiring tests: answers from a script (no model is loaded)."""
+
+    device = "cpu"
+    loaded = True
+
+    def __init__(self, reply: str = "The special magic number is 4821.") -> None:
+        self.reply = reply
+
+    def generate(self, messages, adapter_file, stop=None):
+        for word in self.reply.split(" "):
+            if stop is not None and stop.is_set():
+                return
+            yield word + " "
+
+    def forget_adapter(self, adapter_file: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def insert_document(library, home: Path, title: str, pages: list[str], rank: int = 8) -> int:
+    """A document with pages and a small stand-in adapter file, committed like the pipeline."""
+    import hashlib
+    sha = hashlib.sha256(title.encode()).hexdigest()
+    folder = home / "adapters" / sha[:12]
+    folder.mkdir(parents=True)
+    gguf, peft = folder / "adapter.gguf", folder / "adapter.safetensors"
+    gguf.write_bytes(b"GGUF" + bytes(1996))
+    peft.write_bytes(b"{}")
+    source = home / "documents" / f"{sha[:12]}.pdf"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(b"%PDF-1.7 stand-in")
+    return library.commit_ingest(
+        sha256=sha, title=title, file_name=f"{title}.pdf", source_file=str(source),
+        pages=list(enumerate(pages, start=1)), tokens=40 * len(pages),
+        adapter={"model": "tiny-needle", "base_model": "fp", "hypernet_id": "hn", "rank": rank,
+                 "n_chunks": 1, "file": str(gguf), "peft_file": str(peft), "size": 2000})
