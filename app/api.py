@@ -212,7 +212,7 @@ class DocLoRA:
         adapter_file = self._adapter_file(doc)
         past = self.library.history(doc.id if doc else None) if history else []
         messages = build_messages(past, question)
-        text, stopped = "", False
+        text = ""
         for piece in self.engine.generate(messages, adapter_file, stop=stop):
             text += piece
             yield Answer(text=text, delta=piece, document=doc.id if doc else None)
@@ -228,11 +228,12 @@ class DocLoRA:
             return None
         if doc.status == NEEDS_REINDEX:
             raise DocumentNotReadyError(
-                f"'{doc.title}' was internalized with another model; add the file again to "
-                f"internalize it for {self.pair.name}.")
+                f"'{doc.title}' was internalized with another model; re-internalize it for "
+                f"{self.pair.name} with 'doclora redo {doc.id}' (or Redo in the window).")
         if doc.status != READY or doc.adapter is None:
             raise DocumentNotReadyError(
-                f"The adapter of '{doc.title}' is missing; remove the document and add it again.")
+                f"The adapter of '{doc.title}' is missing; rebuild it with 'doclora redo {doc.id}' "
+                "(or Redo in the window).")
         return doc.adapter.file
 
     def history(self, ref: Ref | None) -> list[Message]:

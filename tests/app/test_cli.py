@@ -166,3 +166,18 @@ def test_status_json(engine, docs):
     data = json.loads(run("status", "town", "--json").stdout)
     assert data["model"] == "tiny-needle" and data["demo"] is True
     assert data["adapter_rank"] == 9 and data["adapter_size"] == 64
+
+
+def test_a_document_of_another_pair_or_without_adapter_says_how_to_redo(engine, docs):
+    lib = Library.open()
+    other = insert_document(lib, "Other pair doc", ["text"], model="qwen3-4b")
+    result = run("ask", str(other), "q?")
+    assert result.exit_code == 2
+    assert "was internalized with another model; re-internalize it for tiny-needle with " \
+           f"'doclora redo {other}'" in result.stderr
+    from pathlib import Path
+    Path(lib.document(docs["town"], "tiny-needle").adapter.file).unlink()
+    result = run("ask", "town", "q?")
+    assert result.exit_code == 2 and f"rebuild it with 'doclora redo {docs['town']}'" in result.stderr
+    listed = {d["title"]: d["status"] for d in json.loads(run("list", "--json").stdout)}
+    assert listed == {"Other pair doc": "needs-reindex", "Town guide": "failed", "Notes": "ready"}
