@@ -60,9 +60,11 @@ def build() -> ChatPanel:
     question = gr.Textbox(placeholder="Ask about the document…   Enter sends · Shift+Enter new "
                                       "line · Esc stops", lines=1, max_lines=8, show_label=False,
                           submit_btn=True, stop_btn=False, elem_id=INPUT_ID, autofocus=True)
-    with gr.Row():
-        regenerate = gr.Button("Regenerate", size="sm", elem_id="dl-regenerate")
-        clear = gr.Button("Clear history", size="sm", elem_id="dl-clear")
+    with gr.Row(elem_id="dl-chat-actions"):
+        regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="dl-regenerate", scale=0,
+                               min_width=130)
+        clear = gr.Button("Clear history", size="sm", elem_id="dl-clear", scale=0,
+                          min_width=130)
     return ChatPanel(chatbot, question, regenerate, clear)
 
 

@@ -63,12 +63,15 @@ def wire(win: Window) -> None:
         active = any(j.status in (JOB_QUEUED, JOB_RUNNING) for j in jobs)
         done = sorted(j.id for j in jobs if j.status == JOB_DONE)
         cards = jobs_html(visible_jobs(jobs))
-        head = (gr.HTML(cards, visible=True if cards else "hidden"), gr.Button(visible=True if active else "hidden"),
-                gr.Timer(active=active))
-        if seen is not None and done == seen:
-            return head + (gr.skip(),) * (1 + len(win.open_outputs))
-        fresh = [j for j in jobs if j.status == JOB_DONE and j.id not in (seen or [])]
-        if seen is not None and selected is None and fresh:
+        head = (gr.HTML(cards, visible=True if cards else "hidden"),
+                gr.Button(visible=True if active else "hidden"), gr.Timer(active=active))
+        unchanged = (gr.skip(),) * len(win.open_outputs)
+        if seen is None:  # the first tick after a load: the load has drawn the list
+            return head + (done,) + unchanged
+        if done == seen:
+            return head + (gr.skip(),) + unchanged
+        fresh = [j for j in jobs if j.status == JOB_DONE and j.id not in seen]
+        if selected is None and fresh:  # nothing open yet: open what just became ready
             return head + (done,) + win.open(fresh[0].document_id, search)
         skip_rest = (gr.skip(),) * (len(win.open_outputs) - 2)
         return head + (done, gr.skip(), document_list(core, search, selected)) + skip_rest
