@@ -30,7 +30,10 @@ def template_affixes(tokenizer, system: str = "") -> tuple[str, str, bool]:
         text = _render(tokenizer, [{"role": "system", "content": system}, {"role": "user", "content": padded}])
         fold = ""
     except Exception:  # the template rejects a system role: fold it into the user turn
-        text = _render(tokenizer, [{"role": "user", "content": padded}])
+        try:
+            text = _render(tokenizer, [{"role": "user", "content": padded}])
+        except Exception as exc:
+            raise ChunkingError(f"The base model's chat template cannot render a user message ({exc}).") from exc
         fold = system + "\n\n"
     if text.count(_SENTINEL) != 1:
         raise ChunkingError("The chat template does not place the user message exactly once; it cannot wrap documents.")
