@@ -25,9 +25,14 @@ class UserError(click.ClickException):
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
-    from converters.errors import ConversionError
-    from hypernet.errors import HypernetError
-    return DocLoRAError, ConversionError, HypernetError
+    """DocLoRAError, plus the converters/hypernet error bases once those packages are loaded
+    (importing them just to catch their errors would cost seconds of torch import)."""
+    found: list[type[BaseException]] = [DocLoRAError]
+    for module, name in (("converters.errors", "ConversionError"),
+                         ("hypernet.errors", "HypernetError")):
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
 
 
 class DocLoRAGroup(click.Group):
