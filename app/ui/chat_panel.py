@@ -92,7 +92,7 @@ def wire(win: Window) -> None:
                     if block:
                         shown.append(block)
                 yield shown, gr.skip(), gr.skip()
-        except DocLoRAError as exc:
+        except Exception as exc:  # put the question back for another try, then say what failed
             yield past, gr.Textbox(value=question, submit_btn=True, stop_btn=False), gr.skip()
             raise user_error(exc) from exc
         yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status_line(core, doc)

@@ -217,23 +217,30 @@ def test_delete_after_confirming(page, shots):
     shots(page, "deleted")
 
 
-def test_bad_pdfs_show_their_messages(page, pdfs, shots):
+def test_bad_pdfs_show_their_messages_and_a_password_opens_the_locked_one(page, pdfs, shots):
     locked, broken = pdfs.encrypted(), pdfs.corrupt()
     add_with_file_input(page, locked, broken)
     job_card(page, locked.name, "failed").wait_for(timeout=INGEST_TIMEOUT_MS)
     job_card(page, broken.name, "failed").wait_for(timeout=INGEST_TIMEOUT_MS)
-    assert "password-protected" in job_card(page, locked.name, "failed").inner_text()
+    locked_text = job_card(page, locked.name, "failed").inner_text()
+    assert "password-protected" in locked_text and "Password-protected PDF?" in locked_text
     assert "damaged PDF" in job_card(page, broken.name, "failed").inner_text()
     assert "Traceback" not in page.locator("body").inner_text()
     assert len(doc_labels(page)) == 1
     shots(page, "bad-pdfs")
+    page.locator("#dl-password-box").get_by_text("Password-protected PDF?").click()
+    page.locator("#dl-password input").fill(pdfs.PASSWORD)
+    add_with_file_input(page, locked)
+    job_card(page, locked.name, "done").wait_for(timeout=INGEST_TIMEOUT_MS)
+    page.wait_for_function("document.querySelectorAll('#dl-docs label').length === 2")
+    shots(page, "unlocked")
 
 
 def test_restart_keeps_library_and_chat(page, ui_server, shots):
     ui_server.restart()
     page.reload()
     page.locator("#dl-docs label", has_text=HARBOR[1]).wait_for()
-    assert len(doc_labels(page)) == 1
+    assert len(doc_labels(page)) == 2  # Harbor Notes and the unlocked PDF
     open_document(page, HARBOR[1])
     chat = page.locator("#dl-chat")
     assert QUESTION in chat.inner_text() and HARBOR[2] in chat.inner_text()

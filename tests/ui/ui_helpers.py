@@ -20,6 +20,8 @@ PROSE = {
 class PdfFactory:
     """Writes small PDFs into one folder: needle documents, an encrypted and a corrupt one."""
 
+    PASSWORD = "user-pw"
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
@@ -44,7 +46,7 @@ class PdfFactory:
         doc = pymupdf.open()
         doc.new_page().insert_text((72, 72), "Confidential minutes of the harbor board.")
         doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="owner-pw",
-                 user_pw="user-pw")
+                 user_pw=self.PASSWORD)
         doc.close()
         return path
 
