@@ -181,3 +181,22 @@ def test_a_document_of_another_pair_or_without_adapter_says_how_to_redo(engine, 
     assert result.exit_code == 2 and f"rebuild it with 'doclora redo {docs['town']}'" in result.stderr
     listed = {d["title"]: d["status"] for d in json.loads(run("list", "--json").stdout)}
     assert listed == {"Other pair doc": "needs-reindex", "Town guide": "failed", "Notes": "ready"}
+
+
+def test_ui_binds_to_localhost_without_share_by_default(monkeypatch):
+    import app.ui
+    calls = []
+    monkeypatch.setattr(app.ui, "launch", lambda **kw: calls.append(kw))
+    assert run("ui", "--no-browser", "--port", "7999").exit_code == 0
+    assert calls == [{"host": "127.0.0.1", "port": 7999, "open_browser": False, "share": False,
+                      "model": None}]
+    run("--model", "tiny-needle", "ui", "--share")
+    assert calls[1]["share"] is True and calls[1]["open_browser"] is True
+    assert calls[1]["model"] == "tiny-needle"
+
+
+def test_models_group_is_mounted():
+    result = run("models", "list", "--json")
+    assert result.exit_code == 0, result.output
+    names = {p["name"] for p in json.loads(result.stdout)}
+    assert "tiny-needle" in names
