@@ -10,6 +10,9 @@ import gguf
 
 from converters.errors import GGUFError
 
+CACHE_SIZE = 16
+_CACHE: dict[tuple[str, int, int], "GGUFInfo"] = {}  # registry: (path, size, mtime_ns) -> info
+
 # Arrays longer than this (tokenizer vocabularies, merges) are left out of `metadata`.
 MAX_ARRAY_ITEMS = 1024
 
@@ -42,12 +45,26 @@ def _field_value(f: gguf.ReaderField) -> Any:
 
 
 def read_gguf_info(path: str | Path) -> GGUFInfo:
-    """Read a GGUF file's header; GGUFError if it is missing, not GGUF or truncated."""
+    """Read a GGUF file's header; GGUFError if it is missing, not GGUF or truncated.
+
+    Results are cached per (path, size, mtime): GGUFReader parses every metadata array eagerly,
+    which takes seconds for a 150k-token vocabulary, and a base model is read once per adapter.
+    """
     path = Path(path)
     if not path.is_file():
         raise GGUFError(f"GGUF file not found: {path}; check the path.")
-    if path.stat().st_size == 0:
+    st = path.stat()
+    if st.st_size == 0:
         raise GGUFError(f"{path.name} is empty (0 bytes); convert or download it again.")
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _CACHE:
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = _read(path)
+    return _CACHE[key]
+
+
+def _read(path: Path) -> GGUFInfo:
     try:
         reader = gguf.GGUFReader(path)
         metadata: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pymupdf
 
 MIN_GUTTER = 8.0  # points of empty x-range between two columns
-NARROW = 0.55  # a block narrower than this fraction of the text width may sit in a column
+NARROW = 0.55  # a block at least this fraction of the text width wide spans the columns
 MARGIN = 0.1  # headers/footers live in the top/bottom 10% of the page
 HYPHENATED_END = re.compile(r"[^\W\d_]-$")  # a letter, then a hyphen at the end of a line
 FULL_LINE = 0.15  # a line ending within 15% of the block width from its right edge is "full"
@@ -28,13 +28,9 @@ class Box:
 
 
 def column_bounds(boxes: list[Box]) -> list[float]:
-    """x positions of the gutters between columns, found in the x-coverage of narrow blocks."""
-    if not boxes:
-        return []
-    left, right = min(b.x0 for b in boxes), max(b.x1 for b in boxes)
-    narrow = sorted((b for b in boxes if b.x1 - b.x0 < NARROW * (right - left)), key=lambda b: b.x0)
+    """x positions of the gutters: empty x-ranges (>= MIN_GUTTER) in the boxes' x-coverage."""
     bounds, reach = [], None
-    for b in narrow:
+    for b in sorted(boxes, key=lambda b: b.x0):
         if reach is not None and b.x0 - reach >= MIN_GUTTER:
             bounds.append((reach + b.x0) / 2)
         reach = b.x1 if reach is None else max(reach, b.x1)
@@ -42,19 +38,22 @@ def column_bounds(boxes: list[Box]) -> list[float]:
 
 
 def reading_order(boxes: list[Box]) -> list[Box]:
-    """Top to bottom; between blocks that span the gutters, columns left to right."""
-    bounds = column_bounds(boxes)
-    spans = lambda b: any(b.x0 < g < b.x1 for g in bounds)  # noqa: E731
+    """Top to bottom; wide blocks (titles, full-width paragraphs, tables) split the page into
+    sections, and within a section the columns are read left to right, each top to bottom."""
+    if not boxes:
+        return []
+    left, right = min(b.x0 for b in boxes), max(b.x1 for b in boxes)
     ordered: list[Box] = []
     section: list[Box] = []
 
     def flush() -> None:
-        column = lambda b: sum(g < (b.x0 + b.x1) / 2 for g in bounds)  # noqa: E731
+        bounds = column_bounds(section)
+        column = lambda b: sum(g < b.x0 for g in bounds)  # noqa: E731
         ordered.extend(sorted(section, key=lambda b: (column(b), b.y0, b.x0)))
         section.clear()
 
     for b in sorted(boxes, key=lambda b: (b.y0, b.x0)):
-        if spans(b):
+        if b.x1 - b.x0 >= NARROW * (right - left):
             flush()
             ordered.append(b)
         else:

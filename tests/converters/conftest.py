@@ -34,8 +34,9 @@ DEFAULT_TOLERANCE = 1e-3
 
 
 def pytest_generate_tests(metafunc):
-    """Every test that takes `family` runs once per model family."""
-    if "family" in metafunc.fixturenames:
+    """Every test that takes `family` runs once per model family (unless it names its own)."""
+    explicit = any("family" in str(m.args[0]) for m in metafunc.definition.iter_markers("parametrize"))
+    if "family" in metafunc.fixturenames and not explicit:
         metafunc.parametrize("family", list(FAMILIES))
 
 
@@ -84,13 +85,16 @@ class TinyModel:
         llm.eval(self.prompt)
         return np.array(llm.scores[: len(self.prompt)], dtype=np.float32)
 
-    def torch_logits(self, hook=None) -> np.ndarray:
+    def torch_logits(self, lora: dict | None = None) -> np.ndarray:
+        """PyTorch logits; `lora` maps module names ("model.layers.0.mlp.down_proj") to (A, B),
+        added as y += x A^T B^T by forward hooks (the reference the GGUF adapter must match)."""
         import torch
 
-        handles = []
-        if hook is not None:
-            for layer_idx, layer in enumerate(self.model.model.layers):
-                handles.append(layer.mlp.down_proj.register_forward_hook(hook(layer_idx)))
+        def hook(a, b):
+            return lambda module, inputs, output: output + (inputs[0] @ a.T) @ b.T
+
+        handles = [self.model.get_submodule(name).register_forward_hook(hook(a, b))
+                   for name, (a, b) in (lora or {}).items()]
         try:
             with torch.no_grad():
                 out = self.model(torch.tensor([self.prompt])).logits[0]

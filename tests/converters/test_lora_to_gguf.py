@@ -21,36 +21,28 @@ D_IN, D_OUT = 512, 256  # down_proj of the tiny models: intermediate -> hidden
 class LoraWeights:
     """The DocumentAdapter surface adapter_to_gguf relies on: PEFT-named tensors, scale in lora_B."""
 
-    layers: dict[int, tuple[torch.Tensor, torch.Tensor]]  # layer -> (A [r, d_in], B [d_out, r])
+    modules: dict[str, tuple[torch.Tensor, torch.Tensor]]  # "model.layers.0.mlp.down_proj" -> (A [r, d_in], B [d_out, r])
     base_model: str = "tiny"
     hypernet_id: str = "test-hypernet"
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def lora_tensors(self) -> dict[str, torch.Tensor]:
         out = dict(self.extra)
-        for i, (a, b) in self.layers.items():
-            prefix = f"base_model.model.model.layers.{i}.mlp.down_proj"
-            out[f"{prefix}.lora_A.weight"], out[f"{prefix}.lora_B.weight"] = a, b
+        for name, (a, b) in self.modules.items():
+            out[f"base_model.model.{name}.lora_A.weight"], out[f"base_model.model.{name}.lora_B.weight"] = a, b
         return out
 
-    def hook(self, layer_idx: int):
-        """forward hook adding x A^T B^T to down_proj's output (the PyTorch reference)."""
-        def add_lora(module, inputs, output):
-            if layer_idx not in self.layers:
-                return output
-            a, b = self.layers[layer_idx]
-            return output + (inputs[0] @ a.T) @ b.T
-        return add_lora
 
-
-def random_lora(ranks: dict[int, int], seed: int, d_in: int = D_IN, d_out: int = D_OUT, gain: float = 1.0) -> LoraWeights:
+def random_lora(ranks: dict[int, int], seed: int, d_in: int = D_IN, d_out: int = D_OUT, gain: float = 1.0,
+                module: str = "mlp.down_proj") -> LoraWeights:
+    """A random LoRA on `module` of the layers in `ranks` (layer -> rank)."""
     g = torch.Generator().manual_seed(seed)
-    layers = {}
+    modules = {}
     for i, r in ranks.items():
         a = torch.randn(r, d_in, generator=g) / d_in**0.5
         b = gain * torch.randn(d_out, r, generator=g) / r**0.5
-        layers[i] = (a, b)
-    return LoraWeights(layers)
+        modules[f"model.layers.{i}.{module}"] = (a, b)
+    return LoraWeights(modules)
 
 
 def test_lora_matches_pytorch_for_ranks_8_72_264(tiny_models, family, tmp_path):
@@ -61,7 +53,7 @@ def test_lora_matches_pytorch_for_ranks_8_72_264(tiny_models, family, tmp_path):
     for rank in (8, 72, 264):
         lora = random_lora({0: rank, 1: rank}, seed=rank)
         path = adapter_to_gguf(lora, tmp_path / f"r{rank}.gguf", base_gguf=tm.gguf_f32, outtype="f32")
-        expected = tm.torch_logits(hook=lora.hook)
+        expected = tm.torch_logits(lora.modules)
         assert np.abs(expected - base_torch).max() > 0.5  # the LoRA really moves the logits
         adapter = load_adapter(llm, path)
         activate(llm, adapter)
@@ -71,6 +63,31 @@ def test_lora_matches_pytorch_for_ranks_8_72_264(tiny_models, family, tmp_path):
         assert np.array_equal(tm.llama_logits(llm), base_llama)  # clearing restores the base exactly
         free_adapter(llm, adapter)
     llm.close()
+
+
+# module -> (d_in, d_out) in the tiny models: 4 query heads and 2 key/value heads of 64
+ALL_MODULES = {
+    "self_attn.q_proj": (256, 256), "self_attn.k_proj": (256, 128), "self_attn.v_proj": (256, 128),
+    "self_attn.o_proj": (256, 256), "mlp.gate_proj": (256, 512), "mlp.up_proj": (256, 512),
+}
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3"])  # llama: q/k rows permuted by the converter
+def test_lora_on_every_projection_matches_pytorch(tiny_models, tmp_path, family):
+    tm = tiny_models(family)
+    for seed, (module, (d_in, d_out)) in enumerate(ALL_MODULES.items()):
+        lora = random_lora({0: 8, 1: 8}, seed=seed, d_in=d_in, d_out=d_out, module=module, gain=2.0)
+        path = adapter_to_gguf(lora, tmp_path / f"{seed}.gguf", base_gguf=tm.gguf_f32, outtype="f32")
+        expected = tm.torch_logits(lora.modules)
+        llm = tm.open_llama()
+        base = tm.llama_logits(llm)
+        adapter = load_adapter(llm, path)
+        activate(llm, adapter)
+        got = tm.llama_logits(llm)
+        free_adapter(llm, adapter)
+        llm.close()
+        assert np.abs(expected - base).max() > 0.3, module
+        assert np.abs(got - expected).max() <= tm.tolerance, module
 
 
 def test_adapter_file_layout_and_metadata(tiny_models, tmp_path):
@@ -92,7 +109,7 @@ def test_f16_adapter_and_uneven_ranks_match_pytorch(tiny_models, tmp_path):
     tm = tiny_models("llama")
     lora = random_lora({0: 24, 1: 40}, seed=11)
     path = adapter_to_gguf(lora, tmp_path / "f16.gguf", base_gguf=tm.gguf_f32, outtype="f16")
-    expected = tm.torch_logits(hook=lora.hook)
+    expected = tm.torch_logits(lora.modules)
     llm = tm.open_llama()
     adapter = load_adapter(llm, path)
     activate(llm, adapter)
@@ -185,6 +202,6 @@ def test_failed_write_leaves_nothing_and_keeps_old_file(tiny_models, tmp_path):
             return tensors
 
     with pytest.raises(Exception):
-        adapter_to_gguf(Exploding(random_lora({0: 8, 1: 8}, seed=1).layers), out, base_gguf=tm.gguf_f32)
+        adapter_to_gguf(Exploding(random_lora({0: 8, 1: 8}, seed=1).modules), out, base_gguf=tm.gguf_f32)
     assert out.read_bytes() == b"previous adapter"
     assert [p.name for p in tmp_path.iterdir()] == ["doc.gguf"]
