@@ -49,16 +49,16 @@ def build(settings: Settings) -> SettingsPanel:
     """The settings accordion, filled with the core's current settings."""
     with gr.Accordion("Settings", open=False, elem_id="dl-settings"):
         model = gr.Dropdown(choices=[], label="Model", elem_id="dl-model")
-        device = gr.Dropdown(DEVICES, value=settings.device, label="Device")
+        device = gr.Dropdown(DEVICES, value=settings.device, label="Device", elem_id="dl-device")
         threads = gr.Slider(0, max(os.cpu_count() or 1, 1), step=1,
                             value=settings.n_threads or 0, label="Threads",
-                            info="0: llama.cpp decides")
+                            info="0: llama.cpp decides", elem_id="dl-threads")
         n_ctx = gr.Number(value=settings.n_ctx, precision=0, minimum=0, label="Context length",
-                          info="Tokens; 0: the model's own window")
+                          info="Tokens; 0: the model's own window", elem_id="dl-n-ctx")
         temperature = gr.Slider(0.0, 2.0, step=0.05, value=settings.temperature,
-                                label="Temperature")
+                                label="Temperature", elem_id="dl-temperature")
         max_tokens = gr.Slider(16, 4096, step=16, value=settings.max_tokens,
-                               label="Max tokens per answer")
+                               label="Max tokens per answer", elem_id="dl-max-tokens")
         apply = gr.Button("Apply", size="sm", elem_id="dl-apply")
     return SettingsPanel(model, device, threads, n_ctx, temperature, max_tokens, apply)
 

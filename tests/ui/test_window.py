@@ -181,9 +181,20 @@ def test_regenerate_and_clear_history(page, shots):
     assert HARBOR[2] in answer
 
 
+def test_settings_apply_and_the_next_answer_uses_them(page, shots):
+    open_document(page, HARBOR[1])
+    page.locator("#dl-settings").get_by_text("Settings").click()
+    page.locator("#dl-threads input[type=number]").fill("1")
+    page.locator("#dl-max-tokens input[type=number]").fill("32")
+    page.locator("#dl-apply").click()
+    assert "Settings applied." in toast_text(page)
+    shots(page, "settings")
+    answer, _ = ask(page, QUESTION)  # the engine was rebuilt for the new thread count
+    assert HARBOR[2] in answer
+
+
 def test_rename_and_export(page, shots):
     open_document(page, ORCHARD[1])
-    page.locator("#dl-manage").get_by_text("Selected document").click()
     page.locator("#dl-title input").fill("")
     page.locator("#dl-rename").click()
     assert "title is empty" in toast_text(page)
@@ -202,7 +213,6 @@ def test_rename_and_export(page, shots):
 
 def test_delete_after_confirming(page, shots):
     open_document(page, "Orchard journal")
-    page.locator("#dl-manage").get_by_text("Selected document").click()
     page.locator("#dl-delete").click()
     page.locator("#dl-confirm", has_text="Orchard journal").wait_for()
     shots(page, "confirm-delete")
