@@ -214,8 +214,11 @@ class DocLoRA:
         messages = build_messages(past, question)
         text = ""
         for piece in self.engine.generate(messages, adapter_file, stop=stop):
-            text += piece
-            yield Answer(text=text, delta=piece, document=doc.id if doc else None)
+            grown = (text + piece).lstrip()  # templates often start the answer with a space
+            if grown != text:
+                yield Answer(text=grown, delta=grown[len(text):],
+                             document=doc.id if doc else None)
+            text = grown
         stopped = is_stopped(stop)
         text = text.strip()
         sources = self.library.search_pages(doc.id, f"{question} {text}") if doc else []

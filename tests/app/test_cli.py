@@ -200,3 +200,9 @@ def test_models_group_is_mounted():
     assert result.exit_code == 0, result.output
     names = {p["name"] for p in json.loads(result.stdout)}
     assert "tiny-needle" in names
+
+
+def test_leading_space_of_an_answer_is_not_streamed(engine, docs):
+    engine.reply = " 4821"  # ScriptedEngine splits on spaces: yields " ", "4821 "
+    result = run("ask", "town", "q?")
+    assert result.stdout.startswith("4821")
