@@ -32,6 +32,17 @@ WATCH_ANSWER = """() => {
   new MutationObserver(record).observe(chat, {subtree: true, childList: true, characterData: true});
 }"""
 
+# Records every status/stage the progress cards show.
+WATCH_PROGRESS = """() => {
+  window.__dlStages = [];
+  new MutationObserver(() => {
+    for (const card of document.querySelectorAll('.dl-job')) {
+      const state = card.dataset.status + ':' + card.dataset.stage;
+      if (!window.__dlStages.includes(state)) window.__dlStages.push(state);
+    }
+  }).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
+
 
 # -- helpers: what a user does -------------------------------------------------------------
 
@@ -113,10 +124,13 @@ def test_window_loads_with_local_assets_only(page, shots):
 
 def test_add_pdf_shows_progress_until_ready(page, pdfs, shots):
     name, title, _, topic = HARBOR
+    page.evaluate(WATCH_PROGRESS)
     add_with_file_input(page, pdfs.needle(name, HARBOR[2], topic))
     page.locator(".dl-job", has_text=name).wait_for()
     shots(page, "progress")
     job_card(page, name, "done").wait_for(timeout=INGEST_TIMEOUT_MS)
+    seen = page.evaluate("window.__dlStages")
+    assert any(s.startswith(("queued", "running")) for s in seen), seen  # shown while working
     assert "Ready to chat" in job_card(page, name, "done").inner_text()
     assert re.search(rf"{title}\s+1 page · .+ · ready", doc_labels(page)[0])
     page.locator("#dl-status", has_text=title).wait_for()  # opened by itself: nothing was open
