@@ -28,8 +28,8 @@ FAMILIES = {
                                 "sliding_window": 4096}),
 }
 # Max abs logit difference llama.cpp vs PyTorch with F32 weights and KV cache: 1e-3, except the
-# gemma2 figure shared/design/gguf-and-llamacpp.md records (1.6e-3 on its random model).
-TOLERANCE = {"gemma2": 3e-3}
+# gemma2 figure shared/design/gguf-and-llamacpp.md records (1.6e-3 on its random model; we see 1.5e-3).
+TOLERANCE = {"gemma2": 2e-3}
 DEFAULT_TOLERANCE = 1e-3
 
 
@@ -76,7 +76,7 @@ class TinyModel:
 
         return llama_cpp.Llama(
             model_path=str(gguf_path or self.gguf_f32), n_ctx=64, n_batch=64, logits_all=True,
-            type_k=0, type_v=0, n_threads=2, verbose=False,
+            type_k=0, type_v=0, n_threads=1, n_threads_batch=1, verbose=False,
         )
 
     def llama_logits(self, llm) -> np.ndarray:
