@@ -207,3 +207,32 @@ def test_failed_write_leaves_nothing_and_keeps_old_file(tiny_models, tmp_path):
         adapter_to_gguf(Exploding(random_lora({0: 8, 1: 8}, seed=1).modules), out, base_gguf=tm.gguf_f32)
     assert out.read_bytes() == b"previous adapter"
     assert [p.name for p in tmp_path.iterdir()] == ["doc.gguf"]
+
+
+def test_real_document_adapter_and_its_peft_export_match_lora_applied(tiny_models, tmp_path):
+    """hypernet's DocumentAdapter (D2L layout: B (L, R, d_out), scale alpha) through both inputs."""
+    from hypernet import DocumentAdapter
+    from hypernet.apply import lora_applied
+
+    tm = tiny_models("qwen3")
+    g = torch.Generator().manual_seed(42)
+    rank = 3 * 8  # two chunks of rank 8 plus the bias block
+    adapter = DocumentAdapter(
+        A=torch.randn(2, rank, D_IN, generator=g) / D_IN**0.5, B=torch.randn(2, rank, D_OUT, generator=g) / 20,
+        alpha=2 * 8**1.5, n_chunks=2, layer_indices=[0, 1], base_model="tiny-qwen3",
+    )
+    with torch.no_grad(), lora_applied(tm.model, adapter.A, adapter.B, adapter.alpha, adapter.layer_indices):
+        expected = tm.model(torch.tensor([tm.prompt])).logits[0].numpy()
+    adapter.save_peft(tmp_path / "peft")
+    llm = tm.open_llama()
+    base = tm.llama_logits(llm)
+    for source in (adapter, tmp_path / "peft"):
+        path = adapter_to_gguf(source, tmp_path / "doc.gguf", base_gguf=tm.gguf_f32, outtype="f32")
+        loaded = load_adapter(llm, path)
+        activate(llm, loaded)
+        got = tm.llama_logits(llm)
+        free_adapter(llm, loaded)
+        assert np.abs(expected - base).max() > 0.5
+        assert np.abs(got - expected).max() <= tm.tolerance, type(source).__name__
+    llm.close()
+    assert read_gguf_info(tmp_path / "doc.gguf").metadata["doclora.base_model"] == "tiny-qwen3"
