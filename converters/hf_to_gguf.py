@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,31 @@ OUTTYPES = ("f32", "f16", "bf16", "q8_0")
 STDERR_LINES = 6  # how much of the converter's stderr an error quotes
 
 
+def _check_model_dir(model_dir: Path) -> None:
+    """Refuse inputs the converter would turn into a silently wrong GGUF."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConversionError(f"{model_dir} has no config.json; pass a Hugging Face model folder.") from None
+    except (OSError, ValueError) as exc:
+        raise ConversionError(f"{model_dir.name}/config.json is unreadable ({exc}); download the model again.") from exc
+    gemma2 = "Gemma2ForCausalLM" in config.get("architectures", [])
+    if gemma2 and config.get("tie_word_embeddings", True) is False:
+        raise ConversionError(
+            f"{model_dir.name} is a Gemma2 model with an untied lm_head, which llama.cpp's converter drops; "
+            "only tied Gemma2 models (like the released ones) convert correctly."
+        )
+
+
+def _has_chat_template(model_dir: Path) -> bool:
+    if (model_dir / "chat_template.jinja").is_file() or (model_dir / "chat_template.json").is_file():
+        return True
+    try:
+        return bool(json.loads((model_dir / "tokenizer_config.json").read_text()).get("chat_template"))
+    except (OSError, ValueError):
+        return False
+
+
 def _tmp_name(out_path: Path) -> Path:
     return out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
 
@@ -24,8 +50,7 @@ def hf_to_gguf(model_dir: str | Path, out_path: str | Path, outtype: str = "f16"
     model_dir, out_path = Path(model_dir), Path(out_path)
     if outtype not in OUTTYPES:
         raise ValueError(f"outtype must be one of {', '.join(OUTTYPES)}, not {outtype!r}")
-    if not (model_dir / "config.json").is_file():
-        raise ConversionError(f"{model_dir} has no config.json; pass a Hugging Face model folder.")
+    _check_model_dir(model_dir)
     src = llama_cpp_source_dir()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(out_path)
@@ -43,7 +68,10 @@ def hf_to_gguf(model_dir: str | Path, out_path: str | Path, outtype: str = "f16"
                 f"llama.cpp's converter could not convert {model_dir.name} (exit {proc.returncode}); "
                 f"its last messages:\n{tail}"
             )
-        read_gguf_info(tmp)  # refuse to publish a file llama.cpp's reader would choke on
+        info = read_gguf_info(tmp)  # refuse to publish a file llama.cpp's reader would choke on
+        if _has_chat_template(model_dir) and "tokenizer.chat_template" not in info.metadata:
+            # without it llama-cpp-python silently chats in the llama-2 [INST] format
+            raise ConversionError(f"The converted {model_dir.name} lost its chat template; convert the folder as downloaded.")
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -54,6 +54,11 @@ def test_quantize_rejects_unknown_type_and_broken_input(tiny_models, tmp_path):
 def test_hf_to_gguf_errors_quote_the_converter(tiny_models, tmp_path):
     with pytest.raises(ConversionError, match="has no config.json; pass a Hugging Face model folder"):
         hf_to_gguf(tmp_path, tmp_path / "m.gguf")
+    gemma = tmp_path / "gemma"
+    gemma.mkdir()
+    (gemma / "config.json").write_text('{"architectures": ["Gemma2ForCausalLM"], "tie_word_embeddings": false}')
+    with pytest.raises(ConversionError, match="gemma is a Gemma2 model with an untied lm_head, which llama.cpp's converter drops"):
+        hf_to_gguf(gemma, tmp_path / "m.gguf")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text('{"architectures": ["NoSuchForCausalLM"]}')
