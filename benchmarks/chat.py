@@ -250,9 +250,18 @@ def main(argv: list[str] | None = None) -> None:
     text = english_text()
     common = {"gguf": str(gguf), "threads": args.threads}
 
-    rows, adapter_files = [], []
+    json_path = args.json or args.work / "results.json"
+    results = {"machine": header, "model": MODEL_TAG, "max_rank": max_rank, "decode_tokens": n_decode, "threads": args.threads,
+               "trials": trials, "rounds": rounds, "rows": [], "sweep": {}, "decode_runs": {}}  # fmt: skip
+
+    def save(step: str) -> None:  # after every step, so that a long run interrupted still leaves its numbers
+        results["machine"] = f"{header}; {os.getloadavg()[0]:.2f} after {step} (other agents share these cores)"
+        json_path.write_text(json.dumps(results, indent=2))
+
+    # Cheap cases first (adapters, decode), then the document in the prompt, longest last.
+    docs, adapter_files = {}, []
     for n in lengths:
-        doc = document(tok, text, n)
+        docs[n] = doc = document(tok, text, n)
         row = {"tokens": n, "variants": {}}
         full = random_adapter(d2l_rank(tok, doc, 256), seed=n)
         comp = compress_adapter(full, max_rank)
@@ -264,30 +273,29 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{n} tokens, {name} rank {adapter.rank}: TTFT ...", file=sys.stderr)
             r = run_worker({**common, "kind": "adapter", "adapter": str(path), "trials": trials})
             row["variants"][name] = {**r, "rank": adapter.rank, "energy": energy, "file_bytes": path.stat().st_size, "file": str(path)}
+        results["rows"].append(row)
+        save(f"adapters at {n}")
+    for r in args.sweep if args.sweep is not None else ([] if args.quick else [32, 64, 96, 128, 192, 264]):
+        results["sweep"][r] = str(adapter_to_gguf(random_adapter(r, seed=r), args.work / "adapters" / f"sweep-r{r}.gguf", base_gguf=gguf))
+    adapter_files += results["sweep"].values()
+    print(f"decode: base and {len(adapter_files)} adapters x {rounds} rounds ...", file=sys.stderr)
+    results["decode_runs"] = run_worker({**common, "kind": "decode", "max_tokens": n_decode, "rounds": rounds, "adapters": adapter_files})["runs"]
+    save("decode")
+    for row in results["rows"]:
+        n = row["tokens"]
         print(f"{n} tokens in the prompt: TTFT ...", file=sys.stderr)
         n_ctx = 256 * math.ceil((n + 512) / 256)
-        row["in_prompt"] = run_worker({**common, "kind": "prompt", "n_ctx": n_ctx, "max_tokens": n_decode, "document": doc})
-        rows.append(row)
-    sweep = {}
-    for r in args.sweep if args.sweep is not None else ([] if args.quick else [32, 64, 96, 128, 192, 264]):
-        sweep[r] = str(adapter_to_gguf(random_adapter(r, seed=r), args.work / "adapters" / f"sweep-r{r}.gguf", base_gguf=gguf))
-    adapter_files += sweep.values()
-    print(f"decode: base and {len(adapter_files)} adapters x {rounds} rounds ...", file=sys.stderr)
-    runs = run_worker({**common, "kind": "decode", "max_tokens": n_decode, "rounds": rounds, "adapters": adapter_files})["runs"]
-    header += f"; at the end {os.getloadavg()[0]:.2f} (other agents share these cores)"
-    results = {"machine": header, "model": MODEL_TAG, "max_rank": max_rank, "decode_tokens": n_decode, "threads": args.threads, "trials": trials,
-               "rounds": rounds, "rows": rows, "sweep": sweep, "decode_runs": runs}  # fmt: skip
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        row["in_prompt"] = run_worker({**common, "kind": "prompt", "n_ctx": n_ctx, "max_tokens": n_decode, "document": docs[n]})
+        save(f"in-prompt {n}")
     print(report(results))
 
 
 def report(res: dict) -> str:
     """Markdown tables of the results."""
-    runs = res["decode_runs"]
+    runs = res["decode_runs"] or {"None": [float("nan")]}
     base = runs["None"]
-    best = lambda file: max(runs[file])  # noqa: E731  (the least disturbed round on a shared machine)
-    paired = lambda file: statistics.median(v / b for v, b in zip(runs[file], base))  # noqa: E731
+    best = lambda file: max(runs.get(file, [float("nan")]))  # noqa: E731  (the least disturbed round on a shared machine)
+    paired = lambda file: statistics.median(v / b for v, b in zip(runs.get(file, [float("nan")]), base))  # noqa: E731
     mib = lambda b: f"{b / 2**20:.0f}"  # noqa: E731
     kv_alloc = lambda n_ctx: mib(n_ctx * KV_BYTES_PER_TOKEN)  # noqa: E731
     out = [f"Machine: {res['machine']}.",
@@ -297,8 +305,10 @@ def report(res: dict) -> str:
            f"{res['trials']} switches, each loading the adapter and resetting the KV cache):", "",
            "| doc tokens | case | rank | prompt tokens | TTFT s | TTFT CPU s | in-prompt TTFT / this | peak RSS MiB | KV MiB used (allocated) | adapter file MiB | energy kept |",
            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    missing = {"ttft_s": float("nan"), "ttft_cpu_s": float("nan"), "prompt_tokens": "-", "decode_tps": float("nan"),
+               "peak_rss": float("nan"), "kv_bytes": float("nan"), "n_ctx": float("nan")}  # fmt: skip
     for row in res["rows"]:
-        a = row["in_prompt"]
+        a = row.get("in_prompt", missing)
         out.append(f"| {row['tokens']} | (a) in prompt | - | {a['prompt_tokens']} | {a['ttft_s']:.2f} | {a['ttft_cpu_s']:.1f} | 1x | "
                    f"{mib(a['peak_rss'])} | {mib(a['kv_bytes'])} ({kv_alloc(a['n_ctx'])}) | - | - |")  # fmt: skip
         for name, v in row["variants"].items():
@@ -310,7 +320,7 @@ def report(res: dict) -> str:
             "| doc tokens | case | rank | decode tok/s | vs base alone |", "|---:|---|---:|---:|---:|",
             f"| - | base alone (question only) | - | {max(base):.1f} | 1.000x |"]  # fmt: skip
     for row in res["rows"]:
-        a = row["in_prompt"]
+        a = row.get("in_prompt", missing)
         out.append(f"| {row['tokens']} | (a) in prompt (one run) | - | {a['decode_tps']:.1f} | {a['decode_tps'] / max(base):.3f}x |")
         for name, v in row["variants"].items():
             out.append(f"| {row['tokens']} | {CASE_LABELS[name]} | {v['rank']} | {best(v['file']):.1f} | "
