@@ -34,6 +34,12 @@ class TrainConfig:
     max_chunk_tokens: int = 256
     min_chunk_tokens: int = 48
     chunk_probs: list[float] = field(default_factory=lambda: [0.4, 0.2, 0.2, 0.2])  # P(1..n chunks)
+    curriculum_hold: int = 0  # steps of one short chunk per context and no L1 before the chunk cap grows
+    curriculum_steps: int = 0  # ... then the cap grows linearly to max_chunk_tokens over these steps
+    curriculum_start_tokens: int = 36
+    curriculum_loss: float = 0.0  # >0: adaptive instead; the cap grows x1.2 whenever the loss of the
+    #                               last 20 steps is below this (one chunk per context and no L1 until
+    #                               the cap reaches half of max_chunk_tokens)
     top_k: int = 16  # distillation: teacher probabilities kept per position
     max_response_tokens: int = 32  # distill: teacher-generated response length when none is given
     # optimisation
@@ -75,6 +81,36 @@ class TrainConfig:
     @classmethod
     def from_json_file(cls, path: str | Path) -> "TrainConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def chunk_cap_at(step: int, cfg: TrainConfig) -> int:
+    """Largest chunk (tokens) sampled at ``step``: short contexts first, so that the perceiver's
+    attention finds the needle before it has to search whole windows (without this curriculum
+    the tiny-needle hypernet stayed at chance for 500+ steps)."""
+    if step >= cfg.curriculum_hold + cfg.curriculum_steps:
+        return cfg.max_chunk_tokens
+    start = min(cfg.curriculum_start_tokens, cfg.max_chunk_tokens)
+    ramp = max(0, step - cfg.curriculum_hold) / max(1, cfg.curriculum_steps)
+    return int(start + (cfg.max_chunk_tokens - start) * ramp)
+
+
+class AdaptiveCurriculum:
+    """Chunk-size cap that grows by 20% each time the recent task loss falls below a threshold."""
+
+    def __init__(self, cfg: TrainConfig, cap: int | None = None):
+        self.cfg = cfg
+        self.cap = cap or min(cfg.curriculum_start_tokens, cfg.max_chunk_tokens)
+        self.recent: list[float] = []
+
+    @property
+    def warm(self) -> bool:
+        return self.cap < self.cfg.max_chunk_tokens // 2
+
+    def update(self, loss: float) -> None:
+        self.recent = (self.recent + [loss])[-20:]
+        if len(self.recent) == 20 and sum(self.recent) / 20 < self.cfg.curriculum_loss:
+            self.cap = min(self.cfg.max_chunk_tokens, max(self.cap + 4, int(self.cap * 1.2)))
+            self.recent = []
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

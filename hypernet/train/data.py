@@ -69,9 +69,10 @@ class NeedleTask:
         self.affix = affix_tokens(tokenizer)
         self.prompt = chat_prompt(tokenizer, QUESTION)
 
-    def sample(self, rng: random.Random) -> Example:
-        n_chunks = sample_chunk_count(rng, self.probs)
-        size = rng.randint(self.min_chunk, self.max_chunk - self.affix)
+    def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
+        n_chunks = 1 if single else sample_chunk_count(rng, self.probs)
+        hi = max(6, min(max_chunk or self.max_chunk, self.max_chunk) - self.affix)
+        size = rng.randint(min(self.min_chunk, hi // 2), hi)
         doc = self.hay.document(rng, n_chunks * size)
         chunks = chunk_text(self.tok, doc.text, max_chunk_tokens=size + self.affix)
         return Example(chunks, self.prompt, response_ids(self.tok, QUESTION, doc.answer),
@@ -88,10 +89,10 @@ class JsonlTask:
             raise ValueError(f"{path} must hold JSON lines with 'context' and 'prompt' (and optionally 'response')")
         self.affix = affix_tokens(tokenizer)
 
-    def sample(self, rng: random.Random) -> Example:
+    def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
         rec = rng.choice(self.records)
         n_tokens = len(self.tok(rec["context"], add_special_tokens=False)["input_ids"])
-        wanted = sample_chunk_count(rng, self.probs)
+        wanted = 1 if single else sample_chunk_count(rng, self.probs)
         size = min(self.max_chunk, -(-n_tokens // wanted) + self.affix)
         chunks = chunk_text(self.tok, rec["context"], max_chunk_tokens=max(size, 2 * self.affix))
         resp = response_ids(self.tok, rec["prompt"], rec["response"]) if rec.get("response") else []

@@ -18,7 +18,7 @@ from hypernet.checkpoint import save_checkpoint
 from hypernet.encoder import ContextEncoder
 from hypernet.model import HypernetConfig, HypernetModel
 
-from .config import TrainConfig, lr_at
+from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, lr_at
 from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, with_response
 from .needle import Haystacks, extract_answer
 from .objectives import answer_cross_entropy, l1_penalty, topk_distillation
@@ -97,7 +97,7 @@ class Trainer:
             out.append(gen[0, ids.shape[1]:].tolist())
         return out
 
-    def loss(self, examples: list[Example]) -> tuple[torch.Tensor, dict]:
+    def loss(self, examples: list[Example], l1_coef: float | None = None) -> tuple[torch.Tensor, dict]:
         """Objective + L1 on the combined LoRA, and stats (task loss, l1, tokens)."""
         A, B = self.generate_loras(examples)
         responses = self._responses(examples)
@@ -117,15 +117,16 @@ class Trainer:
             task = topk_distillation(student, teacher, valid, self.cfg.top_k)
         l1 = l1_penalty(A, B)
         tokens = sum(len(c) for ex in examples for c in ex.chunks) + int(s_mask.sum())
-        return task + self.cfg.l1_coef * l1, {"task": task.item(), "l1": l1.item(), "tokens": tokens}
+        coef = self.cfg.l1_coef if l1_coef is None else l1_coef
+        return task + coef * l1, {"task": task.item(), "l1": l1.item(), "tokens": tokens}
 
-    def step(self, examples: list[Example], step: int) -> dict:
+    def step(self, examples: list[Example], step: int, l1_coef: float | None = None) -> dict:
         """One micro-batch: forward, backward, and (at accumulation boundaries) an optimizer step."""
         for group in self.opt.param_groups:
             group["lr"] = lr_at(step, self.cfg)
         self.model.train()
         with self.acc.accumulate(self.model), self.acc.autocast():
-            loss, stats = self.loss(examples)
+            loss, stats = self.loss(examples, l1_coef)
             self.acc.backward(loss)
             if self.acc.sync_gradients and self.cfg.grad_clip:
                 self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -178,22 +179,31 @@ def train(cfg: TrainConfig, log=None) -> Path:
     out_dir = Path(cfg.out_dir)
     ckpt_root = out_dir / "checkpoints"
     say = log or (lambda m: tqdm.write(m)) if acc.is_main_process else (lambda m: None)
-    start = 0
+    start, extra = 0, {}
     if (existing := list_checkpoints(ckpt_root)):
-        start = load_training_state(existing[-1][1], trainer.unwrapped, trainer.opt)
+        start, extra = load_training_state(existing[-1][1], trainer.unwrapped, trainer.opt)
         say(f"resumed from {existing[-1][1]} at step {start}")
+    adaptive = AdaptiveCurriculum(cfg, extra.get("chunk_cap")) if cfg.curriculum_loss > 0 else None
     trainer.rng = random.Random(cfg.seed * 1000 + acc.process_index + start)
     bar = tqdm(total=cfg.steps, initial=start, disable=not (cfg.progress and acc.is_main_process),
                dynamic_ncols=True, mininterval=2.0)
     t0, tokens, step = time.time(), 0, start
     for step in range(start, cfg.steps):
         for _ in range(cfg.grad_accum):
-            stats = trainer.step([trainer.task.sample(trainer.rng) for _ in range(cfg.batch_size)], step)
+            if adaptive:
+                cap, warm = adaptive.cap, adaptive.warm
+            else:
+                cap, warm = chunk_cap_at(step, cfg), step < cfg.curriculum_hold  # warm: one chunk, no L1
+            stats = trainer.step([trainer.task.sample(trainer.rng, cap, single=warm) for _ in range(cfg.batch_size)],
+                                 step, l1_coef=0.0 if warm else cfg.l1_coef)
             tokens += stats["tokens"]
+            if adaptive:
+                adaptive.update(stats["task"])
         bar.update(1)
         bar.set_postfix(loss=f"{stats['task']:.3f}", l1=f"{stats['l1']:.3f}", tok_s=f"{tokens / (time.time() - t0):.0f}")
         if log and step % 25 == 0:
-            log(f"stage2 step {step} loss {stats['task']:.4f} l1 {stats['l1']:.4f} tok/s {tokens / (time.time() - t0):.0f}")
+            log(f"stage2 step {step} loss {stats['task']:.4f} l1 {stats['l1']:.4f} chunk cap {cap} "
+                f"tok/s {tokens / (time.time() - t0):.0f}")
         done = step + 1
         if trainer.eval_task is not None and cfg.eval_every and done % cfg.eval_every == 0 and acc.is_main_process:
             if cfg.objective == "needle":
@@ -205,7 +215,8 @@ def train(cfg: TrainConfig, log=None) -> Path:
             else:
                 say(f"stage2 step {done} held-out loss {trainer.eval_loss(cfg.eval_docs):.4f}")
         if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:
-            save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints)
+            save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints,
+                                extra={"chunk_cap": adaptive.cap} if adaptive else {})
     bar.close()
     acc.wait_for_everyone()
     if acc.is_main_process:

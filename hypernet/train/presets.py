@@ -31,8 +31,9 @@ PRESETS: dict[str, Preset] = {
     "tiny-needle": Preset(
         vocab_size=4096,
         base=BaseLMConfig(steps=600),
-        stage2=dict(steps=1500, batch_size=16, lr=1e-3, warmup=50, l1_coef=0.1, eval_every=250,
-                    eval_docs=48, eval_lengths=[1024, 2048], save_every=250, stop_accuracy=1.01),
+        stage2=dict(steps=2500, batch_size=16, lr=1e-3, warmup=20, l1_coef=0.01, weight_decay=0.0,
+                    curriculum_loss=0.35, curriculum_start_tokens=36, min_chunk_tokens=14, eval_every=150, eval_docs=32,
+                    eval_lengths=[1024, 2048], save_every=150, stop_accuracy=1.01),
     ),
     # Minutes-scale end-to-end check of the recipe (small model, few steps); not a usable pair.
     "smoke": Preset(

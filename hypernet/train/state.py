@@ -21,7 +21,8 @@ _STEP_DIR = re.compile(r"step-(\d+)")
 
 
 def save_training_state(ckpt_root: Path, step: int, model: HypernetModel, hcfg: HypernetConfig,
-                        optimizer: torch.optim.Optimizer, cfg: TrainConfig, keep: int = 2) -> Path:
+                        optimizer: torch.optim.Optimizer, cfg: TrainConfig, keep: int = 2,
+                        extra: dict | None = None) -> Path:
     """Write ``ckpt_root/step-N/`` (weights, optimizer, state JSON) and prune older ones."""
     folder = Path(ckpt_root) / f"step-{step}"
     tmp = Path(ckpt_root) / f".step-{step}.tmp"
@@ -33,7 +34,7 @@ def save_training_state(ckpt_root: Path, step: int, model: HypernetModel, hcfg: 
     save_file(tensors, str(tmp / "optimizer.safetensors"))
     groups = [{k: v for k, v in g.items()} for g in opt["param_groups"]]
     atomic_write(tmp / "trainer_state.json",
-                 lambda p: Path(p).write_text(json.dumps({"step": step, "param_groups": groups,
+                 lambda p: Path(p).write_text(json.dumps({"step": step, "param_groups": groups, "extra": extra or {},
                                                           "config": json.loads(cfg.to_json())}, indent=2)))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
@@ -51,8 +52,8 @@ def list_checkpoints(ckpt_root: Path) -> list[tuple[int, Path]]:
                   if (m := _STEP_DIR.fullmatch(p.name)) and (p / "trainer_state.json").is_file())
 
 
-def load_training_state(folder: Path, model: HypernetModel, optimizer: torch.optim.Optimizer) -> int:
-    """Restore weights and optimizer state from ``folder``; returns the step to continue from."""
+def load_training_state(folder: Path, model: HypernetModel, optimizer: torch.optim.Optimizer) -> tuple[int, dict]:
+    """Restore weights and optimizer state from ``folder``; returns (step to continue from, extra state)."""
     folder = Path(folder)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     meta = json.loads((folder / "trainer_state.json").read_text())
@@ -62,4 +63,4 @@ def load_training_state(folder: Path, model: HypernetModel, optimizer: torch.opt
         _, idx, name = key.split(".", 2)
         state.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    return int(meta["step"])
+    return int(meta["step"]), meta.get("extra", {})

@@ -1,0 +1,9 @@
+"""Paths shared by the training tests (conftest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PAIR_DIR = REPO_ROOT / "assets" / "tiny-needle"
+HELDOUT = PAIR_DIR / "heldout.txt"
