@@ -1,0 +1,73 @@
+"""Stage 2 (the hypernetwork) trains on CPU with both objectives; checkpoints save and resume."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from hypernet import load_hypernet
+from hypernet.train.config import TrainConfig
+from hypernet.train.loop import Trainer, train
+from hypernet.train.objectives import topk_distillation
+from hypernet.train.state import list_checkpoints
+
+from train_helpers import HELDOUT
+
+GEOMETRY = dict(latent_size=16, n_heads=2, head_dim=8, n_kv_heads=1, num_blocks=1, lr=1e-2, warmup=1,
+                batch_size=4, max_chunk_tokens=64, min_chunk_tokens=16, progress=False, l1_coef=0.01)
+
+
+def _fixed_batch_losses(trainer: Trainer, steps: int) -> list[float]:
+    examples = [trainer.task.sample(random.Random(i)) for i in range(4)]
+    return [trainer.step(examples, step=5)["task"] for _ in range(steps)]
+
+
+def test_needle_objective_loss_decreases(tiny_base_dir, tmp_path):
+    torch.manual_seed(0)
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path), train_file=str(HELDOUT), **GEOMETRY)
+    trainer = Trainer(cfg)
+    assert max(len(ex.chunks) for ex in [trainer.task.sample(random.Random(i)) for i in range(20)]) > 1
+    losses = _fixed_batch_losses(trainer, 15)
+    assert losses[-1] < losses[0] - 0.3, losses
+
+
+def test_distill_objective_loss_decreases(tiny_base_dir, tmp_path):
+    torch.manual_seed(0)
+    data = tmp_path / "train.jsonl"
+    texts = HELDOUT.read_text().split("\n")[:40]
+    data.write_text("\n".join(json.dumps({"context": t, "prompt": "Summarise the text.", "response": t[:40]})
+                              for t in texts if t.strip()))
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
+                      train_file=str(data), top_k=4, **GEOMETRY)
+    losses = _fixed_batch_losses(Trainer(cfg), 15)
+    assert losses[-1] < losses[0] - 0.3, losses
+
+
+def test_topk_distillation_is_minimal_when_student_matches_teacher():
+    teacher = torch.randn(2, 3, 50)
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    same = topk_distillation(teacher, teacher, mask, k=50)
+    other = topk_distillation(torch.randn(2, 3, 50), teacher, mask, k=50)
+    entropy = -(teacher.softmax(-1) * teacher.log_softmax(-1)).sum(-1).mean()
+    assert same == pytest.approx(entropy.item(), rel=1e-4)
+    assert other > same
+
+
+def test_train_checkpoints_resume_and_final_loads(tiny_base_dir, tmp_path):
+    out = tmp_path / "run"
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(out), train_file=str(HELDOUT),
+                      eval_file=str(HELDOUT), steps=2, save_every=2, eval_every=2, eval_docs=1,
+                      eval_lengths=[128], **{**GEOMETRY, "batch_size": 2})
+    logs: list[str] = []
+    train(cfg, log=logs.append)
+    assert [s for s, _ in list_checkpoints(out / "checkpoints")] == [2]
+    assert any("held-out accuracy 128:" in m for m in logs)
+    cfg.steps = 3
+    train(cfg, log=logs.append)
+    assert any("resumed" in m and "step 2" in m for m in logs)
+    hn = load_hypernet(out)
+    adapter = hn.internalize("The special magic number is 1234. " * 30)
+    assert adapter.n_chunks > 1 and adapter.A.shape[0] == 2
