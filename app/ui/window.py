@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from app.api import DocLoRA
+from app.errors import DocLoRAError
 from app.ui import chat_panel, library_panel, settings_panel, upload_panel
 from app.ui.chat_panel import ChatPanel, StopFlags
 from app.ui.library_panel import LibraryPanel
@@ -67,7 +68,11 @@ def build(core: DocLoRA) -> gr.Blocks:
 
         def on_load(doc_id: int | None, search: str) -> tuple:
             names = model_names(core)
-            model = gr.Dropdown(choices=names, value=names[0] if names else None)
+            try:
+                active = core.pair.name
+            except DocLoRAError:  # the status line says why; the list still offers the others
+                active = None
+            model = gr.Dropdown(choices=names, value=active)
             return win.open(doc_id, search) + (model,)
 
         blocks.load(on_load, [selected, library.search], win.open_outputs + [settings.model])

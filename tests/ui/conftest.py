@@ -133,7 +133,7 @@ def page(browser, ui_server):
     page = context.new_page()
     page.requests = []
     page.on("request", lambda request: page.requests.append(request.url))
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(90_000)  # generous: the 2 cores are shared with other work
     page.goto(ui_server.url)
     page.wait_for_selector("#dl-docs")
     yield page
