@@ -25,8 +25,10 @@ from app_helpers import PROSE, QUESTION, library_state, make_pdf, needle_text
 
 def test_two_documents_each_answer_their_own_needle_without_reloading_the_base(demo_pair, pdfs):
     app = DocLoRA()
-    a = app.add(make_pdf(pdfs / "harbour.pdf", [" ".join(PROSE[:2]), needle_text("4821")]))
-    b = app.add(make_pdf(pdfs / "library.pdf", [needle_text("7390", position=1)]))
+    a = app.add(make_pdf(pdfs / "harbour.pdf", [" ".join(PROSE[:2]), needle_text("4821")],
+                         title="Harbour notes"))
+    b = app.add(make_pdf(pdfs / "library.pdf", [needle_text("7390", position=1)],
+                         title="Library notes"))
     assert (a.status, b.status) == ("ready", "ready")
     first = app.ask(a.id, QUESTION)
     assert "4821" in first.text
@@ -44,7 +46,7 @@ def test_two_documents_each_answer_their_own_needle_without_reloading_the_base(d
 
 
 def test_cli_add_ask_json_and_rm(demo_pair, pdfs):
-    path = make_pdf(pdfs / "harbour.pdf", [needle_text("6152")])
+    path = make_pdf(pdfs / "harbour.pdf", [needle_text("6152")], title="Harbour guide")
     runner = CliRunner()
     empty = library_state()
     added = runner.invoke(cli, ["add", str(path), "--json"])
