@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-# Chosen from benchmarks/chat.py on the 2-core machine (random-weight Qwen3-0.6B shapes, Q8_0,
-# LoRA on ffn_down of all 28 layers): decode at rank 64 stays within noise of the base model
-# (>= 0.97x), while rank 264 (an 8k-token document in 256-token chunks) costs ~10%.
-# A real Qwen3/Gemma D2L (8192-token chunks) gives rank 64 only at ~56k tokens, so most
-# documents are never compressed.
+# Decode cost of a LoRA on ffn_down of all 28 layers of Qwen3-0.6B shapes (Q8_0, 2 cores, measured
+# on this machine kind; shared/design/gguf-and-llamacpp.md): rank 16 ~1.0x the base model, rank 72
+# ~0.98x, rank 264 ~0.90x, i.e. roughly linear at ~0.04% per rank. Rank 64 keeps decode >= 0.97x
+# with margin for noise; benchmarks/chat.py re-measures it (its rank sweep). A real Qwen3/Gemma
+# D2L (8192-token chunks) exceeds rank 64 only beyond ~57k tokens (8 chunks): most documents stay exact.
 DEFAULT_MAX_ADAPTER_RANK = 64
 
 

@@ -103,12 +103,18 @@ def test_realistic_shape_is_fast(make_adapter):
     # The demo model (4 layers, intermediate 384, hidden 128) with a 32-chunk document: R = 264.
     adapter = make_adapter(L=4, R=264, d_in=384, d_out=128)
     compress_adapter(make_adapter(L=1, R=16, d_in=8, d_out=8), max_rank=2)  # load LAPACK once
-    timings = []
-    for _ in range(3):  # best of 3: the 2-core machine is shared, a single run can be preempted
-        start = time.perf_counter()
-        out = compress_adapter(adapter, max_rank=DEFAULT_MAX_ADAPTER_RANK)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 1.0, f"compression took {min(timings):.2f} s"
+    # CPU time on one thread: the compute cost itself, whatever else the shared machine is running.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        timings = []
+        for _ in range(3):
+            start = time.process_time()
+            out = compress_adapter(adapter, max_rank=DEFAULT_MAX_ADAPTER_RANK)
+            timings.append(time.process_time() - start)
+    finally:
+        torch.set_num_threads(threads)
+    assert min(timings) < 0.5, f"compression took {min(timings):.2f} CPU seconds"
     assert out.adapter.A.shape == (4, DEFAULT_MAX_ADAPTER_RANK, 384)
     s = torch.linalg.svdvals(dense(adapter))
     err = torch.linalg.matrix_norm(dense(adapter) - dense(out.adapter))
