@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -11,15 +12,30 @@ from app.chat import ChatEngine, build_messages
 from app.errors import AdapterError
 from app.records import Message, Settings
 
-from app_helpers import QUESTION, make_pdf, needle_text
+from app.paths import demo_pair_dir
+
+from app_helpers import QUESTION, demo_ready, make_pdf, needle_text
 
 
-@pytest.fixture
-def three_docs(demo_pair, pdfs):
-    app = DocLoRA()
-    docs = [app.add(make_pdf(pdfs / f"d{n}.pdf", [needle_text(n)])) for n in ("1111", "2929", "8080")]
-    app.close()
-    return demo_pair / "model.gguf", [d.adapter.file for d in docs]
+@pytest.fixture(scope="module")
+def three_docs(tmp_path_factory):
+    """Three real document adapters, built once for this module in a library of its own."""
+    if not demo_ready():
+        raise RuntimeError("the demo pair is missing; build it first (doclora train)")
+    root = tmp_path_factory.mktemp("three_docs")
+    saved = os.environ.get("DOCLORA_HOME")
+    os.environ["DOCLORA_HOME"] = str(root / "home")
+    try:
+        app = DocLoRA()
+        docs = [app.add(make_pdf(root / f"d{n}.pdf", [needle_text(n)]))
+                for n in ("1111", "2929", "8080")]
+        app.close()
+    finally:
+        if saved is None:
+            os.environ.pop("DOCLORA_HOME", None)
+        else:
+            os.environ["DOCLORA_HOME"] = saved
+    return demo_pair_dir() / "model.gguf", [d.adapter.file for d in docs]
 
 
 def answer(engine, adapter, question=QUESTION, stop=None):
