@@ -83,11 +83,19 @@ def build(name: str, device: torch.device, dtype: torch.dtype):
     return base, hn
 
 
-def timed_encoder(hn: Hypernet) -> dict:
-    """Accumulate the context encoder's share of internalization CPU time via module hooks."""
+def timed_encoder(hn: Hypernet, on_gpu: bool) -> dict:
+    """Accumulate the context encoder's share of internalization time via module hooks
+    (process CPU seconds on CPU; synchronised wall seconds on a GPU)."""
     acc = {"encoder_s": 0.0}
-    hn.encoder.register_forward_pre_hook(lambda m, a: acc.__setitem__("t0", time.process_time()))
-    hn.encoder.register_forward_hook(lambda m, a, o: acc.__setitem__("encoder_s", acc["encoder_s"] + time.process_time() - acc["t0"]))
+
+    def now() -> float:
+        if on_gpu:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return time.process_time()
+
+    hn.encoder.register_forward_pre_hook(lambda m, a: acc.__setitem__("t0", now()))
+    hn.encoder.register_forward_hook(lambda m, a, o: acc.__setitem__("encoder_s", acc["encoder_s"] + now() - acc["t0"]))
     return acc
 
 
@@ -99,6 +107,8 @@ class Clock:
         return self
 
     def __exit__(self, *exc):
+        if torch.cuda.is_available():  # kernels run asynchronously: wait for them before reading the clock
+            torch.cuda.synchronize()
         self.cpu, self.wall = time.process_time() - self._cpu, time.perf_counter() - self._wall
 
 
@@ -107,7 +117,7 @@ def run(name: str, sizes: list[int], chunk: int, device: torch.device, dtype: to
     base, hn = build(name, device, dtype)
     print(f"built {name} + hypernet ({sum(p.numel() for p in hn.model.parameters()) / 1e6:.0f}M params) "
           f"in {time.perf_counter() - t0:.0f}s, RSS {rss_bytes() / 2**30:.2f} GiB", flush=True)  # fmt: skip
-    enc_time = timed_encoder(hn)
+    enc_time = timed_encoder(hn, device.type == "cuda")
     with torch.no_grad():  # warm-up: first calls allocate and pick kernels
         base(input_ids=torch.arange(100, 116)[None].to(device), use_cache=False)
         hn.internalize_ids([list(range(100, 116))])
@@ -119,13 +129,19 @@ def run(name: str, sizes: list[int], chunk: int, device: torch.device, dtype: to
             base(input_ids=ids.to(device), use_cache=False)
         chunks = [c.tolist() for c in ids[0].split(chunk)]
         enc_time["encoder_s"] = 0.0
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         with PeakRSS() as mem_hn, Clock() as int_t:
             adapter = hn.internalize_ids(chunks)
-        base_s, int_s = base_t.cpu, int_t.cpu
+        # CPU seconds are robust on a shared CPU; on a GPU the wall clock (after synchronising) is what counts.
+        on_gpu = device.type == "cuda"
+        base_s, int_s = (base_t.wall, int_t.wall) if on_gpu else (base_t.cpu, int_t.cpu)
         row = dict(tokens=n, chunks=len(chunks), rank=adapter.rank, base_s=base_s, internalize_s=int_s,
                    base_wall=base_t.wall, int_wall=int_t.wall,
                    encoder_s=enc_time["encoder_s"], base_peak=mem_base.peak - before, int_peak=mem_hn.peak - before,
                    rss_peak=max(mem_base.peak, mem_hn.peak))  # fmt: skip
+        if device.type == "cuda":
+            row["gpu_peak"] = torch.cuda.max_memory_allocated()
         rows.append(row)
         print(f"  {n} tokens: base {base_s:.1f} CPU-s ({base_t.wall:.1f}s wall), internalize {int_s:.1f} CPU-s "
               f"({int_t.wall:.1f}s wall; encoder {row['encoder_s']:.1f} CPU-s)", flush=True)  # fmt: skip
@@ -152,7 +168,11 @@ def main() -> None:
     rows = run(args.model, sizes, args.chunk, device, dtype)
     gib = 2**30
     print(f"\n{args.model} shapes, random weights; machine: {machine}")
-    print("| tokens | chunks | rank | base forward CPU-s (wall) | internalize CPU-s (wall) | encoder CPU-s | hypernet CPU-s | internalize / base | hypernet / base | peak RSS GiB | extra RSS base / internalize GiB |")
+    unit = "s" if device.type == "cuda" else "CPU-s"
+    if device.type == "cuda":
+        for r in rows:
+            print(f"  {r['tokens']} tokens: GPU peak memory while internalizing {r['gpu_peak'] / gib:.2f} GiB")
+    print(f"| tokens | chunks | rank | base forward {unit} (wall) | internalize {unit} (wall) | encoder {unit} | hypernet {unit} | internalize / base | hypernet / base | peak RSS GiB | extra RSS base / internalize GiB |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         hyper_s = r["internalize_s"] - r["encoder_s"]
