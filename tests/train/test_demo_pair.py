@@ -3,7 +3,6 @@ and answered through llama.cpp with the GGUF adapter; without an adapter the ans
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
@@ -14,17 +13,17 @@ from hypernet.train.needle import Haystacks
 
 from train_helpers import HELDOUT, PAIR_DIR
 
-N_DOCS = 24
+N_DOCS = 30
 WINDOW = 256
+SEED = 0  # random needles and haystacks, drawn reproducibly (the pair is ~94% right at 4x: a fresh
+#           seed per run would fail the 90% bar by chance now and then)
 
 
 @pytest.fixture(scope="module")
 def pair():
     hn = load_hypernet(PAIR_DIR / "hypernet", device="cpu")
     llm = open_llama(PAIR_DIR / "model.gguf", n_ctx=512)
-    seed = int.from_bytes(os.urandom(4), "little")
-    print(f"needle seed {seed}")
-    docs = [Haystacks.from_file(HELDOUT, hn.tokenizer).document(random.Random(seed + i), 4 * WINDOW)
+    docs = [Haystacks.from_file(HELDOUT, hn.tokenizer).document(random.Random(SEED + i), 4 * WINDOW)
             for i in range(N_DOCS)]
     return hn, llm, docs
 
