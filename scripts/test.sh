@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite inside the project's virtual environment.
+# Runs the whole test suite inside the project's virtual environment
+# (after scripts/setup.sh). Installs Debian's Chromium for the browser tests if it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/install-browser.sh
 mkdir -p artifacts
 export PYTHONUNBUFFERED=1
 exec .venv/bin/python -m pytest -q "$@"
