@@ -80,6 +80,9 @@ def cli(ctx: click.Context, model: str | None) -> None:
         doclora chat paper
     """
     ctx.obj = {"model": model, "app": None, "told": False}
+    from app.models import enforce_offline
+
+    enforce_offline()  # once the active pair is installed, nothing touches the network (`models pull` lifts it)
 
 
 def _app(ctx: click.Context, announce: bool = False) -> DocLoRA:

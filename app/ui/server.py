@@ -18,6 +18,9 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
     from app.errors import DocLoRAError
     from app.ui import theme, window
 
+    from app.models import enforce_offline
+
+    enforce_offline()
     core = DocLoRA(model)
     blocks = window.build(core)
     blocks.queue(default_concurrency_limit=1)
