@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -160,7 +161,8 @@ def test_add_checks_gguf_and_hypernet_against_the_base(tiny_base, make_gguf, par
 
     pair = add_pair("mine", tiny_base, good, hypernet, use=True)
     assert pair.installed and pair.kind == "user" and active_pair().name == "mine"
-    assert (pair.base_dir, pair.gguf, pair.hypernet) == (tiny_base, good, hypernet)
+    assert [Path(p).resolve() for p in (pair.base_dir, pair.gguf, pair.hypernet)] == [
+        p.resolve() for p in (tiny_base, good, hypernet)]
 
 
 def test_unreachable_hub_says_so_and_changes_nothing(fake_hub, monkeypatch):
