@@ -66,15 +66,16 @@ def wire(win: Window) -> None:
         head = (gr.HTML(cards, visible=True if cards else "hidden"),
                 gr.Button(visible=True if active else "hidden"), gr.Timer(active=active))
         unchanged = (gr.skip(),) * len(win.open_outputs)
-        if seen is None:  # the first tick after a load: the load has drawn the list
-            return head + (done,) + unchanged
+        skip_rest = (gr.skip(),) * (len(win.open_outputs) - 2)
+        refreshed = (done, gr.skip(), document_list(core, search, selected)) + skip_rest
+        if seen is None:  # the first tick after a load: a file may have become ready since the load drew the list
+            return head + refreshed
         if done == seen:
             return head + (gr.skip(),) + unchanged
         fresh = [j for j in jobs if j.status == JOB_DONE and j.id not in seen]
         if selected is None and fresh:  # nothing open yet: open what just became ready
             return head + (done,) + win.open(fresh[0].document_id, search)
-        skip_rest = (gr.skip(),) * (len(win.open_outputs) - 2)
-        return head + (done, gr.skip(), document_list(core, search, selected)) + skip_rest
+        return head + refreshed
 
     def on_cancel() -> None:
         for job in core.jobs(active_only=True):
