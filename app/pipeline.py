@@ -102,7 +102,7 @@ def extract(path: Path, password: str | None, max_pages: int | None):
 
 def chunk(hn, text: str) -> list[list[int]]:
     """Stage 2: templated token-id chunks of at most the hypernetwork's chunk length."""
-    chunks = hn.chunk_text(text)
+    chunks = hn.chunk_text(text, snap_to_sentences=True)  # no sentence split across chunks
     if not chunks:
         raise E.InvalidDocumentError("The document has no text to internalize; "
                                      "use a PDF with text.")

@@ -119,7 +119,7 @@ def run_method(method: str, docs, hn, llm, gguf: Path, args) -> dict:
                 if method == "cd":
                     adapter = context_distill(hn, doc.text, args.cd_steps, args.cd_lr)
                 else:
-                    adapter = hn.internalize(doc.text)
+                    adapter = hn.internalize(doc.text, snap_to_sentences=True)  # as the app does
                 if method == "d2l-c":
                     from hypernet.compress import compress_adapter
 

@@ -70,12 +70,15 @@ def wrap_document(tokenizer, text: str) -> str:
     return prefix + (text.strip() if trims else text) + suffix
 
 
-def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_TOKENS) -> list[list[int]]:
+def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_TOKENS,
+               snap_to_sentences: bool = False) -> list[list[int]]:
     """Token-id chunks, each a templated message of at most `max_chunk_tokens` tokens.
 
     The templated document is tokenised once; if it is too long it is cut into
     n = ceil(len / (max - affix length)) nearly equal slices, and each slice gets the template
     prefix (all but the first) and suffix (all but the last) re-added.
+    With `snap_to_sentences` (not in the reference), each cut moves back, within the room the
+    chunk budget leaves, to just after a sentence end, so that no sentence is split across chunks.
     """
     if not text or not text.strip():
         raise ChunkingError("The document has no text to internalize.")
@@ -90,11 +93,27 @@ def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_T
             f"max_chunk_tokens={max_chunk_tokens} leaves no room for text next to the chat template's "
             f"{len(pre) + len(suf)} tokens; use a larger max_chunk_tokens."
         )
-    n = math.ceil(len(ids) / budget)
+    # snapping needs room to move a cut back: then each slice leaves an eighth of the budget free
+    n = math.ceil(len(ids) / (budget - budget // 8 if snap_to_sentences else budget))
     sizes = [len(ids) // n + (1 if i < len(ids) % n else 0) for i in range(n)]
-    chunks, start = [], 0
-    for i, size in enumerate(sizes):
-        piece = ids[start : start + size]
-        start += size
-        chunks.append((pre if i > 0 else []) + piece + (suf if i < n - 1 else []))
-    return chunks
+    cuts = [sum(sizes[:i]) for i in range(n + 1)]
+    if snap_to_sentences:
+        cuts = _snap_cuts(tokenizer, ids, cuts, slack=budget - max(sizes))
+    return [(pre if i > 0 else []) + ids[cuts[i] : cuts[i + 1]] + (suf if i < n - 1 else []) for i in range(n)]
+
+
+_SENTENCE_ENDS = (".", "!", "?", "\n", ":", ";")
+
+
+def _snap_cuts(tokenizer, ids: list[int], cuts: list[int], slack: int) -> list[int]:
+    """Move each inner cut back by at most `slack` tokens to just after a sentence-ending token.
+
+    A chunk then holds its equal share plus at most `slack` tokens, so it still fits the budget.
+    """
+    snapped = list(cuts)
+    for i in range(1, len(cuts) - 1):
+        for j in range(cuts[i], max(snapped[i - 1] + 1, cuts[i] - slack) - 1, -1):
+            if tokenizer.decode([ids[j - 1]]).rstrip(" ").endswith(_SENTENCE_ENDS):
+                snapped[i] = j
+                break
+    return snapped

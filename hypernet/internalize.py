@@ -42,17 +42,19 @@ class Hypernet:
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
 
-    def chunk_text(self, text: str, max_chunk_tokens: int | None = None) -> list[list[int]]:
-        """Templated token-id chunks of a document."""
+    def chunk_text(self, text: str, max_chunk_tokens: int | None = None,
+                   snap_to_sentences: bool = False) -> list[list[int]]:
+        """Templated token-id chunks of a document (cuts after sentence ends with `snap_to_sentences`)."""
         if self.tokenizer is None:
             raise ChunkingError(f"The base model {self.base_model} has no tokenizer; pass token ids to internalize_ids.")
-        return chunk_text(self.tokenizer, text, max_chunk_tokens or self.max_chunk_tokens)
+        return chunk_text(self.tokenizer, text, max_chunk_tokens or self.max_chunk_tokens, snap_to_sentences)
 
-    def internalize(self, text: str, max_chunk_tokens: int | None = None, progress: Progress | None = None) -> DocumentAdapter:
-        """Turn a document into its combined LoRA."""
+    def internalize(self, text: str, max_chunk_tokens: int | None = None, progress: Progress | None = None,
+                    snap_to_sentences: bool = False) -> DocumentAdapter:
+        """Turn a document into its combined LoRA (`snap_to_sentences`: see `chunking.chunk_text`)."""
         if progress:
             progress("tokenize", 0, 1)
-        chunks = self.chunk_text(text, max_chunk_tokens)
+        chunks = self.chunk_text(text, max_chunk_tokens, snap_to_sentences)
         if progress:
             progress("tokenize", 1, 1)
         return self.internalize_ids(chunks, progress=progress)

@@ -101,3 +101,22 @@ def test_errors_are_clear():
     bare.chat_template = None
     with pytest.raises(ChunkingError, match="no chat template"):
         chunk_text(bare, "text")
+
+
+def test_snapped_chunks_never_split_a_sentence():
+    tok = qwen3()
+    sentences = [f"Sentence {i} says the value of item {i} is {i * 7 % 13}." for i in range(120)]
+    text = " ".join(sentences)
+    prefix, suffix, _ = template_affixes(tok)
+    pre, suf = affix_ids(tok, prefix, suffix)
+    plain = chunk_text(tok, text, max_chunk_tokens=300)
+    snapped = chunk_text(tok, text, max_chunk_tokens=300, snap_to_sentences=True)
+    assert len(plain) <= len(snapped) <= len(plain) + 1 and all(len(c) <= 300 for c in snapped)
+    bodies = [tok.decode(c[len(pre) if i else 0 : len(c) - len(suf) if i < len(snapped) - 1 else len(c)])
+              for i, c in enumerate(snapped)]
+    # each inner cut falls right after a sentence's full stop, and every sentence is whole in one chunk
+    assert all(b.rstrip().endswith(".") for b in bodies[:-1])
+    assert all(any(s in b for b in bodies) for s in sentences)
+    # with the plain equal slices some sentence is cut in two (else this test would prove nothing)
+    plain_bodies = [tok.decode(c) for c in plain]
+    assert not all(any(s in b for b in plain_bodies) for s in sentences)

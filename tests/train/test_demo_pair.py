@@ -41,7 +41,7 @@ def test_adapter_answers_documents_at_4x_the_window(pair):
     hn, llm, docs = pair
     hits = 0
     for doc in docs:
-        adapter = hn.internalize(doc.text)
+        adapter = hn.internalize(doc.text, snap_to_sentences=True)  # as the app does
         assert adapter.n_chunks >= 4
         reply, _ = ask_with_adapter(llm, adapter, PAIR_DIR / "model.gguf")
         hits += reply.answer == doc.answer

@@ -268,7 +268,7 @@ def test_bad_pdfs_show_their_messages_and_a_password_opens_the_locked_one(page, 
 def test_restart_keeps_library_and_chat(page, ui_server, shots):
     ui_server.restart()
     page.reload()
-    page.locator("#dl-docs label", has_text=HARBOR[1]).wait_for()
+    page.locator("#dl-docs label", has_text=HARBOR[1]).wait_for(timeout=ANSWER_TIMEOUT_MS)  # a fresh server is slow to answer first
     assert len(doc_labels(page)) == 2  # Harbor Notes and the unlocked PDF
     open_document(page, HARBOR[1])
     chat = page.locator("#dl-chat")
