@@ -8,7 +8,6 @@ that way than from the answer alone.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .config import cosine_lr
 from .needle import QUESTION, Haystacks
 
 
@@ -40,14 +40,6 @@ class BaseLMConfig:
     eval_docs: int = 48
     stop_accuracy: float = 0.98  # stop early once held-out in-prompt accuracy reaches this
     min_steps: int = 400
-
-
-def lr_at(step: int, total: int, lr: float, warmup: int, min_ratio: float = 0.1) -> float:
-    """Linear warmup, then cosine decay to ``min_ratio * lr``."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def new_model(cfg: BaseLMConfig, tokenizer):
@@ -152,7 +144,7 @@ def train_base(cfg: BaseLMConfig, tokenizer, train: Haystacks, heldout: Haystack
     t0, tokens = time.time(), 0
     for step in range(cfg.steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
+            group["lr"] = cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup)
         ids, mask, wts = make_batch(train, rng, cfg)
         loss = lm_loss(model, ids, mask, wts)
         opt.zero_grad(set_to_none=True)

@@ -113,9 +113,14 @@ class AdaptiveCurriculum:
             self.recent = []
 
 
+def cosine_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 0.1) -> float:
+    """Linear warmup to ``lr``, then cosine decay to ``min_ratio * lr`` at step ``total``."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to ``cfg.lr``, then cosine decay to ``cfg.min_lr_ratio * cfg.lr``."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    """The learning rate of the hypernetwork's training at ``step``."""
+    return cosine_lr(step, cfg.steps, cfg.lr, cfg.warmup, cfg.min_lr_ratio)
