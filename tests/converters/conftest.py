@@ -85,6 +85,21 @@ class TinyModel:
         llm.eval(self.prompt)
         return np.array(llm.scores[: len(self.prompt)], dtype=np.float32)
 
+    def llama_logits_with_adapter(self, adapter_path: Path, gguf_path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(base, with adapter) llama.cpp logits of a freshly opened model; frees everything after."""
+        from converters.llama_adapters import activate, free_adapter, load_adapter
+
+        llm = self.open_llama(gguf_path)
+        try:
+            base = self.llama_logits(llm)
+            adapter = load_adapter(llm, adapter_path)
+            activate(llm, adapter)
+            got = self.llama_logits(llm)
+            free_adapter(llm, adapter)
+        finally:
+            llm.close()
+        return base, got
+
     def torch_logits(self, lora: dict | None = None) -> np.ndarray:
         """PyTorch logits; `lora` maps module names ("model.layers.0.mlp.down_proj") to (A, B),
         added as y += x A^T B^T by forward hooks (the reference the GGUF adapter must match)."""

@@ -81,13 +81,7 @@ def test_lora_on_every_projection_matches_pytorch(tiny_models, tmp_path, family)
         lora = random_lora({0: 8, 1: 8}, seed=seed, d_in=d_in, d_out=d_out, module=module, gain=2.0)
         path = adapter_to_gguf(lora, tmp_path / f"{seed}.gguf", base_gguf=tm.gguf_f32, outtype="f32")
         expected = tm.torch_logits(lora.modules)
-        llm = tm.open_llama()
-        base = tm.llama_logits(llm)
-        adapter = load_adapter(llm, path)
-        activate(llm, adapter)
-        got = tm.llama_logits(llm)
-        free_adapter(llm, adapter)
-        llm.close()
+        base, got = tm.llama_logits_with_adapter(path)
         assert np.abs(expected - base).max() > 0.3, module
         assert np.abs(got - expected).max() <= tm.tolerance, module
 
@@ -112,12 +106,7 @@ def test_f16_adapter_and_uneven_ranks_match_pytorch(tiny_models, tmp_path):
     lora = random_lora({0: 24, 1: 40}, seed=11)
     path = adapter_to_gguf(lora, tmp_path / "f16.gguf", base_gguf=tm.gguf_f32, outtype="f16")
     expected = tm.torch_logits(lora.modules)
-    llm = tm.open_llama()
-    adapter = load_adapter(llm, path)
-    activate(llm, adapter)
-    got = tm.llama_logits(llm)
-    free_adapter(llm, adapter)
-    llm.close()
+    _, got = tm.llama_logits_with_adapter(path)
     assert np.abs(got - expected).max() <= 5e-3  # F16 tensors: ~1e-3 (design page: 1.6e-3)
 
 
@@ -136,13 +125,7 @@ def test_peft_folder_with_rslora_and_alpha_pattern(tiny_models, tmp_path):
         expected = peft_model(torch.tensor([tm.prompt])).logits[0].numpy()
     peft_model.save_pretrained(tmp_path / "peft")
     path = adapter_to_gguf(tmp_path / "peft", tmp_path / "peft.gguf", base_gguf=tm.gguf_f32, outtype="f32")
-    llm = tm.open_llama()
-    base = tm.llama_logits(llm)
-    adapter = load_adapter(llm, path)
-    activate(llm, adapter)
-    got = tm.llama_logits(llm)
-    free_adapter(llm, adapter)
-    llm.close()
+    base, got = tm.llama_logits_with_adapter(path)
     assert np.abs(expected - base).max() > 0.5
     assert np.abs(got - expected).max() <= tm.tolerance
 
@@ -155,13 +138,8 @@ def test_adapter_on_quantized_base_stays_within_quantization_error(tiny_models, 
     lora = random_lora({0: 72, 1: 72}, seed=1, gain=3.0)
     logits = {}
     for name, model_path in (("f32", tm.gguf_f32), ("q", qpath)):
-        llm = tm.open_llama(model_path)
-        logits[name] = tm.llama_logits(llm)
-        adapter = load_adapter(llm, adapter_to_gguf(lora, tmp_path / f"{name}.gguf", base_gguf=model_path, outtype="f32"))
-        activate(llm, adapter)
-        logits[name + "+lora"] = tm.llama_logits(llm)
-        free_adapter(llm, adapter)
-        llm.close()
+        adapter_path = adapter_to_gguf(lora, tmp_path / f"{name}.gguf", base_gguf=model_path, outtype="f32")
+        logits[name], logits[name + "+lora"] = tm.llama_logits_with_adapter(adapter_path, model_path)
     rms = lambda x: float(np.sqrt(np.mean(np.square(x))))  # noqa: E731
     quant_err = rms(logits["q"] - logits["f32"])
     lora_err = rms(logits["q+lora"] - logits["f32+lora"])
