@@ -20,6 +20,7 @@ class TrainConfig:
     train_file: str = ""  # needle: corpus file of prose sources; distill: JSONL (context, prompt[, response])
     eval_file: str = ""  # held-out file of the same kind
     base_record: str = ""  # base path recorded in the checkpoint ("" -> base_model)
+    init_from: str = ""  # a hypernet checkpoint (our folder format) to fine-tune instead of a fresh init
     # hypernetwork geometry (HypernetConfig fields)
     encoder_type: str = "per_layer_activations"
     rank: int = 8
@@ -34,6 +35,7 @@ class TrainConfig:
     max_chunk_tokens: int = 256
     min_chunk_tokens: int = 48
     chunk_probs: list[float] = field(default_factory=lambda: [0.4, 0.2, 0.2, 0.2])  # P(1..n chunks)
+    snap_to_sentences: bool = False  # cut chunks at sentence ends, as the app does (hypernet.chunking)
     curriculum_hold: int = 0  # steps of one short chunk per context and no L1 before the chunk cap grows
     curriculum_steps: int = 0  # ... then the cap grows linearly to max_chunk_tokens over these steps
     curriculum_start_tokens: int = 36

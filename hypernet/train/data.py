@@ -63,9 +63,10 @@ class NeedleTask:
     """Needle documents of random chunk counts and sizes, answered with plain cross-entropy."""
 
     def __init__(self, tokenizer, haystacks: Haystacks, max_chunk_tokens: int, min_chunk_tokens: int,
-                 chunk_probs: list[float]):
+                 chunk_probs: list[float], snap_to_sentences: bool = False):
         self.tok, self.hay = tokenizer, haystacks
         self.max_chunk, self.min_chunk, self.probs = max_chunk_tokens, min_chunk_tokens, chunk_probs
+        self.snap = snap_to_sentences
         self.affix = affix_tokens(tokenizer)
         self.prompt = chat_prompt(tokenizer, QUESTION)
 
@@ -74,7 +75,7 @@ class NeedleTask:
         hi = max(6, min(max_chunk or self.max_chunk, self.max_chunk) - self.affix)
         size = rng.randint(min(self.min_chunk, hi // 2), hi)
         doc = self.hay.document(rng, n_chunks * size)
-        chunks = chunk_text(self.tok, doc.text, max_chunk_tokens=size + self.affix)
+        chunks = chunk_text(self.tok, doc.text, max_chunk_tokens=size + self.affix, snap_to_sentences=self.snap)
         return Example(chunks, self.prompt, response_ids(self.tok, QUESTION, doc.answer),
                        chat_prompt(self.tok, f"{doc.text} {QUESTION}"))
 
@@ -82,8 +83,9 @@ class NeedleTask:
 class JsonlTask:
     """Records ``{"context", "prompt", "response"?}`` from a JSONL file, for context distillation."""
 
-    def __init__(self, tokenizer, path: str | Path, max_chunk_tokens: int, chunk_probs: list[float]):
-        self.tok, self.max_chunk, self.probs = tokenizer, max_chunk_tokens, chunk_probs
+    def __init__(self, tokenizer, path: str | Path, max_chunk_tokens: int, chunk_probs: list[float],
+                 snap_to_sentences: bool = False):
+        self.tok, self.max_chunk, self.probs, self.snap = tokenizer, max_chunk_tokens, chunk_probs, snap_to_sentences
         self.records = [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
         if not self.records or any("context" not in r or "prompt" not in r for r in self.records):
             raise ValueError(f"{path} must hold JSON lines with 'context' and 'prompt' (and optionally 'response')")
@@ -94,7 +96,8 @@ class JsonlTask:
         n_tokens = len(self.tok(rec["context"], add_special_tokens=False)["input_ids"])
         wanted = 1 if single else sample_chunk_count(rng, self.probs)
         size = min(self.max_chunk, -(-n_tokens // wanted) + self.affix)
-        chunks = chunk_text(self.tok, rec["context"], max_chunk_tokens=max(size, 2 * self.affix))
+        chunks = chunk_text(self.tok, rec["context"], max_chunk_tokens=max(size, 2 * self.affix),
+                            snap_to_sentences=self.snap)
         resp = response_ids(self.tok, rec["prompt"], rec["response"]) if rec.get("response") else []
         return Example(chunks, chat_prompt(self.tok, rec["prompt"]), resp,
                        chat_prompt(self.tok, f"{rec['context']}\n\n{rec['prompt']}"))

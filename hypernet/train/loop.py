@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from hypernet.apply import lora_applied
-from hypernet.checkpoint import save_checkpoint
+from hypernet.checkpoint import load_checkpoint, save_checkpoint
 from hypernet.encoder import ContextEncoder
 from hypernet.model import HypernetConfig, HypernetModel
 
@@ -59,17 +59,26 @@ class Trainer:
         self.encoder = ContextEncoder(self.base, cfg.encoder_type)
         self.hcfg = hypernet_config_for(self.base.config, cfg)
         model = HypernetModel(self.hcfg)
+        if cfg.init_from:
+            self._init_weights(model, cfg.init_from)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.model, self.opt = self.acc.prepare(model, opt)
         self.task, self.eval_task = self._tasks()
+
+    def _init_weights(self, model: HypernetModel, path: str) -> None:
+        """Start from the weights of an earlier run (same base shapes and perceiver geometry)."""
+        ck = load_checkpoint(path)
+        if ck.config.to_dict() != self.hcfg.to_dict():
+            raise ValueError(f"init_from {path}: its hypernetwork geometry differs from this run's config")
+        model.load_state_dict(ck.state_dict)
 
     def _tasks(self):
         cfg = self.cfg
         if cfg.objective == "needle":
             make = lambda f: NeedleTask(self.tok, Haystacks.from_file(f, self.tok), cfg.max_chunk_tokens,  # noqa: E731
-                                        cfg.min_chunk_tokens, cfg.chunk_probs)
+                                        cfg.min_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences)
         else:
-            make = lambda f: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs)  # noqa: E731
+            make = lambda f: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences)  # noqa: E731
         return make(cfg.train_file), (make(cfg.eval_file) if cfg.eval_file else None)
 
     @property
@@ -144,7 +153,8 @@ class Trainer:
         self.model.eval()
         for _ in range(n_docs):
             doc = task.hay.document(rng, n_tokens)
-            ex = Example(chunk_text(self.tok, doc.text, self.cfg.max_chunk_tokens), task.prompt, [], [])
+            chunks = chunk_text(self.tok, doc.text, self.cfg.max_chunk_tokens, snap_to_sentences=self.cfg.snap_to_sentences)
+            ex = Example(chunks, task.prompt, [], [])
             with self.acc.autocast():
                 A, B = self.generate_loras([ex])
             ids = torch.tensor([task.prompt], device=self.acc.device)

@@ -72,3 +72,32 @@ def test_train_checkpoints_resume_and_final_loads(tiny_base_dir, tmp_path):
     hn = load_hypernet(out)
     adapter = hn.internalize("The special magic number is 1234. " * 30)
     assert adapter.n_chunks > 1 and adapter.A.shape[0] == 2
+
+
+def test_init_from_fine_tunes_an_earlier_run(tiny_base_dir, tmp_path):
+    first = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "a"), train_file=str(HELDOUT),
+                        steps=2, save_every=0, eval_every=0, **{**GEOMETRY, "batch_size": 2})
+    train(first)
+    start = load_hypernet(tmp_path / "a").model.state_dict()
+    # lr 0 and no weight decay: the fine-tuned weights are exactly the ones it started from
+    tuned = TrainConfig(**{**first.__dict__, "out_dir": str(tmp_path / "b"), "init_from": str(tmp_path / "a"),
+                           "lr": 0.0, "weight_decay": 0.0, "steps": 1})
+    train(tuned)
+    after = load_hypernet(tmp_path / "b").model.state_dict()
+    assert all(torch.equal(start[k], after[k]) for k in start)
+    fresh = Trainer(TrainConfig(**{**tuned.__dict__, "init_from": ""})).unwrapped.state_dict()
+    assert not all(torch.equal(start[k], fresh[k]) for k in start)
+    with pytest.raises(ValueError, match="geometry"):
+        Trainer(TrainConfig(**{**tuned.__dict__, "latent_size": 32}))
+
+
+def test_snapped_training_chunks_never_split_the_needle(tiny_base_dir, tmp_path):
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path), train_file=str(HELDOUT),
+                      snap_to_sentences=True, chunk_probs=[0.0, 0.0, 0.5, 0.5], **GEOMETRY)
+    trainer = Trainer(cfg)
+    for seed in range(25):
+        ex = trainer.task.sample(random.Random(seed))
+        assert len(ex.chunks) >= 3
+        texts = [trainer.tok.decode(c) for c in ex.chunks]
+        answer = trainer.tok.decode(ex.response).strip()[:4]
+        assert sum(f"The special magic number is {answer}." in t for t in texts) == 1, (seed, texts)
