@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# torch and llama.cpp each bring an OpenMP runtime whose idle threads spin by default; on 2 cores
-# that slows llama.cpp by orders of magnitude when torch ran first (see app/__init__.py).
+# CI machines may be shared by other jobs: spinning OpenMP threads (libgomp's default) then steal
+# the cores llama.cpp and torch need; sleeping at once is slower on a quiet machine but never
+# pathological (see app/__init__.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
