@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--decode-tokens", type=int, default=None)
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--sweep", type=int, nargs="*", default=None, help="extra adapter ranks for the decode-vs-rank curve")
+    ap.add_argument("--sweep-only", action="store_true", help="only decode speed against adapter rank (no documents)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=REPO / "artifacts" / "bench-chat", help="cache for the model and adapters")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
@@ -237,10 +238,10 @@ def main(argv: list[str] | None = None) -> None:
     from converters import adapter_to_gguf
     from hypernet.compress import DEFAULT_MAX_ADAPTER_RANK, compress_adapter
 
-    lengths = args.lengths or ([256, 512, 1024] if args.quick else [1024, 4096, 8192])
+    lengths = [] if args.sweep_only else args.lengths or ([256, 512, 1024] if args.quick else [1024, 4096, 8192])
     max_rank = args.max_rank or DEFAULT_MAX_ADAPTER_RANK
     n_decode = args.decode_tokens or (24 if args.quick else 64)
-    rounds = args.rounds or (2 if args.quick else 4)
+    rounds = args.rounds or (2 if args.quick else 6)
     trials = 2 if args.quick else 3
     header = machine()
     t0 = time.perf_counter()
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
             row["variants"][name] = {**r, "rank": adapter.rank, "energy": energy, "file_bytes": path.stat().st_size, "file": str(path)}
         results["rows"].append(row)
         save(f"adapters at {n}")
-    for r in args.sweep if args.sweep is not None else ([] if args.quick else [32, 64, 96, 128, 192, 264]):
+    for r in args.sweep if args.sweep is not None else ([] if args.quick else [16, 32, 48, 64, 128, 264]):
         results["sweep"][r] = str(adapter_to_gguf(random_adapter(r, seed=r), args.work / "adapters" / f"sweep-r{r}.gguf", base_gguf=gguf))
     adapter_files += results["sweep"].values()
     print(f"decode: base and {len(adapter_files)} adapters x {rounds} rounds ...", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Accuracy (exact 4 digits) on held-out documents at 1x..16x the native window, for:
   d2l        the D2L adapter through llama.cpp (the product path; question only in the prompt)
-  d2l-c      the same adapter compressed to --compress-rank (hypernet.compress), if available
+  d2l-c      the same adapter compressed to --compress-rank (default: the app's max_adapter_rank);
+             d2l-c16 etc. compress to the rank in the name
   prompt     the whole document in the prompt through llama.cpp
   none       the question alone (no context)
   cd         per-document gradient descent: a rank-8 LoRA on down_proj of every layer trained on
@@ -37,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from hypernet import DocumentAdapter, load_hypernet  # noqa: E402
 from hypernet.apply import lora_applied  # noqa: E402
+from hypernet.compress import DEFAULT_MAX_ADAPTER_RANK, compress_adapter  # noqa: E402
 from hypernet.train.llama_eval import ask, ask_with_adapter, open_llama  # noqa: E402
 from hypernet.train.needle import QUESTION, Haystacks  # noqa: E402
 
@@ -115,15 +117,13 @@ def run_method(method: str, docs, hn, llm, gguf: Path, args) -> dict:
     with PeakRSS() as mem:
         for doc in docs:
             t0 = time.perf_counter()
-            if method in ("d2l", "d2l-c", "cd"):
+            if method == "cd" or method.startswith("d2l"):
                 if method == "cd":
                     adapter = context_distill(hn, doc.text, args.cd_steps, args.cd_lr)
                 else:
                     adapter = hn.internalize(doc.text, snap_to_sentences=True)  # as the app does
-                if method == "d2l-c":
-                    from hypernet.compress import compress_adapter
-
-                    adapter = compress_adapter(adapter, args.compress_rank).adapter
+                if method.startswith("d2l-c"):
+                    adapter = compress_adapter(adapter, int(method[5:] or args.compress_rank)).adapter
                 prep = time.perf_counter() - t0
                 reply, load_s = ask_with_adapter(llm, adapter, gguf)
                 update.append(prep + load_s)
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cd-n", type=int, default=10, help="documents per length for cd (slow)")
     p.add_argument("--cd-steps", type=int, default=40)
     p.add_argument("--cd-lr", type=float, default=3e-3)
-    p.add_argument("--compress-rank", type=int, default=16)
+    p.add_argument("--compress-rank", type=int, default=DEFAULT_MAX_ADAPTER_RANK)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--json", default=None, help="also write the results here")
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     hay = Haystacks.from_file(Path(args.heldout) if args.heldout else pair / "heldout.txt", hn.tokenizer)
     lengths = [int(x) for x in args.lengths.split(",")]
     methods = [m for m in args.methods.split(",") if m]
-    unknown = set(methods) - set(METHODS)
+    unknown = {m for m in methods if m not in METHODS and not re.fullmatch(r"d2l-c\d+", m)}
     if unknown:
         p.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     llm = open_llama(gguf, n_ctx=max(lengths) + 128, threads=args.threads)
