@@ -70,7 +70,6 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="doclora-bench-"))
     os.environ["DOCLORA_HOME"] = str(home)
-    import app  # noqa: F401  (sets the OpenMP wait policy before torch and llama.cpp load)
     import torch
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     from app.api import DocLoRA

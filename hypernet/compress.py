@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-# Decode cost of a LoRA on ffn_down of all 28 layers of Qwen3-0.6B shapes (Q8_0, 2 cores, measured
-# on this machine kind; shared/design/gguf-and-llamacpp.md): rank 16 ~1.0x the base model, rank 72
-# ~0.98x, rank 264 ~0.90x, i.e. roughly linear at ~0.04% per rank. Rank 64 keeps decode >= 0.97x
-# with margin for noise; benchmarks/chat.py re-measures it (its rank sweep). A real Qwen3/Gemma
-# D2L (8192-token chunks) exceeds rank 64 only beyond ~57k tokens (8 chunks): most documents stay exact.
+# Decode cost of a LoRA on ffn_down of all 28 layers of Qwen3-0.6B shapes (Q8_0, 2 cores; the rank
+# sweep of benchmarks/chat.py, benchmarks/results/chat-qwen3-0.6b-cpu.md): rank 16 1.00x the base
+# model, 32 0.98x, 64 0.98x, 128 0.95x, 264 0.94x. Rank 64 is the largest rank at >= 0.97x. A real
+# Qwen3/Gemma D2L (8192-token chunks) exceeds rank 64 only beyond ~57k tokens (8 chunks): most
+# documents stay exact.
 DEFAULT_MAX_ADAPTER_RANK = 64
 
 
