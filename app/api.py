@@ -90,7 +90,7 @@ class DocLoRA:
                                f"use one of {', '.join(f.name for f in fields(Settings))}.")
         with self._lock:
             new = replace(self.settings, **changes)
-            runtime = ("n_ctx", "n_threads", "device")
+            runtime = ("n_ctx", "n_threads", "device", "cpu_bf16")
             if model and model != self.pair.name:
                 self._model_name, self._pair = model, None
                 self._drop_engines()

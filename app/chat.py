@@ -172,7 +172,13 @@ class ChatEngine:
         return self._format
 
     def _prompt(self, messages: list[dict]) -> list[int]:
-        result = self._formatter()(messages=messages)
+        """Token ids of the chat after an empty system turn, as the hypernetworks were trained
+        (templates such as SmolLM2's add a default system prompt otherwise); templates that
+        reject a system role (Gemma 2) get the messages alone."""
+        try:
+            result = self._formatter()(messages=[{"role": "system", "content": ""}, *messages])
+        except Exception:  # noqa: BLE001 - jinja raises its template's own exception types
+            result = self._formatter()(messages=messages)
         return self.llm.tokenize(result.prompt.encode(), add_bos=not result.added_special,
                                  special=True)
 

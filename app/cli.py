@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -342,22 +343,34 @@ def ui_cmd(ctx, host, port, no_browser, share) -> None:
 
 
 @cli.command(name="train")
-@click.option("--preset", default="tiny-needle", show_default=True)
+@click.option("--preset", default="tiny-needle", show_default=True,
+              help="tiny-needle (the demo pair) or smollm2-135m (the real-language pair's hypernetwork).")
 @click.option("--out", "out_dir", type=click.Path(),
               help="Output folder (default: the library's models folder / PRESET).")
 def train_cmd(preset, out_dir) -> None:
-    """Train a model pair from a preset (e.g. the bundled tiny-needle demo).
+    """Train a model pair from a preset, with a fixed seed; an interrupted run resumes.
 
     \b
-    Example:
+    Examples:
         doclora train --preset tiny-needle --out ./my-demo
+        doclora train --preset smollm2-135m --out ./my-smollm2
     """
-    from hypernet.train import PRESETS, run_preset
+    from hypernet.train import DOCQA_PRESETS, preset_names, run_preset
+    from app.models.bundled import build_smollm2, smollm2_dir
     from app.paths import models_dir
-    if preset not in PRESETS:
-        raise DocLoRAError(f"Unknown preset '{preset}'; choose one of {', '.join(PRESETS)}.")
-    out = run_preset(preset, out_dir or models_dir() / preset, log=click.echo)
-    click.echo(f"Trained {preset} in {out}; use it with 'doclora models add --base {out}/base "
+    if preset not in preset_names():
+        raise DocLoRAError(f"Unknown preset '{preset}'; choose one of {', '.join(preset_names())}.")
+    out = Path(out_dir or models_dir() / preset)
+    if preset in DOCQA_PRESETS:  # trains on the bundled SmolLM2 base, linked beside the hypernet
+        pair = build_smollm2(log=click.echo)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("base", "model.gguf"):
+            if not (out / name).exists():
+                (out / name).symlink_to((pair / name).resolve())
+        run_preset(preset, out, log=click.echo, base_model=smollm2_dir() / "base")
+    else:
+        run_preset(preset, out, log=click.echo)
+    click.echo(f"Trained {preset} in {out}; use it with 'doclora models add --name NAME --base {out}/base "
                f"--gguf {out}/model.gguf --hypernet {out}/hypernet'.")
 
 

@@ -171,11 +171,13 @@ class Ingestor:
         """The pair's hypernetwork, loaded once."""
         if self._hn is None:
             from hypernet import load_hypernet
+            from hypernet.device import cpu_has_native_bf16
             from hypernet.errors import HypernetError
             check_pair(self.pair)
             try:
                 self._hn = load_hypernet(self.pair.hypernet, base_model=self.pair.base_dir,
-                                         device=_torch_device(self.settings))
+                                         device=_torch_device(self.settings),
+                                         cpu_bf16=self.settings.cpu_bf16 and cpu_has_native_bf16())
             except HypernetError as exc:
                 raise E.ModelError(f"The hypernetwork of '{self.pair.name}' does not load "
                                    f"({exc}); reinstall the model pair.") from exc

@@ -26,13 +26,14 @@ class Hypernet:
 
     def __init__(self, model: HypernetModel, encoder: ContextEncoder, tokenizer, *, base_model_path: Path,
                  base_model: str, base_fingerprint: str, hypernet_id: str, max_chunk_tokens: int,
-                 max_batch_tokens: int) -> None:  # fmt: skip
+                 max_batch_tokens: int, cpu_bf16: bool = False) -> None:  # fmt: skip
         self.model, self.encoder, self.tokenizer = model, encoder, tokenizer
         self.config: HypernetConfig = model.cfg
         self.base_model_path, self.base_model = base_model_path, base_model
         self.base_fingerprint, self.hypernet_id = base_fingerprint, hypernet_id
         self.max_chunk_tokens = max_chunk_tokens
         self.max_batch_tokens = max_batch_tokens  # tokens per encoder batch (chunks run in groups)
+        self.cpu_bf16 = cpu_bf16  # context encoder under bf16 autocast on CPU (the LoRA math stays fp32)
 
     @property
     def device(self) -> torch.device:
@@ -87,7 +88,9 @@ class Hypernet:
 
     def lora_for_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-chunk LoRAs (chunks, L, r, d) of one right-padded batch of chunks."""
-        features = self.encoder(ids, mask).to(self.dtype)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16 and self.device.type == "cpu"):
+            features = self.encoder(ids, mask)
+        features = features.to(self.dtype)
         mask = mask.to(features.device)
         rows = max(1, _PERCEIVER_ELEMENTS // (ids.shape[1] * 4 * self.config.base_hidden_size))
         return self.model.generate_loras(features.to(self.device), mask.to(self.device), max_rows=rows)
@@ -123,11 +126,14 @@ def load_hypernet(
     *,
     quantize_encoder: bool | None = None,
     max_batch_tokens: int | None = None,
+    cpu_bf16: bool = False,
 ) -> Hypernet:
     """Load a hypernetwork (reference `pytorch_model.bin` or our folder) with its base model's encoder.
 
     base_model overrides the recorded base (folder or hub id). The base must have the layer count
-    and sizes the hypernetwork was trained for (BaseModelMismatchError otherwise).
+    and sizes the hypernetwork was trained for (BaseModelMismatchError otherwise). ``cpu_bf16``
+    runs the encoder under bf16 autocast on CPU (2-6x faster where the CPU has native bf16,
+    see ``hypernet.device.cpu_has_native_bf16``); weights and the hypernetwork stay float32.
     """
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.config
@@ -140,11 +146,12 @@ def load_hypernet(
                              cfg.encoder_type, cfg.early_exit_layer)  # fmt: skip
     model = ckpt.build_model().to(dev, dt)
     window = int(base_cfg.get("max_position_embeddings") or DEFAULT_MAX_CHUNK_TOKENS)
-    max_chunk = min(DEFAULT_MAX_CHUNK_TOKENS, window)
+    max_chunk = min(DEFAULT_MAX_CHUNK_TOKENS, window, cfg.chunk_tokens or window)
     return Hypernet(
         model, encoder, _load_tokenizer(base_dir), base_model_path=base_dir, base_model=base_name,
         base_fingerprint=base_fingerprint(base_dir), hypernet_id=ckpt.hypernet_id, max_chunk_tokens=max_chunk,
         max_batch_tokens=max_batch_tokens or (4 * max_chunk if dev.type == "cuda" else max_chunk),
+        cpu_bf16=cpu_bf16 and dt == torch.float32,
     )  # fmt: skip
 
 

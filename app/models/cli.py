@@ -36,7 +36,8 @@ def _line(pair: catalog.ModelPair) -> str:
     state = "installed" if pair.installed else f"not installed, ~{_gb(pair.download_gb)} download"
     extra = " [recommended]" if pair.recommended else ""
     extra += " [gated: needs a Hugging Face token + licence acceptance]" if pair.gated else ""
-    return f"{mark} {pair.name:<12} {pair.title} ({state}){extra}"
+    line = f"{mark} {pair.name:<12} {pair.title} ({state}){extra}"
+    return line + (f"\n    {pair.notes}" if pair.notes else "")
 
 
 @click.group(name="models", cls=ModelsGroup)

@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 from app.models.catalog import GGUF_NAME, ModelPair, get_pair, install_dir, use_pair
 from app.models.errors import (
     BundledPairError, DownloadError, IncompatiblePairError, PairNotFoundError)
-from app.models.registry import BUNDLED, QUANTS, PairSpec, RepoFiles, load_specs
+from app.models.registry import BUNDLED_NAMES, QUANTS, PairSpec, RepoFiles, load_specs
 from app.paths import models_dir
 
 # progress(stage, done, total): stages "download" (bytes), "convert", "verify", "install".
@@ -71,8 +71,8 @@ class _DownloadWatcher:
 
 def _spec_for(name: str, quant: str | None, gguf_from: str | None) -> PairSpec:
     specs = load_specs()
-    if name == BUNDLED:
-        raise BundledPairError(f"'{BUNDLED}' is bundled with DocLoRA and needs no download.")
+    if name in BUNDLED_NAMES:
+        raise BundledPairError(f"'{name}' is bundled with DocLoRA and needs no download.")
     if name not in specs:
         raise PairNotFoundError(f"There is no downloadable pair named '{name}'; choose one of: "
                                 f"{', '.join(specs)}.")
@@ -234,7 +234,7 @@ def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
 def add_pair(name: str, base_dir: Path, gguf: Path, hypernet: Path, use: bool = False) -> ModelPair:
     """Register a user's own pair (files stay where they are) after checking that the GGUF and
     the hypernetwork both fit the base model."""
-    if name == BUNDLED or name in load_specs():
+    if name in BUNDLED_NAMES or name in load_specs():
         raise IncompatiblePairError(f"'{name}' is the name of a registry pair; choose another name.")
     base_dir, gguf, hypernet = (Path(p).expanduser().resolve() for p in (base_dir, gguf, hypernet))
     if not hypernet.exists():

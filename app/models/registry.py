@@ -8,7 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 
 REGISTRY_FILE = Path(__file__).with_name("pairs.json")
-BUNDLED = "tiny-needle"
+BUNDLED = "tiny-needle"  # the demo pair in assets/ (needles only)
+SMOLLM2 = "smollm2-135m"  # the real-language pair in assets/ (built by `make setup`)
+BUNDLED_NAMES = (BUNDLED, SMOLLM2)
+DEFAULT_PAIR = BUNDLED  # active when the library names none
 QUANTS = ("Q4_K_M", "Q8_0", "F16")
 
 

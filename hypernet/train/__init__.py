@@ -1,4 +1,5 @@
-"""Meta-training of D2L hypernetworks, and the recipe of the bundled ``tiny-needle`` demo pair.
+"""Meta-training of D2L hypernetworks, and the recipes of the bundled pairs (``tiny-needle``,
+``smollm2-135m``).
 
 ``python -m hypernet.train --preset tiny-needle --out DIR`` reruns the whole recipe;
 ``run_preset(name, out_dir)`` is the same from Python (``doclora train --preset`` calls it).
@@ -6,6 +7,6 @@
 
 from .config import TrainConfig, lr_at
 from .loop import train
-from .presets import PRESETS, run_preset
+from .presets import DOCQA_PRESETS, PRESETS, preset_names, run_preset
 
-__all__ = ["PRESETS", "TrainConfig", "lr_at", "run_preset", "train"]
+__all__ = ["DOCQA_PRESETS", "PRESETS", "TrainConfig", "lr_at", "preset_names", "run_preset", "train"]

@@ -3,6 +3,7 @@
 \b
 Examples:
   python -m hypernet.train --preset tiny-needle --out runs/tiny-needle
+  python -m hypernet.train --preset smollm2-135m --base-model assets/smollm2-135m/base --out runs/smollm2
   python -m hypernet.train --base-model path/to/hf_model --objective distill \\
       --train-file train.jsonl --eval-file eval.jsonl --out-dir runs/my-hypernet --steps 20000
   python -m hypernet.train --config runs/my-hypernet/training_config.json   # resume / rerun
@@ -47,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.out:
             print("--preset needs --out DIR (where the pair is written)", file=sys.stderr)
             return 2
-        run_preset(args.preset, args.out)
+        try:
+            run_preset(args.preset, args.out, base_model=args.base_model)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     values = json.loads(open(args.config).read()) if args.config else {}
     for f in fields(TrainConfig):

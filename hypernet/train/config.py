@@ -19,6 +19,8 @@ class TrainConfig:
     objective: str = "needle"  # "needle": answer cross-entropy; "distill": top-k context distillation
     train_file: str = ""  # needle: corpus file of prose sources; distill: JSONL (context, prompt[, response])
     eval_file: str = ""  # held-out file of the same kind
+    teacher_file: str = ""  # distill: precomputed teacher outputs of train_file (hypernet.train.teacher)
+    eval_teacher_file: str = ""  # ... and of eval_file
     base_record: str = ""  # base path recorded in the checkpoint ("" -> base_model)
     init_from: str = ""  # a hypernet checkpoint (our folder format) to fine-tune instead of a fresh init
     # hypernetwork geometry (HypernetConfig fields)
@@ -33,6 +35,8 @@ class TrainConfig:
     n_latent_queries: int = 8
     # data
     max_chunk_tokens: int = 256
+    record_chunk_tokens: bool = False  # store max_chunk_tokens in the hypernet's config: the app then cuts
+    #                                    documents into chunks of at most that size (else up to the window)
     min_chunk_tokens: int = 48
     chunk_probs: list[float] = field(default_factory=lambda: [0.4, 0.2, 0.2, 0.2])  # P(1..n chunks)
     snap_to_sentences: bool = False  # cut chunks at sentence ends, as the app does (hypernet.chunking)
@@ -54,7 +58,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     l1_coef: float = 0.1  # on the mean absolute value of the combined LoRA
-    precision: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU), "bf16", "fp32"
+    precision: str = "auto"  # "auto" (bf16 on GPU and on CPUs with native bf16, else fp32), "bf16", "fp32"
     seed: int = 0
     threads: int = 2  # CPU threads (torch.set_num_threads)
     # bookkeeping

@@ -4,7 +4,8 @@
   question; response = the 4 digits. Chunks come from ``hypernet.chunking.chunk_text``, so that
   training sees contexts wrapped exactly as the product wraps documents.
 - ``JsonlTask``: generic (context, prompt[, response]) records for context distillation; the
-  teacher reads the context in its prompt, the student only the prompt.
+  teacher reads the context in its prompt, the student only the prompt. With a teacher file
+  (``hypernet.train.teacher``), each record carries the teacher's precomputed response and top-k.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Example:
     prompt: list[int]  # student prompt (no context), ends with the generation prompt
     response: list[int]  # tokens the student must produce ([] -> teacher generates them)
     teacher_prompt: list[int]  # the context in the prompt, then the same question
+    teacher_topk: tuple[list[list[int]], list[list[float]]] | None = None  # precomputed (ids, log-probs)
 
 
 def chat_prompt(tokenizer, content: str) -> list[int]:
@@ -84,23 +86,38 @@ class JsonlTask:
     """Records ``{"context", "prompt", "response"?}`` from a JSONL file, for context distillation."""
 
     def __init__(self, tokenizer, path: str | Path, max_chunk_tokens: int, chunk_probs: list[float],
-                 snap_to_sentences: bool = False):
+                 snap_to_sentences: bool = False, teacher_file: str | Path | None = None):
         self.tok, self.max_chunk, self.probs, self.snap = tokenizer, max_chunk_tokens, chunk_probs, snap_to_sentences
         self.records = [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
         if not self.records or any("context" not in r or "prompt" not in r for r in self.records):
             raise ValueError(f"{path} must hold JSON lines with 'context' and 'prompt' (and optionally 'response')")
         self.affix = affix_tokens(tokenizer)
+        self.teacher = None
+        if teacher_file:
+            from .teacher import load_teacher
+
+            self.teacher = load_teacher(teacher_file)
+            self.indices = [i for i in range(len(self.records)) if self.teacher.get(i, {}).get("response_ids")]
+            if not self.indices:
+                raise ValueError(f"{teacher_file} holds no teacher outputs for the records of {path}")
+        else:
+            self.indices = list(range(len(self.records)))
 
     def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
-        rec = rng.choice(self.records)
+        index = rng.choice(self.indices)
+        rec = self.records[index]
         n_tokens = len(self.tok(rec["context"], add_special_tokens=False)["input_ids"])
         wanted = 1 if single else sample_chunk_count(rng, self.probs)
         size = min(self.max_chunk, -(-n_tokens // wanted) + self.affix)
         chunks = chunk_text(self.tok, rec["context"], max_chunk_tokens=max(size, 2 * self.affix),
                             snap_to_sentences=self.snap)
+        teacher_prompt = chat_prompt(self.tok, f"{rec['context']}\n\n{rec['prompt']}")
+        if self.teacher is not None:
+            t = self.teacher[index]
+            return Example(chunks, chat_prompt(self.tok, rec["prompt"]), t["response_ids"], teacher_prompt,
+                           (t["topk_idx"], t["topk_logp"]))
         resp = response_ids(self.tok, rec["prompt"], rec["response"]) if rec.get("response") else []
-        return Example(chunks, chat_prompt(self.tok, rec["prompt"]), resp,
-                       chat_prompt(self.tok, f"{rec['context']}\n\n{rec['prompt']}"))
+        return Example(chunks, chat_prompt(self.tok, rec["prompt"]), resp, teacher_prompt)
 
 
 def pad_rows(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,3 +148,15 @@ def gather_positions(logits: torch.Tensor, starts: torch.Tensor, lengths: torch.
     valid = offs[None, :] < lengths.to(logits.device)[:, None]
     picked = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1]))
     return picked, valid
+
+
+def padded_topk(topks: list[tuple[list[list[int]], list[list[float]]]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, width, k) teacher top-k ids and log-probs; rows past a response's end are zeros (masked)."""
+    k = len(topks[0][0][0])
+    idx = torch.zeros((len(topks), width, k), dtype=torch.long)
+    vals = torch.zeros((len(topks), width, k), dtype=torch.float32)
+    for b, (ids, logp) in enumerate(topks):
+        n = min(width, len(ids))
+        idx[b, :n] = torch.tensor(ids[:n], dtype=torch.long)
+        vals[b, :n] = torch.tensor(logp[:n], dtype=torch.float32)
+    return idx, vals

@@ -15,13 +15,14 @@ import torch
 
 from hypernet.apply import lora_applied
 from hypernet.checkpoint import load_checkpoint, save_checkpoint
+from hypernet.device import cpu_has_native_bf16
 from hypernet.encoder import ContextEncoder
 from hypernet.model import HypernetConfig, HypernetModel
 
 from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, lr_at
-from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, with_response
+from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
-from .objectives import answer_cross_entropy, l1_penalty, topk_distillation
+from .objectives import answer_cross_entropy, l1_penalty, topk_cross_entropy, topk_distillation
 from .state import list_checkpoints, load_training_state, save_training_state
 
 
@@ -33,6 +34,7 @@ def hypernet_config_for(base_config, cfg: TrainConfig) -> HypernetConfig:
         encoder_type=cfg.encoder_type, rank=cfg.rank, lora_alpha=cfg.lora_alpha,
         latent_size=cfg.latent_size, n_latent_queries=cfg.n_latent_queries, num_blocks=cfg.num_blocks,
         n_heads=cfg.n_heads, head_dim=cfg.head_dim, n_kv_heads=cfg.n_kv_heads,
+        chunk_tokens=cfg.max_chunk_tokens if cfg.record_chunk_tokens else None,
     )
 
 
@@ -44,7 +46,7 @@ class Trainer:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.cfg = cfg
-        use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and torch.cuda.is_available())
+        use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and (torch.cuda.is_available() or cpu_has_native_bf16()))
         self.acc = Accelerator(mixed_precision="bf16" if use_bf16 else "no",
                                gradient_accumulation_steps=cfg.grad_accum)
         if self.acc.device.type == "cpu":
@@ -53,7 +55,8 @@ class Trainer:
         self.rng = random.Random(cfg.seed * 1000 + self.acc.process_index)
         self.tok = AutoTokenizer.from_pretrained(cfg.base_model)
         self.pad_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else self.tok.eos_token_id
-        dtype = torch.bfloat16 if use_bf16 else torch.float32
+        # fp32 weights under bf16 autocast on CPU: bf16 weights without autocast take torch's slow path
+        dtype = torch.bfloat16 if use_bf16 and self.acc.device.type == "cuda" else torch.float32
         self.base = AutoModelForCausalLM.from_pretrained(cfg.base_model, torch_dtype=dtype).to(self.acc.device).eval()
         self.base.requires_grad_(False)
         self.encoder = ContextEncoder(self.base, cfg.encoder_type)
@@ -77,9 +80,10 @@ class Trainer:
         if cfg.objective == "needle":
             make = lambda f: NeedleTask(self.tok, Haystacks.from_file(f, self.tok), cfg.max_chunk_tokens,  # noqa: E731
                                         cfg.min_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences)
-        else:
-            make = lambda f: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences)  # noqa: E731
-        return make(cfg.train_file), (make(cfg.eval_file) if cfg.eval_file else None)
+            return make(cfg.train_file), (make(cfg.eval_file) if cfg.eval_file else None)
+        make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t)  # noqa: E731
+        return (make(cfg.train_file, cfg.teacher_file),
+                make(cfg.eval_file, cfg.eval_teacher_file) if cfg.eval_file else None)
 
     @property
     def unwrapped(self) -> HypernetModel:
@@ -118,6 +122,9 @@ class Trainer:
         if self.cfg.objective == "needle":
             targets = pad_rows(responses, self.pad_id)[0].to(dev)
             task = answer_cross_entropy(student, targets, valid)
+        elif all(ex.teacher_topk for ex in examples):
+            idx, vals = padded_topk([ex.teacher_topk for ex in examples], student.shape[1])
+            task = topk_cross_entropy(student, idx.to(dev), vals.to(dev), valid)
         else:
             t_ids, t_mask, t_starts, t_len = with_response([ex.teacher_prompt for ex in examples], responses, self.pad_id)
             with torch.no_grad():

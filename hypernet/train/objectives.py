@@ -24,7 +24,16 @@ def topk_distillation(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     are renormalised. Averaged over the masked positions of each context, then over contexts.
     """
     top_vals, top_idx = teacher_logits.float().topk(k, dim=-1)  # (B, T, k)
-    p_teacher = top_vals.softmax(-1)
+    return topk_cross_entropy(student_logits, top_idx, top_vals, mask)
+
+
+def topk_cross_entropy(student_logits: torch.Tensor, top_idx: torch.Tensor, top_vals: torch.Tensor,
+                       mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the student against a teacher's top-k (ids, logits or log-probs), renormalised.
+
+    ``top_idx``/``top_vals`` (B, T, k) may be precomputed (``hypernet.train.teacher``).
+    """
+    p_teacher = top_vals.float().softmax(-1)
     log_q = student_logits.float().log_softmax(-1).gather(-1, top_idx)  # (B, T, k)
     ce = -(p_teacher * log_q).sum(-1)  # (B, T)
     m = mask.float()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .base_lm import BaseLMConfig
 from .config import TrainConfig
+from .docqa_recipe import DocQARecipe
 
 
 @dataclass
@@ -53,8 +54,32 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def run_preset(name: str, out_dir: str | Path, log=print) -> Path:
-    """Run the whole recipe ``name`` into ``out_dir``; returns ``out_dir``."""
+# Real-document recipes on an existing base model (``base_model``: its HF folder).
+_SMOLLM2_STAGE2 = dict(
+    encoder_type="early_exit", rank=8, latent_size=96, n_heads=4, head_dim=32, n_kv_heads=2, num_blocks=4,
+    n_latent_queries=64, max_chunk_tokens=512, record_chunk_tokens=True, snap_to_sentences=True,
+    chunk_probs=[0.4, 0.2, 0.15, 0.1, 0.1, 0.05], precision="auto", top_k=16, l1_coef=0.1, lr=5e-4, warmup=50,
+    weight_decay=0.01, batch_size=8, steps=1200, save_every=50, keep_checkpoints=2, eval_every=0,
+)
+DOCQA_PRESETS: dict[str, DocQARecipe] = {
+    "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2),
+    # Seconds-scale end-to-end check of the recipe (few pages, two steps); not a usable pair.
+    "smollm2-smoke": DocQARecipe(pages=4, max_chars=1500, teacher_tokens=4, teacher_batch=4, stage2={
+        **_SMOLLM2_STAGE2, "latent_size": 16, "n_heads": 2, "head_dim": 8, "n_kv_heads": 1, "num_blocks": 1,
+        "n_latent_queries": 4, "batch_size": 2, "steps": 2, "save_every": 0, "progress": False}),
+}
+
+
+def preset_names() -> list[str]:
+    """Every preset, needle and real-document."""
+    return [*PRESETS, *DOCQA_PRESETS]
+
+
+def run_preset(name: str, out_dir: str | Path, log=print, base_model: str | Path | None = None) -> Path:
+    """Run the whole recipe ``name`` into ``out_dir``; returns ``out_dir``.
+
+    Real-document presets need ``base_model`` (the HF folder of the frozen base).
+    """
     from transformers import AutoTokenizer
 
     from .base_lm import train_base
@@ -63,8 +88,14 @@ def run_preset(name: str, out_dir: str | Path, log=print) -> Path:
     from .needle import Haystacks
     from .tokenizer import build_tokenizer
 
+    if name in DOCQA_PRESETS:
+        from .docqa_recipe import run_docqa_recipe
+
+        if base_model is None:
+            raise ValueError(f"Preset {name!r} trains on an existing base model: pass its folder (--base-model).")
+        return run_docqa_recipe(name, DOCQA_PRESETS[name], base_model, out_dir, log=log)
     if name not in PRESETS:
-        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(preset_names())}.")
     preset, out = PRESETS[name], Path(out_dir)
     work = out / "work"
     timings: dict[str, float] = {}

@@ -1,0 +1,119 @@
+"""The real-document recipe (the paper's main one, in miniature): context distillation on man pages.
+
+Stages, each skipped when its output exists, so an interrupted run resumes:
+1. data: training-split manual pages (``manpages``) -> ``work/pages.jsonl`` and one
+   ``{"context", "prompt"}`` record per templated question -> ``work/train.jsonl``;
+2. teacher: the base model with the page in its prompt answers every question once
+   (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
+3. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
+   match the teacher (top-k distillation + L1 on the LoRA, random chunk counts) -> ``work/hypernet``;
+4. publish: ``out/hypernet`` (config, weights stored in bf16, training config).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import TrainConfig
+from .manpages import collect, write_pages
+
+SUMMARY_QUESTION = "Summarize the document in one sentence."
+
+
+@dataclass
+class DocQARecipe:
+    """Sizes of one run of the recipe."""
+
+    pages: int = 700  # training manual pages
+    max_chars: int = 2200  # longest page kept (about 550 tokens; longer documents come as several chunks)
+    options_per_page: int = 2  # option questions asked of each page (at most)
+    summary_fraction: float = 0.3  # pages also asked for a one-sentence summary
+    teacher_tokens: int = 32  # longest teacher response
+    teacher_batch: int = 32  # decoding is per-step overhead on a CPU: large batches amortise it
+    stage2: dict = field(default_factory=dict)  # TrainConfig overrides
+
+
+def build_records(pages, rng: random.Random, options_per_page: int, summary_fraction: float) -> list[dict]:
+    """One ``{"context", "prompt", "kind", "page"}`` record per question asked of each page."""
+    records = []
+    for page in pages:
+        qas = [q for q in page.questions if q.kind != "option"]
+        options = [q for q in page.questions if q.kind == "option"]
+        qas += rng.sample(options, min(options_per_page, len(options)))
+        prompts = [(q.kind, q.question) for q in qas]
+        if rng.random() < summary_fraction:
+            prompts.append(("summary", SUMMARY_QUESTION))
+        records += [{"context": page.text, "prompt": p, "kind": k, "page": page.name} for k, p in prompts]
+    return records
+
+
+def publish_bf16(src: Path, dest: Path, base_record: str) -> Path:
+    """Copy a trained hypernetwork folder with its weights stored in bf16 (half the size)."""
+    tmp = dest.with_name("." + dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = {k: v.to(torch.bfloat16) for k, v in load_file(str(src / "model.safetensors")).items()}
+    save_file(tensors, str(tmp / "model.safetensors"))
+    meta = json.loads((src / "config.json").read_text())
+    meta["base_model_name_or_path"] = base_record
+    (tmp / "config.json").write_text(json.dumps(meta, indent=2))
+    shutil.copy2(src / "training_config.json", tmp / "training_config.json")
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    return dest
+
+
+def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out_dir: str | Path, seed: int = 0,
+                     log=print) -> Path:
+    """Run the recipe on ``base_model`` (an HF folder) into ``out_dir``; returns ``out_dir``."""
+    from .loop import train
+    from .teacher import precompute
+
+    out, base_model = Path(out_dir), Path(base_model)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+
+    def stage(label: str, done: Path, fn) -> None:
+        if done.exists():
+            log(f"[{name}] {label}: found {done}, skipped")
+            return
+        t0 = time.time()
+        fn()
+        timings[label] = time.time() - t0
+        log(f"[{name}] {label}: {timings[label]:.0f} s")
+
+    def data() -> None:
+        pages = collect(heldout=False, limit=recipe.pages, seed=seed, max_chars=recipe.max_chars)
+        write_pages(pages, work / "pages.jsonl")
+        records = build_records(pages, random.Random(seed), recipe.options_per_page, recipe.summary_fraction)
+        tmp = work / "train.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        os.replace(tmp, work / "train.jsonl")
+        log(f"[{name}] data: {len(pages)} pages, {len(records)} questions")
+
+    def teacher() -> None:
+        precompute(base_model, work / "train.jsonl", work / "teacher.jsonl", max_new_tokens=recipe.teacher_tokens,
+                   top_k=recipe.stage2.get("top_k", 16), batch_size=recipe.teacher_batch, log=log)
+        (work / "teacher.done").write_text("ok\n")
+
+    stage("data", work / "train.jsonl", data)
+    stage("teacher", work / "teacher.done", teacher)
+    cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "hypernet"), objective="distill",
+                      train_file=str(work / "train.jsonl"), teacher_file=str(work / "teacher.jsonl"),
+                      base_record="../base", seed=seed, **recipe.stage2)
+    stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
+    stage("hypernet", out / "hypernet" / "model.safetensors",
+          lambda: publish_bf16(work / "hypernet", out / "hypernet", "../base"))
+    log(f"[{name}] done: {out} ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
+    return out

@@ -1,0 +1,108 @@
+"""Teacher outputs computed once, before training: the frozen base with the context in its prompt.
+
+For each ``{"context", "prompt"}`` record the teacher answers greedily; its response token ids and,
+at every response position, its top-k next-token log-probabilities are appended to a JSONL file
+(one line per record, keyed by the record's index), so an interrupted run resumes where it
+stopped and training never runs the teacher (50-100 s per step on 2 cores when it did).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .data import chat_prompt
+
+
+def teacher_prompt(tokenizer, context: str, prompt: str) -> list[int]:
+    """The teacher's view: the context, a blank line, the question (one user turn)."""
+    return chat_prompt(tokenizer, f"{context}\n\n{prompt}")
+
+
+def done_indices(path: Path) -> set[int]:
+    """Indices already present in a teacher file."""
+    if not path.exists():
+        return set()
+    out = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.add(json.loads(line)["i"])
+        except (ValueError, KeyError):
+            continue  # a line cut by an interruption
+    return out
+
+
+@torch.no_grad()
+def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, top_k: int,
+                   stop_ids: list[int]) -> list[dict]:
+    """Greedy responses of a left-padded batch, with per-position top-k log-probs."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p):] = torch.tensor(p)
+        mask[i, width - len(p):] = 1
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                         eos_token_id=stop_ids, pad_token_id=pad, output_logits=True, return_dict_in_generate=True)
+    logits = torch.stack(out.logits, dim=1).float()  # (B, steps, V)
+    logp = logits.log_softmax(-1)
+    vals, idx = logp.topk(top_k, dim=-1)
+    gen = out.sequences[:, width:]
+    results = []
+    for b in range(len(prompts)):
+        resp = gen[b].tolist()
+        n = next((i + 1 for i, t in enumerate(resp) if t in stop_ids), len(resp))
+        results.append({"response_ids": resp[:n], "topk_idx": idx[b, :n].tolist(),
+                        "topk_logp": [[round(v, 3) for v in row] for row in vals[b, :n].tolist()]})
+    return results
+
+
+def precompute(base_model: str | Path, records_path: str | Path, out_path: str | Path, *, max_new_tokens: int = 40,
+               top_k: int = 16, batch_size: int = 8, threads: int = 2, bf16: bool | None = None, log=print) -> Path:
+    """Teacher outputs for every record of ``records_path`` into ``out_path`` (resumes)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hypernet.device import cpu_has_native_bf16
+
+    torch.set_num_threads(threads)
+    records = [json.loads(ln) for ln in Path(records_path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    out_path = Path(out_path)
+    done = done_indices(out_path)
+    tok = AutoTokenizer.from_pretrained(base_model)
+    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32).eval()
+    stop_ids = sorted({tok.eos_token_id, *tok.convert_tokens_to_ids([t for t in ("<|im_end|>",) if t in tok.get_vocab()])})
+    use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
+    todo = [i for i in range(len(records)) if i not in done]
+    prompts = {i: teacher_prompt(tok, records[i]["context"], records[i]["prompt"]) for i in todo}
+    todo.sort(key=lambda i: len(prompts[i]))  # similar lengths together: little padding
+    t0, n = time.time(), 0
+    with open(out_path, "a", encoding="utf-8") as f:
+        for s in range(0, len(todo), batch_size):
+            batch = todo[s : s + batch_size]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                results = generate_batch(model, tok, [prompts[i] for i in batch], max_new_tokens, top_k, stop_ids)
+            for i, r in zip(batch, results):
+                f.write(json.dumps({"i": i, **r}) + "\n")
+            f.flush()
+            n += len(batch)
+            if (s // batch_size) % 10 == 0:
+                rate = n / (time.time() - t0)
+                log(f"teacher {len(done) + n}/{len(records)} ({rate:.2f} records/s, "
+                    f"~{(len(todo) - n) / max(rate, 1e-9) / 60:.0f} min left)")
+    return out_path
+
+
+def load_teacher(path: str | Path) -> dict[int, dict]:
+    """Index -> {response_ids, topk_idx, topk_logp} of a teacher file."""
+    out = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        out[rec.pop("i")] = rec
+    return out

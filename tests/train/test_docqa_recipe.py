@@ -1,0 +1,120 @@
+"""The real-document recipe: man-page questions, precomputed teacher, distillation, publish."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from hypernet import load_hypernet
+from hypernet.train.docqa_recipe import build_records
+from hypernet.train.manpages import ManPage, is_heldout, questions, sections
+from hypernet.train.objectives import topk_cross_entropy, topk_distillation
+from hypernet.train.presets import run_preset
+from hypernet.train.teacher import load_teacher, precompute
+
+from app.paths import assets_dir
+
+SMOLLM2_BASE = assets_dir() / "smollm2-135m" / "base"
+
+PAGE = """NAME
+       frobnicate - turn widgets into gadgets
+
+SYNOPSIS
+       frobnicate [OPTION]... FILE
+
+DESCRIPTION
+       Frobnicate reads FILE and writes gadgets.
+
+OPTIONS
+       -q, --quiet
+              print nothing but errors; useful in scripts.
+
+       --depth=N
+              recurse at most N levels into nested widgets.
+
+       --help display this help and exit
+
+AUTHOR
+       Written by Ada Lovelace and Charles Babbage.
+"""
+
+
+def test_questions_come_with_the_answers_the_page_states():
+    assert list(sections(PAGE)) == ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "AUTHOR"]
+    qas = {(q.kind, q.question): q.answer for q in questions(PAGE)}
+    assert qas[("what", "What does frobnicate do?")] == "turn widgets into gadgets"
+    assert qas[("option", "What does the --depth option of frobnicate do?")].startswith("recurse at most N levels")
+    assert qas[("option", "What does the --quiet option of frobnicate do?")] == "print nothing but errors; useful in scripts."
+    assert qas[("author", "Who wrote frobnicate?")] == "Ada Lovelace and Charles Babbage"
+    assert not any("--help" in q for _, q in qas)  # generic flags tell nothing about the page
+
+
+def test_split_by_name_is_deterministic_and_holds_out_a_fraction():
+    names = [f"tool{i}" for i in range(2000)]
+    held = [n for n in names if is_heldout(n)]
+    assert held == [n for n in names if is_heldout(n)]
+    assert 0.1 < len(held) / len(names) < 0.2
+
+
+def test_records_ask_each_page_its_questions_and_sometimes_a_summary():
+    page = ManPage("frobnicate", "/x", PAGE, questions(PAGE))
+    recs = build_records([page] * 20, random.Random(0), options_per_page=1, summary_fraction=0.5)
+    kinds = [r["kind"] for r in recs]
+    assert kinds.count("what") == 20 and kinds.count("author") == 20 and kinds.count("option") == 20
+    assert 3 < kinds.count("summary") < 17
+    assert all(r["context"] == PAGE for r in recs)
+
+
+def test_precomputed_topk_gives_the_same_loss_as_teacher_logits():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(2, 5, 50), torch.randn(2, 5, 50)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    vals, idx = teacher.log_softmax(-1).topk(16, dim=-1)  # what teacher.precompute stores
+    assert torch.allclose(topk_cross_entropy(student, idx, vals, mask), topk_distillation(student, teacher, mask, 16))
+
+
+@pytest.mark.slow
+def test_teacher_precompute_resumes_and_matches_greedy_decoding(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hypernet.train.teacher import teacher_prompt
+
+    records = tmp_path / "r.jsonl"
+    records.write_text("".join(json.dumps({"context": PAGE, "prompt": q}) + "\n"
+                               for q in ("What does frobnicate do?", "Who wrote frobnicate?")))
+    out = tmp_path / "t.jsonl"
+    precompute(SMOLLM2_BASE, records, out, max_new_tokens=6, top_k=4, batch_size=2, bf16=False, log=lambda m: None)
+    first = load_teacher(out)
+    assert sorted(first) == [0, 1]
+    precompute(SMOLLM2_BASE, records, out, max_new_tokens=6, top_k=4, log=lambda m: None)  # nothing left to do
+    assert len(out.read_text().splitlines()) == 2
+    # record 0's response is the base model's own greedy continuation, its top-1 the response token
+    tok = AutoTokenizer.from_pretrained(SMOLLM2_BASE)
+    model = AutoModelForCausalLM.from_pretrained(SMOLLM2_BASE, dtype=torch.float32).eval()
+    ids = torch.tensor([teacher_prompt(tok, PAGE, "What does frobnicate do?")])
+    greedy = model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=tok.eos_token_id)[0, ids.shape[1]:]
+    assert first[0]["response_ids"] == greedy.tolist()[: len(first[0]["response_ids"])]
+    assert [row[0] for row in first[0]["topk_idx"]] == first[0]["response_ids"]
+
+
+@pytest.mark.slow
+def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp_path):
+    out = tmp_path / "pair"
+    logs: list[str] = []
+    run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
+    meta = json.loads((out / "hypernet" / "config.json").read_text())
+    assert meta["hypernet"]["chunk_tokens"] == 512 and meta["base_model_name_or_path"] == "../base"
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(str(out / "hypernet" / "model.safetensors")).values()} == {torch.bfloat16}
+    hn = load_hypernet(out / "hypernet", base_model=SMOLLM2_BASE)
+    assert hn.max_chunk_tokens == 512  # the chunk size it was trained with, not the 8k window
+    adapter = hn.internalize(PAGE * 12)
+    assert adapter.n_chunks >= 2 and adapter.rank == 8 * (adapter.n_chunks + 1)
+    logs.clear()
+    run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
+    assert sum("skipped" in m for m in logs) == 4, logs
