@@ -13,8 +13,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = REPO_ROOT.parent / "shared"
-PARITY_DIR = SHARED_DIR / "fixtures" / "d2l_parity"
+PARITY_DIR = Path(__file__).resolve().parent / "fixtures" / "d2l_parity"  # MIT, see its README
 ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 
 
@@ -29,7 +28,7 @@ def doclora_home(tmp_path_factory, monkeypatch) -> Path:
 
 @pytest.fixture
 def parity_dir() -> Path:
-    """The reference implementation's parity fixtures (shared/, beside the checkout)."""
+    """The reference implementation's parity fixtures (tests/fixtures/d2l_parity)."""
     if not PARITY_DIR.is_dir():
         raise RuntimeError(f"parity fixtures missing: {PARITY_DIR}")
     return PARITY_DIR
