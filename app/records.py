@@ -177,3 +177,7 @@ class Settings(_Row):
     # Adapters above this rank are compressed (exact truncated SVD, hypernet.compress); None keeps
     # them uncompressed. Equal to hypernet.compress.DEFAULT_MAX_ADAPTER_RANK (a test checks).
     max_adapter_rank: int | None = 64
+    # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" probes the host once
+    # (converters.llama_models), "on" / "off" force them; "auto" also honours
+    # $DOCLORA_LLAMA_EXTRA_BUFTS.
+    llama_extra_bufts: str = "auto"
