@@ -164,3 +164,17 @@ def test_quantized_model_on_a_host_where_llama_cpp_always_crashes(three_docs, tm
                        r"F16 or F32 model \(e.g. 'doclora models pull NAME --quant F16'\).$"):
         answer(engine, a)
     assert not engine.loaded
+
+
+def test_the_extra_bufts_setting_reaches_the_engine(demo_pair):
+    from app.errors import DocLoRAError
+    app = DocLoRA()
+    app.engine.n_ctx  # loads the base with the default "auto"
+    assert app.engine.llm.model_params.use_extra_bufts is True  # F32: nothing to decide
+    app.configure(llama_extra_bufts="off")  # reloads the base
+    app.engine.n_ctx
+    assert app.engine.llm.model_params.use_extra_bufts is False
+    with pytest.raises(DocLoRAError, match="llama_extra_bufts must be one of auto, on, off, not 'fast'"):
+        app.configure(llama_extra_bufts="fast")
+    assert app.settings.llama_extra_bufts == "off"
+    app.close()
