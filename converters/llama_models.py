@@ -181,8 +181,9 @@ def probe_command(source: Path, gguf: Path, extra_bufts: bool) -> list[str]:
             ON if extra_bufts else OFF]
 
 
-def _run_probe(source: Path, gguf: Path, extra_bufts: bool) -> str | None:
-    """None when the child decoded; else why not, in a few words."""
+def _run_probe(source: Path, gguf: Path, extra_bufts: bool) -> tuple[bool, str | None]:
+    """(crashed, why): (False, None) when the child decoded; crashed means killed by a signal or
+    hung, as opposed to a Python error (which says nothing about the CPU)."""
     package_root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
@@ -190,13 +191,13 @@ def _run_probe(source: Path, gguf: Path, extra_bufts: bool) -> str | None:
         proc = subprocess.run(probe_command(source, gguf, extra_bufts), capture_output=True,
                               text=True, env=env, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        return f"no answer within {PROBE_TIMEOUT_S} s"
+        return True, f"no answer within {PROBE_TIMEOUT_S} s"
     if proc.returncode == 0 and "decoded" in proc.stdout:
-        return None
+        return False, None
     if proc.returncode < 0:
-        return f"killed by {signal.Signals(-proc.returncode).name}"
+        return True, f"killed by {signal.Signals(-proc.returncode).name}"
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-    return f"exit {proc.returncode}" + (f": {tail[0]}" if tail else "")
+    return False, f"exit {proc.returncode}" + (f": {tail[0]}" if tail else "")
 
 
 def probe_host(model: str | Path | None = None) -> str:
@@ -209,12 +210,12 @@ def probe_host(model: str | Path | None = None) -> str:
         raise FileNotFoundError(f"no model to probe llama.cpp with ({PROBE_SOURCE} is missing)")
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix=".probe-") as tmp:
         gguf = Path(tmp) / "probe-q8_0.gguf" if source == PROBE_SOURCE else Path(source)
-        why_on = _run_probe(Path(source), gguf, extra_bufts=True)
+        _, why_on = _run_probe(Path(source), gguf, extra_bufts=True)
         if why_on is None:
             decision, detail = ON, "decoded with extra buffer types"
-        else:
-            why_off = _run_probe(Path(source), gguf, extra_bufts=False)
-            decision = OFF if why_off is None else BROKEN
+        else:  # any failure turns them off; only a crash on the safe path too means "broken"
+            crashed, why_off = _run_probe(Path(source), gguf, extra_bufts=False)
+            decision = BROKEN if crashed else OFF
             detail = f"with extra buffer types: {why_on}; without: {why_off or 'decoded'}"
     _remember(decision, detail)
     return decision

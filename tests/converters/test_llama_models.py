@@ -145,3 +145,17 @@ def test_real_probe_of_this_host(demo_q8, own_cache):
     assert llm.model_params.use_extra_bufts is (decision == "on")
     assert decode_one(llm) >= 0
     llm.close()
+
+
+def test_a_probe_that_fails_without_crashing_turns_them_off_but_is_not_broken(
+        demo_q8, own_cache, monkeypatch):
+    monkeypatch.setattr(llama_models, "probe_command",
+                        lambda *args: [sys.executable, "-c", "raise SystemExit('no llama_cpp')"])
+    assert llama_models.probe_host() == "off"
+    saved = json.loads(llama_models.decisions_path().read_text())[llama_models.host_key()[0]]
+    assert saved["detail"] == ("with extra buffer types: exit 1: no llama_cpp; "
+                               "without: exit 1: no llama_cpp")
+    llm = llama_models.open_model(demo_q8, n_ctx=64)  # the safe path, in this process
+    assert llm.model_params.use_extra_bufts is False
+    decode_one(llm)
+    llm.close()
