@@ -88,9 +88,13 @@ class DocLoRA:
         if unknown:
             raise DocLoRAError(f"Unknown setting(s) {', '.join(sorted(unknown))}; "
                                f"use one of {', '.join(f.name for f in fields(Settings))}.")
+        from converters.llama_models import MODES
+        if changes.get("llama_extra_bufts", "auto") not in MODES:
+            raise DocLoRAError(f"llama_extra_bufts must be one of {', '.join(MODES)}, not "
+                               f"{changes['llama_extra_bufts']!r}.")
         with self._lock:
             new = replace(self.settings, **changes)
-            runtime = ("n_ctx", "n_threads", "device", "cpu_bf16")
+            runtime = ("n_ctx", "n_threads", "device", "cpu_bf16", "llama_extra_bufts")
             if model and model != self.pair.name:
                 self._model_name, self._pair = model, None
                 self._drop_engines()

@@ -82,15 +82,20 @@ class ChatEngine:
 
     def _base(self):
         if self.llm is None:
-            from llama_cpp import Llama
+            from converters.errors import GGUFError, LlamaHostError
+            from converters.llama_models import open_model
             if not self.gguf.is_file():
                 raise ModelError(f"The chat model {self.gguf} is missing; "
                                  "reinstall the model pair ('doclora models').")
             try:
-                self.llm = Llama(model_path=str(self.gguf), n_ctx=self.settings.n_ctx,
-                                 n_threads=self.settings.n_threads,
-                                 n_gpu_layers=-1 if self.device == "gpu" else 0, verbose=False)
-            except (ValueError, RuntimeError) as exc:
+                self.llm = open_model(self.gguf, n_ctx=self.settings.n_ctx,
+                                      n_threads=self.settings.n_threads,
+                                      n_gpu_layers=-1 if self.device == "gpu" else 0,
+                                      extra_bufts=self.settings.llama_extra_bufts)
+            except LlamaHostError as exc:
+                raise ModelError(f"{str(exc).rstrip('.')} (e.g. 'doclora models pull NAME "
+                                 "--quant F16').") from exc
+            except (ValueError, RuntimeError, GGUFError) as exc:
                 raise ModelError(f"The chat model {self.gguf.name} does not load ({exc}); "
                                  "reinstall the model pair.") from exc
             self.base_loads += 1

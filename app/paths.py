@@ -47,10 +47,8 @@ def models_dir() -> Path:
 
 def cache_dir() -> Path:
     """Re-creatable downloads (e.g. llama.cpp's converter); ``$DOCLORA_CACHE`` overrides."""
-    env = os.environ.get("DOCLORA_CACHE")
-    path = Path(env).expanduser() if env else Path(platformdirs.user_cache_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    from converters.cache import cache_dir as converters_cache_dir
+    return converters_cache_dir()  # one definition, shared with converters/
 
 
 def assets_dir() -> Path:

@@ -114,13 +114,13 @@ def main() -> None:
     rows.append(("adapter switch (cached, incl. KV reset)",
                  f"p50 {pct(switches, .5) * 1000:.3f} ms, p95 {pct(switches, .95) * 1000:.3f} ms"))
     reloads = []
-    from llama_cpp import Llama
+    from converters.llama_models import open_model
     for _ in range(args.reloads):
         t = time.perf_counter()
-        llm = Llama(model_path=str(app.pair.gguf), n_ctx=app.settings.n_ctx, verbose=False)
+        llm = open_model(app.pair.gguf, n_ctx=app.settings.n_ctx)
         reloads.append(time.perf_counter() - t)
         llm.close()
-    rows.append(("reloading the base instead (Llama(...))",
+    rows.append(("reloading the base instead (open_model(...))",
                  f"p50 {pct(reloads, .5) * 1000:.1f} ms, p95 {pct(reloads, .95) * 1000:.1f} ms"))
 
     ttft, totals, correct = [], [], 0

@@ -4,7 +4,7 @@ float32 on CUDA must match the reference vectors within the fixtures' tolerances
 default on CUDA) is reported as a deviation, which the fixtures' tolerances do not cover. Also
 internalizes a document with the bundled demo pair on the GPU and compares it with the CPU result.
 
-    python benchmarks/cuda_check.py [--fixtures ../shared/fixtures/d2l_parity]
+    python benchmarks/cuda_check.py [--fixtures tests/fixtures/d2l_parity]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def check_fixture(folder: Path, dtype: torch.dtype) -> dict[str, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--fixtures", type=Path, default=ROOT.parent / "shared" / "fixtures" / "d2l_parity")
+    p.add_argument("--fixtures", type=Path, default=ROOT / "tests" / "fixtures" / "d2l_parity")
     args = p.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: this check needs a GPU")

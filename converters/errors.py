@@ -57,3 +57,7 @@ class AdapterLoadError(GGUFError):
 
 class ConverterUnavailableError(ConversionError):
     """llama.cpp's converter (from the llama-cpp-python source distribution) cannot be obtained."""
+
+
+class LlamaHostError(ConversionError):
+    """llama.cpp crashes on this computer's CPU with quantized models, even on its safe path."""

@@ -2,7 +2,8 @@
 
 The installed wheel lacks `convert_hf_to_gguf.py`; the source distribution on the package index
 has it under `vendor/llama.cpp/`. It is fetched once with pip and the parts we use are extracted
-into platformdirs' user cache dir for "doclora", atomically (temporary folder, then rename).
+into the cache dir (``$DOCLORA_CACHE``, else platformdirs' user cache dir for "doclora"),
+atomically (temporary folder, then rename).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-import platformdirs
-
+from converters.cache import cache_dir
 from converters.errors import ConverterUnavailableError
 
 DIST = "llama-cpp-python"
@@ -39,7 +39,7 @@ def installed_version() -> str:
 
 def cache_root() -> Path:
     """Where extracted llama.cpp sources live (one folder per version)."""
-    return Path(platformdirs.user_cache_dir("doclora")) / "llama_cpp_src"
+    return cache_dir() / "llama_cpp_src"
 
 
 def _download_sdist(version: str, dest: Path) -> Path:

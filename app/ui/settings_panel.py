@@ -1,4 +1,4 @@
-"""Settings: model pair, device, threads, context length, temperature, max tokens."""
+"""Settings: model pair, device, threads, context length, temperature, max tokens, CPU kernels."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from app.ui.window import Window
 
 DEVICES = [("Automatic", "auto"), ("CPU", "cpu"), ("GPU", "gpu")]
+EXTRA_BUFTS = [("Automatic (tested once on this computer)", "auto"), ("On", "on"), ("Off", "off")]
 
 
 @dataclass
@@ -26,6 +27,7 @@ class SettingsPanel:
     n_ctx: gr.Number
     temperature: gr.Slider
     max_tokens: gr.Slider
+    extra_bufts: gr.Dropdown
     apply: gr.Button
 
 
@@ -59,8 +61,12 @@ def build(settings: Settings) -> SettingsPanel:
                                 label="Temperature", elem_id="dl-temperature")
         max_tokens = gr.Slider(16, 4096, step=16, value=settings.max_tokens,
                                label="Max tokens per answer", elem_id="dl-max-tokens")
+        extra_bufts = gr.Dropdown(EXTRA_BUFTS, value=settings.llama_extra_bufts,
+                                  label="Fast CPU kernels for quantized models",
+                                  info="llama.cpp's AMX / repacked weights; Off if answers crash",
+                                  elem_id="dl-extra-bufts")
         apply = gr.Button("Apply", size="sm", elem_id="dl-apply")
-    return SettingsPanel(model, device, threads, n_ctx, temperature, max_tokens, apply)
+    return SettingsPanel(model, device, threads, n_ctx, temperature, max_tokens, extra_bufts, apply)
 
 
 def wire(win: Window) -> None:
@@ -68,17 +74,18 @@ def wire(win: Window) -> None:
     core, panel = win.core, win.settings
 
     def on_apply(model: str | None, device: str, threads: float, n_ctx: float,
-                 temperature: float, max_tokens: float, selected: int | None,
-                 search: str) -> tuple:
+                 temperature: float, max_tokens: float, extra_bufts: str,
+                 selected: int | None, search: str) -> tuple:
         try:
             core.configure(model=model or None, device=device,
                            n_threads=int(threads) or None, n_ctx=int(n_ctx or 0),
-                           temperature=float(temperature), max_tokens=int(max_tokens))
+                           temperature=float(temperature), max_tokens=int(max_tokens),
+                           llama_extra_bufts=extra_bufts)
         except DocLoRAError as exc:
             raise user_error(exc) from exc
         gr.Info("Settings applied.")
         return win.open(selected, search)
 
     panel.apply.click(on_apply, [panel.model, panel.device, panel.threads, panel.n_ctx,
-                                 panel.temperature, panel.max_tokens, win.selected,
-                                 win.library.search], win.open_outputs)
+                                 panel.temperature, panel.max_tokens, panel.extra_bufts,
+                                 win.selected, win.library.search], win.open_outputs)

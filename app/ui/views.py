@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -17,6 +18,9 @@ from app.ui.errors import user_error
 from app.ui.format import chat_messages, document_choice, status_html
 
 EMPTY_LIBRARY = "No documents yet: drop a PDF anywhere in the window."
+EXPORT_PREFIX = "doclora-export-"
+# Gradio copies a returned file into its own cache at once; older export folders are leftovers.
+EXPORT_MAX_AGE_S = 3600
 
 
 def find_document(core: DocLoRA, doc_id: int | None) -> Document | None:
@@ -64,9 +68,29 @@ def chat_history(core: DocLoRA, doc: Document | None) -> list[dict]:
 
 
 def export_file(core: DocLoRA, doc_id: int, format: str) -> str:
-    """Export to a fresh temp folder (where Gradio may serve it); a PEFT folder is zipped."""
-    out = Path(tempfile.mkdtemp(prefix="doclora-export-"))
-    path = core.export(doc_id, format, out)
-    if path.is_dir():
-        path = Path(shutil.make_archive(str(path), "zip", root_dir=path))
+    """Export to a fresh temp folder (where Gradio may serve it); a PEFT folder is zipped.
+
+    Export folders older than EXPORT_MAX_AGE_S are removed first, and a failed export's at once.
+    """
+    remove_old_exports()
+    out = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
+    try:
+        path = core.export(doc_id, format, out)
+        if path.is_dir():
+            path = Path(shutil.make_archive(str(path), "zip", root_dir=path))
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     return str(path)
+
+
+def remove_old_exports(max_age_s: float = EXPORT_MAX_AGE_S) -> None:
+    """Delete this app's temporary export folders older than ``max_age_s``."""
+    cutoff = time.time() - max_age_s
+    for folder in Path(tempfile.gettempdir()).glob(EXPORT_PREFIX + "*"):
+        try:
+            old = folder.is_dir() and folder.stat().st_mtime < cutoff
+        except OSError:
+            continue  # removed meanwhile by another window
+        if old:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -48,7 +48,10 @@ class Window:
 
 def build(core: DocLoRA) -> gr.Blocks:
     """The Gradio app for one core (one per process: a desktop window)."""
-    with gr.Blocks(title="DocLoRA", analytics_enabled=False) as blocks:
+    # delete_cache: Gradio's copies of uploads and downloads older than a day go, daily and at
+    # shutdown (uploads are copied into the library when added, so only queued ones need them).
+    with gr.Blocks(title="DocLoRA", analytics_enabled=False,
+                   delete_cache=(86400, 86400)) as blocks:
         selected = gr.BrowserState(None, storage_key="doclora-open-document",
                                    secret="doclora-local-ui")
         with gr.Row(equal_height=False):

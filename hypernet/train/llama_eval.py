@@ -22,10 +22,10 @@ class Reply:
 
 def open_llama(gguf_path: str | Path, n_ctx: int = 8192, threads: int = 2):
     """A llama_cpp.Llama on ``gguf_path`` with an F32 KV cache (exact enough for parity)."""
-    import llama_cpp
+    from converters.llama_models import open_model
 
-    return llama_cpp.Llama(str(gguf_path), n_ctx=n_ctx, n_threads=threads, n_batch=512,
-                           type_k=0, type_v=0, verbose=False, seed=0)
+    return open_model(gguf_path, n_ctx=n_ctx, n_threads=threads, n_batch=512, type_k=0, type_v=0,
+                      seed=0)
 
 
 def ask(llm, content: str = QUESTION, max_tokens: int = 8) -> Reply:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import pytest
 
 from app.api import DocLoRA
 from app.chat import ChatEngine, build_messages
-from app.errors import AdapterError
+from app.errors import AdapterError, ModelError
 from app.records import Message, Settings
 
 from app.paths import demo_pair_dir
@@ -118,3 +119,62 @@ def test_stop_ends_generation(three_docs):
     stop.set()
     assert answer(engine, a, "Tell me a long story about the harbour.", stop=stop) == ""
     engine.close()
+
+
+def crash_with_extra_bufts(monkeypatch, tmp_path, also_without: bool = False) -> None:
+    """Play a host whose AMX kernels fault: the probe's child dies with SIGSEGV when the extra
+    buffer types are on (and without them too, if asked), in a cache of the test's own."""
+    from converters import llama_models
+    real = llama_models.probe_command
+    segfault = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
+    monkeypatch.setenv("DOCLORA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(llama_models.EXTRA_BUFTS_ENV, raising=False)
+    monkeypatch.setattr(llama_models, "probe_command", lambda source, gguf, on: (
+        segfault if on or also_without else real(source, gguf, on)))
+
+
+def test_quantized_model_answers_on_a_host_whose_extra_kernels_crash(three_docs, tmp_path,
+                                                                     monkeypatch):
+    from converters import quantize
+    from converters.llama_models import cached_decision
+    gguf, (a, b, _) = three_docs
+    q8 = quantize(gguf, tmp_path / "demo-q8_0.gguf", "Q8_0")
+    crash_with_extra_bufts(monkeypatch, tmp_path)
+    engine = ChatEngine(q8, Settings())
+    assert "1111" in answer(engine, a)  # the document's adapter on the Q8_0 base
+    assert "2929" in answer(engine, b)
+    assert engine.llm.model_params.use_extra_bufts is False
+    assert cached_decision() == "off"
+    engine.close()
+    engine = ChatEngine(q8, Settings(llama_extra_bufts="on"))  # the setting overrides the probe
+    engine.n_ctx  # loads the base; no decode: on a real faulty host that would crash
+    assert engine.llm.model_params.use_extra_bufts is True
+    engine.close()
+
+
+def test_quantized_model_on_a_host_where_llama_cpp_always_crashes(three_docs, tmp_path,
+                                                                  monkeypatch):
+    from converters import quantize
+    gguf, (a, _, _) = three_docs
+    q8 = quantize(gguf, tmp_path / "demo-q8_0.gguf", "Q8_0")
+    crash_with_extra_bufts(monkeypatch, tmp_path, also_without=True)
+    engine = ChatEngine(q8, Settings())
+    with pytest.raises(ModelError, match=r"^llama.cpp crashes on this computer's CPU with quantized "
+                       r"models such as demo-q8_0.gguf, even without its extra CPU kernels; use an "
+                       r"F16 or F32 model \(e.g. 'doclora models pull NAME --quant F16'\).$"):
+        answer(engine, a)
+    assert not engine.loaded
+
+
+def test_the_extra_bufts_setting_reaches_the_engine(demo_pair):
+    from app.errors import DocLoRAError
+    app = DocLoRA()
+    app.engine.n_ctx  # loads the base with the default "auto"
+    assert app.engine.llm.model_params.use_extra_bufts is True  # F32: nothing to decide
+    app.configure(llama_extra_bufts="off")  # reloads the base
+    app.engine.n_ctx
+    assert app.engine.llm.model_params.use_extra_bufts is False
+    with pytest.raises(DocLoRAError, match="llama_extra_bufts must be one of auto, on, off, not 'fast'"):
+        app.configure(llama_extra_bufts="fast")
+    assert app.settings.llama_extra_bufts == "off"
+    app.close()

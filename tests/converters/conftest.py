@@ -72,12 +72,10 @@ class TinyModel:
 
     def open_llama(self, gguf_path: Path | None = None):
         """A llama.cpp model with an F32 KV cache (type 0) and logits for every position."""
-        import llama_cpp
+        from converters.llama_models import open_model
 
-        return llama_cpp.Llama(
-            model_path=str(gguf_path or self.gguf_f32), n_ctx=64, n_batch=64, logits_all=True,
-            type_k=0, type_v=0, n_threads=1, n_threads_batch=1, verbose=False,
-        )
+        return open_model(gguf_path or self.gguf_f32, n_ctx=64, n_batch=64, logits_all=True,
+                          type_k=0, type_v=0, n_threads=1, n_threads_batch=1)
 
     def llama_logits(self, llm) -> np.ndarray:
         """llama.cpp logits for every prompt position, from a fresh KV cache."""

@@ -33,6 +33,7 @@ def make_sdist(path, version):
 
 def test_extracts_only_what_the_converter_and_tests_need(tmp_path, monkeypatch):
     version = llama_src.installed_version()
+    monkeypatch.delenv("DOCLORA_CACHE", raising=False)  # tests/conftest.py sets it
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv(llama_src.SDIST_ENV, str(make_sdist(tmp_path / "sdist.tar.gz", version)))
     root = llama_src.llama_cpp_source_dir()
@@ -47,6 +48,7 @@ def test_extracts_only_what_the_converter_and_tests_need(tmp_path, monkeypatch):
 
 
 def test_offline_without_cache_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("DOCLORA_CACHE", raising=False)  # tests/conftest.py sets it
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv(llama_src.SDIST_ENV, raising=False)
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip behaves as if the package index were unreachable
@@ -58,6 +60,7 @@ def test_offline_without_cache_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_sdist_without_converter_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("DOCLORA_CACHE", raising=False)  # tests/conftest.py sets it
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     bad = tmp_path / "bad.tar.gz"
     with tarfile.open(bad, "w:gz") as tar:

@@ -63,9 +63,9 @@ MISTRAL_V02_TEMPLATE = (  # chat_template of mistralai/Mistral-7B-Instruct-v0.2'
 
 
 def _tokenizer_cache() -> Path:
-    import platformdirs
+    from converters.cache import cache_dir
 
-    return Path(platformdirs.user_cache_dir("doclora")) / "test_tokenizers"
+    return cache_dir() / "test_tokenizers"  # tests/conftest.py points it into the session's temp dir
 
 
 def _gguf_strings(reader, key: str) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import random
 
-import llama_cpp
 import pytest
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from transformers import AutoTokenizer
 
+from converters.llama_models import open_model
 from hypernet.train.needle import QUESTION, Haystacks
 
 from train_helpers import HELDOUT, PAIR_DIR
@@ -29,7 +29,7 @@ def hf_tok():
 
 @pytest.fixture(scope="module")
 def gguf_vocab():
-    return llama_cpp.Llama(str(PAIR_DIR / "model.gguf"), vocab_only=True, verbose=False)
+    return open_model(PAIR_DIR / "model.gguf", n_ctx=512, vocab_only=True)
 
 
 def test_tokenizer_config_has_template_and_added_tokens(tiny_tokenizer_dir):

@@ -54,7 +54,8 @@ class UIServer:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ, DOCLORA_HOME=str(self.home), HF_HUB_OFFLINE="1",
-                   GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
+                   GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1",
+                   GRADIO_TEMP_DIR=str(self.home / "gradio"))  # upload copies stay in the test's home
         env.pop("DOCLORA_RAISE_ERRORS", None)  # the window must show messages, not re-raise
         env.pop("DOCLORA_MODEL", None)
         return env

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -81,3 +84,17 @@ def test_export_error_reaches_the_user_as_one_sentence(scripted_core, doclora_ho
         views.export_file(scripted_core, doc_id, "pdf")
     assert "Unknown export format 'pdf'" in str(info.value)
     assert not isinstance(info.value, gr.Error)  # the handler turns it into gr.Error
+
+
+def test_export_folders_do_not_pile_up(scripted_core, doclora_home, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # a temp dir of this test's own
+    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+    stale = Path(views.export_file(scripted_core, doc_id, "markdown")).parent
+    recent = Path(views.export_file(scripted_core, doc_id, "markdown")).parent
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    with pytest.raises(Exception, match="Unknown export format 'pdf'"):
+        views.export_file(scripted_core, doc_id, "pdf")  # a failed export leaves no folder
+    assert sorted(tmp_path.iterdir()) == [recent]  # the stale one was swept on the way
+    newest = Path(views.export_file(scripted_core, doc_id, "gguf")).parent
+    assert sorted(tmp_path.iterdir()) == sorted([recent, newest])
