@@ -27,11 +27,9 @@ import os
 import platform
 import re
 import statistics
-import string
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -40,25 +38,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from hypernet.train.manpages import collect  # noqa: E402
+from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
 METHODS = ("d2l", "prompt", "none", "cd", "retrieval")
 CD_QUESTIONS = ("Summarize the document in one sentence.", "What is this document about?",
                 "What are the main options described in the document?", "Who is the document for?")
-
-
-def normalise(text: str) -> list[str]:
-    """SQuAD-style answer tokens: lower case, no punctuation or articles."""
-    text = "".join(c for c in text.lower() if c not in string.punctuation)
-    return [w for w in text.split() if w not in ("a", "an", "the")]
-
-
-def token_f1(pred: str, gold: str) -> float:
-    p, g = normalise(pred), normalise(gold)
-    common = sum((Counter(p) & Counter(g)).values())
-    if not p or not g or not common:
-        return float(not p and not g)
-    prec, rec = common / len(p), common / len(g)
-    return 2 * prec * rec / (prec + rec)
 
 
 def text_pdf(text: str, path: Path, lines_per_page: int = 60) -> Path:
