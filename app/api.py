@@ -263,7 +263,8 @@ class DocLoRA:
         engine = self._engine
         status = Status(model=pair.name, demo=pair.demo,
                         device=engine.device if engine else ChatEngine.planned_device(self.settings),
-                        base_gguf=str(pair.gguf), base_loaded=bool(engine and engine.loaded))
+                        base_gguf=str(pair.gguf), base_loaded=bool(engine and engine.loaded),
+                        model_notes=pair.notes)
         if ref is not None:
             doc = self.get(ref)
             status.document = doc.id

@@ -25,6 +25,7 @@ class Pair:
     base_dir: Path
     gguf: Path
     hypernet: Path
+    notes: str = ""  # what the pair is good for (shown in the window and `models list`)
 
     @property
     def demo(self) -> bool:
@@ -52,7 +53,7 @@ def active_pair(name: str | None = None) -> Pair:
             found = models_active_pair(name)
         except Exception as exc:  # the models package's own errors carry a message
             raise ModelError(str(exc).rstrip(".") + ".") from exc
-        pair = Pair(found.name, Path(found.base_dir), Path(found.gguf), Path(found.hypernet))
+        pair = Pair(found.name, Path(found.base_dir), Path(found.gguf), Path(found.hypernet), found.notes)
     else:
         wanted = name or os.environ.get("DOCLORA_MODEL") or DEMO_NAME
         if wanted != DEMO_NAME:

@@ -158,6 +158,7 @@ class Status(_Row):
     device: str  # "cpu" or e.g. "gpu (CUDA)"
     base_gguf: str
     base_loaded: bool
+    model_notes: str = ""  # what the active pair can do
     document: int | None = None
     adapter_rank: int | None = None
     adapter_size: int | None = None  # bytes

@@ -115,6 +115,8 @@ def status_html(status: Status | None, doc: Document | None, error: str | None =
     if status is None:
         return '<div class="dl-status"></div>'
     model = html.escape(status.model) + (" (demo)" if status.demo else "")
+    if status.model_notes:
+        model += f' <span class="dl-model-notes">· {html.escape(status.model_notes)}</span>'
     parts = [f"<b>Model</b> {model}", f"<b>Device</b> {html.escape(status.device)}"]
     if doc is None:
         parts.append("<b>No document</b> chatting with the base model")

@@ -24,7 +24,7 @@ def fake_user_pair(tmp_path, name: str) -> None:
 
 def test_fresh_library_lists_the_registry_and_uses_the_bundled_pair():
     pairs = {p.name: p for p in list_pairs()}
-    assert list(pairs) == ["tiny-needle", "qwen3-4b", "gemma-2-2b", "mistral-7b"]
+    assert list(pairs) == ["tiny-needle", "smollm2-135m", "qwen3-4b", "gemma-2-2b", "mistral-7b"]
     demo = pairs["tiny-needle"]
     assert demo.installed and demo.active and demo.kind == "bundled"
     assert (demo.base_dir, demo.gguf, demo.hypernet) == (

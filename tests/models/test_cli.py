@@ -23,11 +23,22 @@ def test_list_json_has_names_states_and_paths():
     pairs = json.loads(result.output)
     assert all(PATH_KEYS <= set(p) for p in pairs)
     assert [(p["name"], p["installed"], p["active"]) for p in pairs] == [
-        ("tiny-needle", True, True), ("qwen3-4b", False, False),
+        ("tiny-needle", True, True), ("smollm2-135m", True, False), ("qwen3-4b", False, False),
         ("gemma-2-2b", False, False), ("mistral-7b", False, False)]
-    assert pairs[1]["gguf"] == str(models_dir() / "qwen3-4b" / "model.gguf")
+    assert pairs[2]["gguf"] == str(models_dir() / "qwen3-4b" / "model.gguf")
     text = run("list").output
     assert "* tiny-needle" in text and "[recommended]" in text and "gated" in text
+    assert "needle documents only" in text and "questions about ordinary documents" in text  # what each is for
+
+
+def test_use_switches_between_the_bundled_pairs():
+    assert run("use", "smollm2-135m").exit_code == 0
+    listed = {p["name"]: p for p in json.loads(run("list", "--json").output)}
+    assert listed["smollm2-135m"]["active"] and not listed["tiny-needle"]["active"]
+    assert run("rm", "smollm2-135m", "--yes").exit_code == 2  # bundled: never removed
+    assert run("use", "tiny-needle").exit_code == 0
+    listed = {p["name"]: p for p in json.loads(run("list", "--json").output)}
+    assert listed["tiny-needle"]["active"] and not listed["smollm2-135m"]["active"]
 
 
 def test_pull_use_rm_from_the_command_line(fake_hub):
@@ -38,7 +49,7 @@ def test_pull_use_rm_from_the_command_line(fake_hub):
     assert listed["qwen3-4b"]["installed"] and not listed["qwen3-4b"]["active"]
 
     assert run("use", "qwen3-4b").exit_code == 0
-    assert json.loads(run("list", "--json").output)[1]["active"] is True
+    assert json.loads(run("list", "--json").output)[2]["active"] is True
 
     result = run("rm", "qwen3-4b", "--yes")
     assert result.exit_code == 0 and not (models_dir() / "qwen3-4b").exists()

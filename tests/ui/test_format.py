@@ -78,6 +78,12 @@ def test_status_line_names_model_device_and_adapter():
     assert "dl-status-error" in F.status_html(None, None, error="The chat GGUF is missing.")
 
 
+def test_status_line_says_what_the_active_model_can_do():
+    status = Status(model="tiny-needle", demo=True, device="cpu", base_gguf="m.gguf", base_loaded=False,
+                    model_notes="Answers <needle> questions only.")
+    assert "Answers &lt;needle&gt; questions only." in F.status_html(status, None)
+
+
 def test_chat_messages_put_sources_under_each_answer():
     history = [Message(1, 7, "user", "What?", [], NOW.isoformat()),
                Message(2, 7, "assistant", "4821", [Source(1, "magic number is **4821**")],
