@@ -22,6 +22,7 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
 
     enforce_offline()
     core = DocLoRA(model)
+    core.tidy()  # jobs of a killed window show as failed, its leftovers go
     blocks = window.build(core)
     blocks.queue(default_concurrency_limit=1)
     try:
