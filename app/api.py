@@ -198,10 +198,14 @@ class DocLoRA:
                 self._engine.forget_adapter(file)
         return doc
 
-    def export(self, ref: Ref, format: str, out: str | Path | None = None) -> Path:
-        """Export the adapter (``gguf``, ``peft``) or the chat (``markdown``); returns the path."""
+    def export(self, ref: Ref, format: str, out: str | Path | None = None,
+               force: bool = False) -> Path:
+        """Export the adapter (``gguf``, ``peft``) or the chat (``markdown``); returns the path.
+
+        ``out``: a file, or a folder (an existing one, or any path ending with a slash) that gets
+        the default name; an existing file is replaced only with ``force``."""
         doc = self.get(ref)
-        return exports.export(self.library, doc, format, Path(out) if out else None)
+        return exports.export(self.library, doc, format, out or None, force)
 
     # -- chat ------------------------------------------------------------------------------
 

@@ -323,12 +323,19 @@ def rename_cmd(ctx, doc, title) -> None:
 @click.argument("doc")
 @click.option("--format", "fmt", type=click.Choice(["gguf", "peft", "markdown"]),
               default="gguf", show_default=True)
-@click.option("--out", "-o", type=click.Path(), help="Target file or folder (default: here).")
+@click.option("--out", "-o", type=click.Path(),
+              help="Target file, or folder (existing, or ending with '/'; default: here).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.pass_context
-def export_cmd(ctx, doc, fmt, out) -> None:
-    """Export DOC's adapter (gguf, peft) or its chat (markdown)."""
-    path = _app(ctx).export(doc, fmt, out)
-    click.echo(str(path))
+def export_cmd(ctx, doc, fmt, out, force) -> None:
+    """Export DOC's adapter (gguf, peft) or its chat (markdown).
+
+    \b
+    Example:
+        doclora export paper -o ~/adapters/
+    """
+    path = _app(ctx).export(doc, fmt, out, force=force)
+    click.echo(shown(str(path)))
 
 
 @cli.command(name="status")
