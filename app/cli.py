@@ -360,12 +360,18 @@ def status_cmd(ctx, doc, as_json) -> None:
 @click.option("--port", type=int, default=7860, show_default=True)
 @click.option("--no-browser", is_flag=True, help="Do not open the default browser.")
 @click.option("--share", is_flag=True, help="Create a public Gradio share link (off by default).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this host name (repeatable); by default only "
+                   "127.0.0.1, localhost and [::1] (and --host).")
+@click.option("--max-upload-mb", type=click.IntRange(min=1), default=200, show_default=True,
+              envvar="DOCLORA_MAX_UPLOAD_MB", help="Largest file the window accepts.")
 @click.pass_context
-def ui_cmd(ctx, host, port, no_browser, share) -> None:
+def ui_cmd(ctx, host, port, no_browser, share, allow_hosts, max_upload_mb) -> None:
     """Start the desktop window (a local Gradio app)."""
     from app.ui import launch
     launch(host=host, port=port, open_browser=not no_browser, share=share,
-           model=ctx.find_root().obj["model"])
+           model=ctx.find_root().obj["model"], allow_hosts=allow_hosts,
+           max_upload_mb=max_upload_mb)
 
 
 @cli.command(name="train")

@@ -191,7 +191,7 @@ def test_ui_binds_to_localhost_without_share_by_default(monkeypatch):
     monkeypatch.setattr(app.ui, "launch", lambda **kw: calls.append(kw))
     assert run("ui", "--no-browser", "--port", "7999").exit_code == 0
     assert calls == [{"host": "127.0.0.1", "port": 7999, "open_browser": False, "share": False,
-                      "model": None}]
+                      "model": None, "allow_hosts": (), "max_upload_mb": 200}]
     run("--model", "tiny-needle", "ui", "--share")
     assert calls[1]["share"] is True and calls[1]["open_browser"] is True
     assert calls[1]["model"] == "tiny-needle"
