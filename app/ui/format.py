@@ -24,6 +24,8 @@ SOURCES_TITLE = "Supporting pages"
 # Markdown's active punctuation (images, links, emphasis, code, tables, LaTeX); backslash-escaped,
 # each shows as itself.
 _MARKDOWN = re.compile(r"([\\`*_\[\]()!~|$])")
+# Bare URLs become links (GFM autolinks), inside which escapes show raw: break the pattern.
+_WWW = re.compile(r"(?i)\b(www)\.")
 RECENT_JOB_S = 30 * 60  # finished jobs stay listed this long, so a failure is not missed
 MAX_JOBS_SHOWN = 8
 
@@ -32,7 +34,8 @@ def as_text(text: str) -> str:
     """``text`` for a Markdown component (chat, Markdown) so that it shows as these characters:
     HTML escaped and Markdown punctuation backslash-escaped, so no image, link, tag or formula
     can come from a document's (or an answer's) text."""
-    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+    escaped = _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+    return _WWW.sub(r"\1\\.", escaped.replace("://", "\\://"))
 
 
 def snippet_markup(snippet: str) -> str:
