@@ -25,7 +25,8 @@ from app.errors import DocLoRAError, DocumentNotReadyError
 from app.jobs import JobQueue
 from app.library import Library
 from app.pair import Pair, active_pair, check_pair
-from app.pipeline import Ingestor, clean_leftovers
+from app.pipeline import Ingestor
+from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
     NEEDS_REINDEX, READY, Answer, Document, Job, Message, ProgressEvent, Settings, Status)
 
@@ -46,7 +47,11 @@ class DocLoRA:
     def __init__(self, model: str | None = None, *, settings: Settings | None = None,
                  engine: ChatEngine | None = None) -> None:
         self.library = Library.open()
-        clean_leftovers(self.library)
+        try:
+            check_owned(self.library)
+        except DocLoRAError:
+            self.library.close()
+            raise
         self.settings = settings or Settings()
         self._model_name = model
         self._pair: Pair | None = None
@@ -54,6 +59,15 @@ class DocLoRA:
         self._ingestor: Ingestor | None = None
         self._queue: JobQueue | None = None
         self._lock = threading.RLock()
+        self._tidied = False
+
+    def tidy(self) -> None:
+        """Remove what killed processes left behind (once; before the first write, and when the
+        window starts). Read-only commands never sweep."""
+        with self._lock:
+            if not self._tidied:
+                clean_leftovers(self.library)
+                self._tidied = True
 
     # -- model pair and engines (created on first use) -------------------------------------
 
@@ -78,6 +92,7 @@ class DocLoRA:
         """The ingestion pipeline for the active pair (loads the hypernetwork on first use)."""
         with self._lock:
             if self._ingestor is None:
+                self.tidy()
                 self._ingestor = Ingestor(self.library, self.pair, self.settings)
             return self._ingestor
 
@@ -167,6 +182,7 @@ class DocLoRA:
     def _jobs(self) -> JobQueue:
         with self._lock:
             if self._queue is None:
+                self.tidy()
                 self._queue = JobQueue(self.library, lambda: self.ingestor)
             return self._queue
 
@@ -179,16 +195,21 @@ class DocLoRA:
     def remove(self, ref: Ref) -> Document:
         """Delete a document, its adapters (all pairs), pages, chat and files."""
         doc = self.get(ref)
-        files = self.library.remove(doc.id)
+        with journal(self.library.files_of(doc.id)):  # a kill after the commit leaves no orphans
+            files = self.library.remove(doc.id)
         if self._engine is not None:
             for file in files:
                 self._engine.forget_adapter(file)
         return doc
 
-    def export(self, ref: Ref, format: str, out: str | Path | None = None) -> Path:
-        """Export the adapter (``gguf``, ``peft``) or the chat (``markdown``); returns the path."""
+    def export(self, ref: Ref, format: str, out: str | Path | None = None,
+               force: bool = False) -> Path:
+        """Export the adapter (``gguf``, ``peft``) or the chat (``markdown``); returns the path.
+
+        ``out``: a file, or a folder (an existing one, or any path ending with a slash) that gets
+        the default name; an existing file is replaced only with ``force``."""
         doc = self.get(ref)
-        return exports.export(self.library, doc, format, Path(out) if out else None)
+        return exports.export(self.library, doc, format, out or None, force)
 
     # -- chat ------------------------------------------------------------------------------
 

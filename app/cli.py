@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from pathlib import Path
+
 from app.api import DocLoRA
 from app.errors import DocLoRAError
+from app.pipeline import display_name
 from app.records import ProgressEvent
 
 
@@ -23,6 +27,12 @@ class UserError(click.ClickException):
     """A domain error shown as one sentence; exit status 2."""
 
     exit_code = 2
+
+
+def shown(text: str) -> str:
+    """``text`` safe for a terminal: control characters, bidi overrides and undecodable bytes
+    are escaped (``\\x1b``, ``\\u202e``), so a title cannot recolour, move or reorder output."""
+    return "".join(ch if ch.isprintable() or ch in " \n" else ascii(ch)[1:-1] for ch in text)
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
@@ -54,10 +64,13 @@ class DocLoRAGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except _domain_errors() as exc:
+        except (*_domain_errors(), sqlite3.Error, OSError) as exc:
             if os.environ.get("DOCLORA_RAISE_ERRORS"):
                 raise
-            raise UserError(str(exc)) from exc
+            if not isinstance(exc, _domain_errors()):  # the library's disk or database failed
+                from app.library import storage_error
+                exc = storage_error(exc)
+            raise UserError(shown(str(exc))) from exc
 
 
 @click.command(name="models")
@@ -126,7 +139,7 @@ def _size(n: int | None) -> str:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--password", help="Password of encrypted PDFs.")
 @click.option("--title", help="Title to give the document (one file only).")
-@click.option("--max-pages", type=int, envvar="DOCLORA_MAX_PAGES",
+@click.option("--max-pages", type=click.IntRange(min=1), envvar="DOCLORA_MAX_PAGES",
               help="Refuse PDFs with more pages (default 2000; env DOCLORA_MAX_PAGES).")
 @click.option("--json", "as_json", is_flag=True, help="Print the added documents as JSON.")
 @click.pass_context
@@ -144,7 +157,7 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
     added, failed = [], 0
     for file in files:
         start = time.monotonic()
-        name = os.path.basename(file)
+        name = shown(display_name(Path(file)))
         with click.progressbar(length=1000, label=name[:32].ljust(32), file=sys.stderr,
                                show_eta=True, show_percent=True) as bar:
             def progress(event: ProgressEvent, bar=bar) -> None:
@@ -157,12 +170,12 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                 if os.environ.get("DOCLORA_RAISE_ERRORS"):
                     raise
                 bar.render_finish()
-                click.echo(f"Error: {exc}", err=True)
+                click.echo(f"Error: {shown(str(exc))}", err=True)
                 failed += 1
                 continue
         added.append(doc)
         if not as_json:
-            click.echo(f"Ready: [{doc.id}] {doc.title} ({doc.pages} pages, {doc.tokens} tokens, "
+            click.echo(f"Ready: [{doc.id}] {shown(doc.title)} ({doc.pages} pages, {doc.tokens} tokens, "
                        f"{_rank(doc.adapter)}) in {time.monotonic() - start:.1f} s")
     if as_json:
         _print_json([d.to_dict() for d in added])
@@ -179,11 +192,11 @@ def redo_cmd(ctx, doc, password) -> None:
     app = _app(ctx, announce=True)
     found = app.get(doc)
     source = app.library.source_file(found.id)
-    with click.progressbar(length=1000, label=found.title[:32], file=sys.stderr) as bar:
+    with click.progressbar(length=1000, label=shown(found.title[:32]), file=sys.stderr) as bar:
         def progress(event: ProgressEvent) -> None:
             bar.update(int(event.fraction * 1000) - bar.pos)
         done = app.add(source, password=password, progress=progress)
-    click.echo(f"Ready: [{done.id}] {done.title} for {app.pair.name} ({_rank(done.adapter)})")
+    click.echo(f"Ready: [{done.id}] {shown(done.title)} for {app.pair.name} ({_rank(done.adapter)})")
 
 
 @cli.command(name="list")
@@ -196,12 +209,15 @@ def list_cmd(ctx, search, as_json) -> None:
     if as_json:
         _print_json([d.to_dict() for d in docs])
         return
+    if not docs and search:
+        click.echo(f"No document matches '{shown(search)}'; 'doclora list' shows them all.")
+        return
     if not docs:
         click.echo("The library is empty; add a PDF with 'doclora add FILE.pdf'.")
         return
     for d in docs:
         rank = d.adapter.rank if d.adapter else "-"
-        click.echo(f"{d.id:>4}  {d.title[:48]:<48} {d.pages:>5} p {d.tokens:>7} tok  "
+        click.echo(f"{d.id:>4}  {shown(d.title[:48]):<48} {d.pages:>5} p {d.tokens:>7} tok  "
                    f"rank {rank!s:>4}  {d.status:<13} {d.created[:10]}")
 
 
@@ -213,7 +229,7 @@ def _print_sources(sources) -> None:
     if sources:
         click.echo("\nSupporting pages:")
         for s in sources:
-            click.echo(f"  p. {s.page}: {s.snippet}")
+            click.echo(f"  p. {s.page}: {shown(s.snippet)}")
 
 
 @cli.command(name="ask")
@@ -248,7 +264,7 @@ def chat_cmd(ctx, doc) -> None:
     """Chat with DOC interactively ('-' for no document); /clear, /exit."""
     app = _app(ctx, announce=True)
     ref = _doc_ref(doc)
-    title = app.get(ref).title if ref else "no document"
+    title = shown(app.get(ref).title) if ref else "no document"
     click.echo(f"Chatting with {title}. Type /exit (or Ctrl-D) to leave, /clear to forget.")
     for m in app.history(ref)[-6:]:
         click.echo(f"{'you' if m.role == 'user' else 'doclora'}> {m.content}")
@@ -272,6 +288,10 @@ def chat_cmd(ctx, doc) -> None:
         except KeyboardInterrupt:
             click.echo(" [stopped]")
             continue
+        except DocLoRAError as exc:  # e.g. a question too long for the window: ask again
+            click.echo()
+            click.echo(f"Error: {shown(str(exc))}", err=True)
+            continue
         click.echo()
         _print_sources(answer.sources)
 
@@ -285,9 +305,9 @@ def rm_cmd(ctx, doc, yes) -> None:
     app = _app(ctx)
     found = app.get(doc)
     if not yes:
-        click.confirm(f"Remove [{found.id}] {found.title} and its chat?", abort=True)
+        click.confirm(f"Remove [{found.id}] {shown(found.title)} and its chat?", abort=True)
     app.remove(found.id)
-    click.echo(f"Removed [{found.id}] {found.title}.")
+    click.echo(f"Removed [{found.id}] {shown(found.title)}.")
 
 
 @cli.command(name="rename")
@@ -297,19 +317,26 @@ def rm_cmd(ctx, doc, yes) -> None:
 def rename_cmd(ctx, doc, title) -> None:
     """Give DOC a new TITLE."""
     found = _app(ctx).rename(doc, title)
-    click.echo(f"Renamed [{found.id}] to {found.title}.")
+    click.echo(f"Renamed [{found.id}] to {shown(found.title)}.")
 
 
 @cli.command(name="export")
 @click.argument("doc")
 @click.option("--format", "fmt", type=click.Choice(["gguf", "peft", "markdown"]),
               default="gguf", show_default=True)
-@click.option("--out", "-o", type=click.Path(), help="Target file or folder (default: here).")
+@click.option("--out", "-o", type=click.Path(),
+              help="Target file, or folder (existing, or ending with '/'; default: here).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.pass_context
-def export_cmd(ctx, doc, fmt, out) -> None:
-    """Export DOC's adapter (gguf, peft) or its chat (markdown)."""
-    path = _app(ctx).export(doc, fmt, out)
-    click.echo(str(path))
+def export_cmd(ctx, doc, fmt, out, force) -> None:
+    """Export DOC's adapter (gguf, peft) or its chat (markdown).
+
+    \b
+    Example:
+        doclora export paper -o ~/adapters/
+    """
+    path = _app(ctx).export(doc, fmt, out, force=force)
+    click.echo(shown(str(path)))
 
 
 @cli.command(name="status")
@@ -334,12 +361,18 @@ def status_cmd(ctx, doc, as_json) -> None:
 @click.option("--port", type=int, default=7860, show_default=True)
 @click.option("--no-browser", is_flag=True, help="Do not open the default browser.")
 @click.option("--share", is_flag=True, help="Create a public Gradio share link (off by default).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this host name (repeatable); by default only "
+                   "127.0.0.1, localhost and [::1] (and --host).")
+@click.option("--max-upload-mb", type=click.IntRange(min=1), default=200, show_default=True,
+              envvar="DOCLORA_MAX_UPLOAD_MB", help="Largest file the window accepts.")
 @click.pass_context
-def ui_cmd(ctx, host, port, no_browser, share) -> None:
+def ui_cmd(ctx, host, port, no_browser, share, allow_hosts, max_upload_mb) -> None:
     """Start the desktop window (a local Gradio app)."""
     from app.ui import launch
     launch(host=host, port=port, open_browser=not no_browser, share=share,
-           model=ctx.find_root().obj["model"])
+           model=ctx.find_root().obj["model"], allow_hosts=allow_hosts,
+           max_upload_mb=max_upload_mb)
 
 
 @cli.command(name="train")

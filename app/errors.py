@@ -7,6 +7,8 @@ the original kept as ``__cause__``.
 
 from __future__ import annotations
 
+import errno
+
 
 class DocLoRAError(Exception):
     """Base class of every error the app shows to a user."""
@@ -36,6 +38,10 @@ class DiskFullError(DocLoRAError):
     """The disk ran out of space while writing the library's files."""
 
 
+class LibraryError(DocLoRAError):
+    """The library's database or folder cannot be used (damaged, read-only, or out of step)."""
+
+
 class CancelledError(DocLoRAError):
     """The user cancelled an ingestion; nothing was kept."""
 
@@ -50,3 +56,18 @@ class AdapterError(DocLoRAError):
 
 class ExportError(DocLoRAError):
     """An export format or target is not possible."""
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says the disk is full: ENOSPC/EDQUOT, SQLite's
+    "database or disk is full", or a Rust library's "os error 28" (safetensors)."""
+    for _ in range(8):  # a chain is short; the bound guards against a cycle
+        if exc is None:
+            return False
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(exc)
+        if "database or disk is full" in text or f"os error {errno.ENOSPC}" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.errors import DocumentNotReadyError, ExportError
 from app.library import Library
+from app.paths import home_dir
 from app.records import Document
 
 FORMATS = ("gguf", "peft", "markdown")
@@ -21,23 +22,48 @@ def default_name(doc: Document, format: str) -> str:
     return {"gguf": f"{stem}.lora.gguf", "peft": f"{stem}-peft", "markdown": f"{stem}.chat.md"}[format]
 
 
-def export(library: Library, doc: Document, format: str, out: Path | None) -> Path:
-    """Write the export to ``out`` (a folder or a path; default: the current folder)."""
-    if format not in FORMATS:
-        raise ExportError(f"Unknown export format '{format}'; use one of {', '.join(FORMATS)}.")
-    target = Path(out) if out is not None else Path.cwd()
-    if target.is_dir():
-        target = target / default_name(doc, format)
+def target_path(doc: Document, format: str, out: str | Path | None, force: bool = False) -> Path:
+    """Where an export goes: ``out`` itself, or its default name inside ``out`` when that is a
+    folder or ends with a slash (created if missing). Never inside the library's folder, and never
+    over an existing file unless ``force``."""
+    text = str(out) if out is not None else ""
+    folder_meant = not text or text.endswith(("/", os.sep)) or Path(text).is_dir()
+    base = Path(text).expanduser() if text else Path.cwd()
+    target = base / default_name(doc, format) if folder_meant else base
+    home = home_dir().resolve()
+    where = target.parent.resolve() / target.name
+    if where == home or home in where.parents:
+        raise ExportError(f"{target} is inside the library folder {home}; export somewhere else.")
+    if folder_meant and text:
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"The folder {base} cannot be created ({exc.strerror}); "
+                              "pick another.") from exc
     if not target.parent.is_dir():
         raise ExportError(f"The folder {target.parent} does not exist; create it or pick another.")
+    exists = target.exists() or target.is_symlink()
+    if exists and (target.is_dir() or format == "peft" or not force):
+        hint = "remove it or choose another name" if format == "peft" else \
+            "add --force to overwrite it, or choose another name"
+        raise ExportError(f"{target} already exists; {hint}.")
+    return target
+
+
+def export(library: Library, doc: Document, format: str, out: str | Path | None,
+           force: bool = False) -> Path:
+    """Write the export to ``out`` (see ``target_path``; default: the current folder)."""
+    if format not in FORMATS:
+        raise ExportError(f"Unknown export format '{format}'; use one of {', '.join(FORMATS)}.")
+    target = target_path(doc, format, out, force)
     if format == "markdown":
-        _write_atomic(target, chat_markdown(library, doc).encode())
+        _write_atomic(target, chat_markdown(library, doc).encode(), force)
         return target
     if doc.adapter is None or not Path(doc.adapter.file).is_file():
         raise DocumentNotReadyError(f"'{doc.title}' has no adapter for the active model to export; "
                                     "add the file again first.")
     if format == "gguf":
-        _write_atomic(target, Path(doc.adapter.file).read_bytes())
+        _write_atomic(target, Path(doc.adapter.file).read_bytes(), force)
         return target
     return _export_peft(doc, target)
 
@@ -68,10 +94,21 @@ def _export_peft(doc: Document, target: Path) -> Path:
     return target
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
+def _write_atomic(target: Path, data: bytes, force: bool) -> None:
+    """Write beside ``target``, then rename; without ``force`` a hard link puts it in place, which
+    fails rather than replace a file that appeared meanwhile."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         tmp.write_bytes(data)
-        os.replace(tmp, target)
+        if force:
+            os.replace(tmp, target)
+            return
+        try:
+            os.link(tmp, target)
+        except FileExistsError as exc:
+            raise ExportError(f"{target} already exists; add --force to overwrite it, or choose "
+                              "another name.") from exc
+        except OSError:  # a file system without hard links (FAT): checked just before, rename
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -7,17 +7,22 @@ connection is shared by the app's threads behind a lock (the UI's handlers and t
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import sqlite3
 import threading
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from sqlite_utils import Database
 
-from app.errors import AmbiguousDocumentError, DocumentNotFoundError
+from app.errors import (
+    AmbiguousDocumentError, DiskFullError, DocLoRAError, DocumentNotFoundError, LibraryError,
+    is_disk_full)
 from app.migrations import migrations
 from app.paths import home_dir, library_db_path
 from app.records import (
@@ -29,10 +34,76 @@ _STOPWORDS = frozenset("""a an and are as at be by do does for from has have how
 me my of on or please reply say that the their this to was what when where which who why with
 you your only number""".split())
 
+MAX_TITLE = 120  # as converters.pdf caps a PDF's own title
+# Bidirectional overrides and isolates: they reorder what a terminal or page shows.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 
 def now() -> str:
     """UTC timestamp, ISO 8601, second precision."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def clean_title(text: str) -> str:
+    """A title without control characters (NUL, terminal escapes, bidi overrides); line breaks
+    and tabs become spaces, runs of spaces one."""
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch in _BIDI or (category in ("Cc", "Cs") and not ch.isspace()):
+            continue
+        kept.append(" " if ch.isspace() or category in ("Zl", "Zp") else ch)
+    return " ".join("".join(kept).split())
+
+
+def checked_title(text: str) -> str:
+    """A title a user typed, cleaned; refused when empty or longer than MAX_TITLE."""
+    title = clean_title(text)
+    if not title:
+        raise LibraryError("The new title is empty; give a title with some text.")
+    if len(title) > MAX_TITLE:
+        raise LibraryError(f"The title has {len(title)} characters; give one of at most "
+                           f"{MAX_TITLE}.")
+    return title
+
+
+def storage_error(exc: BaseException, path: Path | None = None) -> DocLoRAError:
+    """One sentence for a failure of the library's database or folder (``exc`` from sqlite3 or
+    the file system)."""
+    home = home_dir()
+    if is_disk_full(exc):
+        return DiskFullError(f"The disk holding {home} is full; free some space and try again.")
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+            or "readonly" in text or "unable to open database" in text):
+        return LibraryError(f"The library folder {home} cannot be written ({text}); give "
+                            "yourself write access to it or set DOCLORA_HOME to another folder.")
+    if isinstance(exc, Timeout):
+        return LibraryError(f"Another DocLoRA process has held the library lock {exc.lock_file} "
+                            "for a minute; wait for it to finish and try again.")
+    if isinstance(exc, sqlite3.DatabaseError):
+        return LibraryError(f"The library database {path or library_db_path()} is damaged "
+                            f"({text}); restore it from a backup, or move it away together with "
+                            "the 'adapters' and 'documents' folders to start afresh.")
+    return LibraryError(f"The library in {home} could not be used ({text}); check the folder "
+                        "and the free disk space.")
+
+
+def connect(path: Path | None = None) -> Database:
+    """The library database, created and migrated under a file lock: migrations read what is
+    pending before they write, so two processes starting at once must not interleave."""
+    path = path or library_db_path()
+    try:
+        with FileLock(f"{path}.lock", timeout=60):
+            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+            db = Database(conn)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            migrations.apply(db)
+            db.execute("SELECT count(*) FROM documents").fetchone()  # a damaged file fails here
+            return db
+    except (sqlite3.Error, OSError, Timeout) as exc:
+        raise storage_error(exc, path) from exc
 
 
 def _terms(text: str) -> list[str]:
@@ -42,21 +113,19 @@ def _terms(text: str) -> list[str]:
 class Library:
     """Documents, pages (FTS5), adapters, chats and jobs of one DOCLORA_HOME."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, db_path: Path | None = None) -> None:
         self.db = db
+        self.db_path = db_path or library_db_path()
         self.home = home_dir()
         self._lock = threading.RLock()
         migrations.apply(db)
 
     @classmethod
     def open(cls, path: Path | None = None) -> Library:
-        """Open (creating and migrating) the library database, by default ``library_db_path()``."""
-        conn = sqlite3.connect(str(path or library_db_path()), timeout=30,
-                               check_same_thread=False)
-        db = Database(conn)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        return cls(db)
+        """Open (creating and migrating) the library database, by default ``library_db_path()``;
+        LibraryError/DiskFullError with a sentence when it cannot be used."""
+        path = path or library_db_path()
+        return cls(connect(path), path)
 
     def close(self) -> None:
         """Close the connection."""
@@ -150,7 +219,7 @@ class Library:
             existing = self.find_sha(sha256)
             if existing is None:
                 doc_id = self.db["documents"].insert({
-                    "sha256": sha256, "title": title, "file_name": file_name,
+                    "sha256": sha256, "title": clean_title(title)[:MAX_TITLE] or file_name, "file_name": file_name,
                     "source_file": self.rel(source_file), "pages": len(pages), "tokens": tokens,
                     "status": READY, "created": now(),
                 }).last_pk
@@ -173,10 +242,8 @@ class Library:
         return doc_id
 
     def rename(self, doc_id: int, title: str) -> None:
-        """Set a document's title."""
-        title = title.strip()
-        if not title:
-            raise DocumentNotFoundError("The new title is empty; give a title with some text.")
+        """Set a document's title (see ``checked_title``)."""
+        title = checked_title(title)
         with self._lock, self.db.atomic():
             self.db["documents"].update(doc_id, {"title": title})
 
@@ -203,6 +270,14 @@ class Library:
         """The stored copy of a document's PDF (absolute path)."""
         with self._lock:
             return self.abs(self.db["documents"].get(doc_id)["source_file"])
+
+    def files_of(self, doc_id: int) -> list[Path]:
+        """A document's files: its stored PDF and every adapter's files (absolute)."""
+        with self._lock:
+            rows = list(self.db["adapters"].rows_where("document_id = ?", [doc_id]))
+            files = [self.abs(a[k]) for a in rows for k in ("file", "peft_file") if a[k]]
+            files.append(self.abs(self.db["documents"].get(doc_id)["source_file"]))
+            return [Path(f) for f in files]
 
     def referenced_files(self) -> set[Path]:
         """Every file the library's rows point to (for sweeping orphans)."""

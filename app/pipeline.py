@@ -2,19 +2,20 @@
 
 Each stage is a small function; ``Ingestor.run`` chains them, reports ``ProgressEvent``s and
 checks for cancellation between steps. Files are written into a private staging folder
-(``adapters/.staging/<pid>-<random>/``), renamed into place only once everything succeeded, and the
-database rows are committed last; any failure removes what the attempt wrote. ``clean_leftovers``
-(run on every start) removes what a killed process left behind.
+(``app.staging``), renamed into place only once everything succeeded (their final names listed in
+the staging folder first), and the database rows are committed last; any failure removes what the
+attempt wrote, and ``app.staging.clean_leftovers`` removes what a killed process left behind.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
 import secrets
 import shutil
+import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -22,10 +23,11 @@ from pathlib import Path
 
 from app import errors as E
 from app.chat import is_stopped
-from app.library import Library
+from app.library import Library, checked_title
 from app.pair import Pair, check_pair
 from app.paths import adapters_dir, documents_dir
 from app.records import Document, ProgressEvent, Settings
+from app.staging import new_staging, note_files
 
 Progress = Callable[[ProgressEvent], None] | None
 
@@ -34,30 +36,39 @@ _SPAN = {"extract": (0.0, 0.08), "chunk": (0.08, 0.12), "encode": (0.12, 0.9),
          "write": (0.9, 0.97), "commit": (0.97, 1.0)}
 
 
-def staging_root() -> Path:
-    """Staging folders of running ingestions (one per attempt, named ``<pid>-<random>``)."""
-    path = adapters_dir() / ".staging"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def display_name(path: Path) -> str:
+    """A file's name as text: bytes that are not UTF-8 (kept by the OS as surrogates) become
+    U+FFFD, so the name can be printed and stored."""
+    return path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 # -- stages ---------------------------------------------------------------------------------
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes (InvalidDocumentError if it cannot be read)."""
+    """sha256 of a regular file's bytes (InvalidDocumentError if it cannot be read, or is a
+    device, FIFO or socket: reading /dev/zero or a FIFO would never end)."""
+    shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before we can look at it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(path)
+            if not stat.S_ISREG(mode):
+                raise E.InvalidDocumentError(
+                    f"'{shown}' is not a regular file (a device, FIFO or socket); give a PDF file.")
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     except FileNotFoundError as exc:
         raise E.InvalidDocumentError(
-            f"'{path}' does not exist (or vanished); check the path and add it again.") from exc
+            f"'{shown}' does not exist (or vanished); check the path and add it again.") from exc
     except IsADirectoryError as exc:
-        raise E.InvalidDocumentError(f"'{path}' is a folder; give the PDF file inside it.") from exc
+        raise E.InvalidDocumentError(f"'{shown}' is a folder; give the PDF file inside it.") from exc
     except OSError as exc:
         raise E.InvalidDocumentError(
-            f"'{path}' cannot be read ({exc.strerror}); check its permissions.") from exc
+            f"'{shown}' cannot be read ({exc.strerror}); check its permissions.") from exc
     return digest.hexdigest()
 
 
@@ -94,9 +105,9 @@ def extract(path: Path, password: str | None, max_pages: int | None):
     try:
         return pdf_to_text(path, password=password, max_pages=max_pages)
     except PdfError as exc:
-        raise _pdf_message(exc, path.name) from exc
+        raise _pdf_message(exc, display_name(path)) from exc
     except FileNotFoundError as exc:
-        raise E.InvalidDocumentError(f"'{path.name}' vanished while it was being read; "
+        raise E.InvalidDocumentError(f"'{display_name(path)}' vanished while it was being read; "
                                      "add it again once it is in place.") from exc
 
 
@@ -187,7 +198,9 @@ class Ingestor:
             cancel=None, title: str | None = None) -> Document:
         """Internalize one PDF; returns the ready Document (see module docstring)."""
         report = _Reporter(progress, cancel)
-        report("extract", 0, 1, f"reading {path.name}")
+        name = display_name(path)
+        title = checked_title(title) if title is not None else None
+        report("extract", 0, 1, f"reading {name}")
         with self._lock:
             sha = file_sha256(path)
             known = self.library.find_sha(sha)
@@ -196,28 +209,34 @@ class Ingestor:
                 if doc.adapter is not None and Path(doc.adapter.file).is_file():
                     report("commit", 1, 1, "already in the library: reusing its adapter")
                     return doc
-            staging = staging_root() / f"{os.getpid()}-{secrets.token_hex(4)}"
-            staging.mkdir()
+            staging = None
             placed: list[Path] = []
             try:
+                staging = new_staging()
                 return self._run(path, sha, known, password, title, report, staging, placed)
-            except OSError as exc:
+            except E.DocLoRAError:
                 _undo(placed)
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise E.DiskFullError(f"The disk is full while adding '{path.name}'; "
+                raise
+            except Exception as exc:  # OSError, sqlite3.Error, safetensors' SafetensorError, ...
+                _undo(placed)
+                if E.is_disk_full(exc):
+                    raise E.DiskFullError(f"The disk is full while adding '{name}'; "
                                           "free some space and add it again.") from exc
-                raise E.DocLoRAError(f"Adding '{path.name}' failed ({exc}); "
+                if not isinstance(exc, (OSError, sqlite3.Error)):
+                    raise
+                raise E.DocLoRAError(f"Adding '{name}' failed ({exc}); "
                                      "check the file and the free disk space.") from exc
             except BaseException:
                 _undo(placed)
                 raise
             finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                if staging is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
 
     def _run(self, path, sha, known, password, title, report, staging, placed) -> Document:
         pdf = extract(path, password, self.settings.max_pages)
         if pdf.sha256 != sha:
-            raise E.InvalidDocumentError(f"'{path.name}' changed while it was being read; "
+            raise E.InvalidDocumentError(f"'{display_name(path)}' changed while it was being read; "
                                          "add it again once it is complete.")
         ocr = getattr(pdf, "ocr_pages", [])
         report("chunk", 0, 1, f"{pdf.page_count} pages" + (f" ({len(ocr)} read by OCR)" if ocr else ""))
@@ -238,15 +257,22 @@ class Ingestor:
         # Unique names, so a concurrent attempt (another process) never overwrites ours.
         tag = secrets.token_hex(4)
         folder = adapters_dir() / sha[:16]
-        folder.mkdir(parents=True, exist_ok=True)
         model = re.sub(r"[^\w.-]", "_", self.pair.name)
-        gguf = _place(gguf_tmp, folder / f"{model}-{tag}.gguf", placed)
-        st = _place(st_tmp, folder / f"{model}-{tag}.safetensors", placed)
-        source = (_place(src_tmp, documents_dir() / f"{sha[:16]}-{tag}.pdf", placed)
+        finals = [folder / f"{model}-{tag}.gguf", folder / f"{model}-{tag}.safetensors"]
+        if known is None:
+            finals.append(documents_dir() / f"{sha[:16]}-{tag}.pdf")
+        # Listed before they exist: if this process dies before the commit, the next start
+        # knows these files are this attempt's and may delete them (see app.staging).
+        note_files(staging, finals)
+        folder.mkdir(parents=True, exist_ok=True)
+        gguf = _place(gguf_tmp, finals[0], placed)
+        st = _place(st_tmp, finals[1], placed)
+        source = (_place(src_tmp, finals[2], placed)
                   if known is None else Path(self.library.abs(known["source_file"])))
+        stem = Path(display_name(path)).stem
         doc_id = self.library.commit_ingest(
-            sha256=sha, title=(title or pdf.title or path.stem).strip() or path.stem,
-            file_name=path.name, source_file=str(source),
+            sha256=sha, title=title or pdf.title or stem,
+            file_name=display_name(path), source_file=str(source),
             pages=[(p.number, p.text) for p in pdf.pages], tokens=tokens,
             adapter={"model": self.pair.name, "base_model": adapter.base_fingerprint,
                      "hypernet_id": adapter.hypernet_id, "rank": int(small.rank),
@@ -277,37 +303,3 @@ def _torch_device(settings: Settings) -> str:
         return "cpu"
     import torch
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_leftovers(library: Library) -> None:
-    """Remove what killed ingestions left behind: staging folders, orphan files, stale jobs."""
-    root = staging_root()
-    live = False
-    for folder in root.iterdir():
-        pid = folder.name.split("-")[0]
-        if pid.isdigit() and _alive(int(pid)):
-            live = True  # another ingestion is running right now: leave its files alone
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    if not live:
-        keep = library.referenced_files()
-        for base in (adapters_dir(), documents_dir()):
-            for path in base.rglob("*"):
-                if path.is_file() and root not in path.parents and path not in keep:
-                    path.unlink(missing_ok=True)
-        for folder in adapters_dir().iterdir():
-            if folder.is_dir() and folder != root and not any(folder.iterdir()):
-                folder.rmdir()
-    library.fail_jobs_of_dead(_alive)

@@ -2,7 +2,11 @@
 
 Only torch's tensor/storage rebuild machinery, OrderedDict, set, and stand-ins for the reference's
 five config classes may be named by the pickle; any other global raises UnsafeCheckpointError
-before anything is constructed, so no foreign code runs.
+before anything is constructed, so no foreign code runs. This holds for every format torch.load
+accepts: the zip format, the legacy (non-zip) format and a raw pickle both go through the
+allow-listing unpickler (torch's legacy loader calls ``pickle_module.load`` too), a safetensors
+file holds no code at all, and a TorchScript archive (which torch would hand to ``torch.jit.load``)
+is refused outright.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import collections
 import pickle
 import types
+import zipfile
 from pathlib import Path
 
 import torch
@@ -89,16 +94,34 @@ class _AllowListUnpickler(pickle.Unpickler):
         )
 
 
+def _allow_list_load(file, **kwargs):
+    """``pickle.load`` through the allow-list (torch's legacy format reads several pickles)."""
+    return _AllowListUnpickler(file, **kwargs).load()
+
+
+# What torch.load gets as ``pickle_module``: both entry points it uses are allow-listing.
 _pickle_module = types.ModuleType("doclora_allowlist_pickle")
 _pickle_module.Unpickler = _AllowListUnpickler
-_pickle_module.load = pickle.load
-_pickle_module.__dict__["Unpickler"] = _AllowListUnpickler
+_pickle_module.load = _allow_list_load
+
+
+def _refuse_torchscript(path: Path) -> None:
+    """torch.load hands a TorchScript archive to torch.jit.load, past our unpickler: refuse it."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as archive:
+        if any(name.endswith("constants.pkl") for name in archive.namelist()):
+            raise UnsafeCheckpointError(
+                f"Refusing to load {path.name}: it is a TorchScript archive, not a Doc-to-LoRA "
+                "checkpoint; use a checkpoint from a trusted source."
+            )
 
 
 def load_reference_state(path: str | Path) -> dict:
     """Load a reference `pytorch_model.bin` onto the CPU with the allow-listing unpickler."""
     path = Path(path)
     try:
+        _refuse_torchscript(path)
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_pickle_module)
     except UnsafeCheckpointError:
         raise

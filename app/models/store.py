@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,18 +10,15 @@ from typing import Iterator
 
 from sqlite_utils import Database
 
-from app.migrations import migrations
+from app.library import connect
 from app.paths import library_db_path
 
 
 @contextmanager
 def opened() -> Iterator[Database]:
     """The library database, migrated (the app core's schema owns the ``models`` table)."""
-    conn = sqlite3.connect(str(library_db_path()), timeout=30)
-    db = Database(conn)
+    db = connect(library_db_path())
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        migrations.apply(db)
         yield db
     finally:
         db.close()

@@ -11,7 +11,7 @@ import gradio as gr
 
 from app.errors import DocLoRAError
 from app.ui.errors import user_error
-from app.ui.format import sources_message
+from app.ui.format import as_text, sources_message
 from app.ui.theme import INPUT_ID
 from app.ui.views import chat_history, find_document, status_line
 
@@ -79,15 +79,15 @@ def wire(win: Window) -> None:
         doc = find_document(core, selected)
         past = chat_history(core, doc)
         stop = win.stops.start(request.session_hash)
-        shown = past + [{"role": "user", "content": question},
+        shown = past + [{"role": "user", "content": as_text(question)},
                         {"role": "assistant", "content": THINKING}]
         yield shown, gr.Textbox(value="", submit_btn=False, stop_btn=True), gr.skip()
         try:
             for part in core.stream(doc.id if doc else None, question, stop=stop):
-                shown[-1] = {"role": "assistant", "content": part.text or THINKING}
+                shown[-1] = {"role": "assistant", "content": as_text(part.text) or THINKING}
                 if part.done:
                     if part.stopped:
-                        shown[-1]["content"] = (part.text + " *(stopped)*").strip()
+                        shown[-1]["content"] = (as_text(part.text) + " *(stopped)*").strip()
                     block = sources_message(part.sources)
                     if block:
                         shown.append(block)

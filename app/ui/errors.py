@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 
@@ -28,4 +29,5 @@ def user_error(exc: BaseException) -> gr.Error:
     """A gr.Error to raise from a handler (re-raises the original when DOCLORA_RAISE_ERRORS)."""
     if os.environ.get("DOCLORA_RAISE_ERRORS") and not isinstance(exc, DocLoRAError):
         raise exc
-    return gr.Error(message(exc), title="Error", print_exception=False)
+    # The toast renders HTML: a title or file name in the message must show as text.
+    return gr.Error(html.escape(message(exc), quote=False), title="Error", print_exception=False)

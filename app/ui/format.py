@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime, timezone
 
 from app.records import (
@@ -20,8 +21,27 @@ STAGE_LABELS = {
     "done": "Ready",
 }
 SOURCES_TITLE = "Supporting pages"
+# Markdown's active punctuation (images, links, emphasis, code, tables, LaTeX); backslash-escaped,
+# each shows as itself.
+_MARKDOWN = re.compile(r"([\\`*_\[\]()!~|$])")
+# Bare URLs become links (GFM autolinks), inside which escapes show raw: break the pattern.
+_WWW = re.compile(r"(?i)\b(www)\.")
 RECENT_JOB_S = 30 * 60  # finished jobs stay listed this long, so a failure is not missed
 MAX_JOBS_SHOWN = 8
+
+
+def as_text(text: str) -> str:
+    """``text`` for a Markdown component (chat, Markdown) so that it shows as these characters:
+    HTML escaped and Markdown punctuation backslash-escaped, so no image, link, tag or formula
+    can come from a document's (or an answer's) text."""
+    escaped = _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+    return _WWW.sub(r"\1\\.", escaped.replace("://", "\\://"))
+
+
+def snippet_markup(snippet: str) -> str:
+    """A snippet as text, with its matches (between the library's ``**`` marks) in bold."""
+    parts = snippet.strip().split("**")
+    return "".join(f"<b>{as_text(p)}</b>" if i % 2 else as_text(p) for i, p in enumerate(parts))
 
 
 def human_size(n_bytes: int | None) -> str:
@@ -135,7 +155,7 @@ def sources_message(sources: list[Source]) -> dict | None:
     """The collapsible 'Supporting pages' block shown under an answer."""
     if not sources:
         return None
-    lines = [f"**p. {s.page}** — {s.snippet.strip()}" for s in sources]
+    lines = [f"**p. {s.page}** — {snippet_markup(s.snippet)}" for s in sources]
     return {"role": "assistant", "content": "\n\n".join(lines),
             "metadata": {"title": f"{SOURCES_TITLE}: "
                                   + ", ".join(f"p. {s.page}" for s in sources)}}
@@ -145,7 +165,7 @@ def chat_messages(history: list[Message]) -> list[dict]:
     """A stored chat as Gradio chatbot messages (each answer followed by its sources)."""
     out: list[dict] = []
     for message in history:
-        out.append({"role": message.role, "content": message.content})
+        out.append({"role": message.role, "content": as_text(message.content)})
         if message.role == "assistant":
             block = sources_message(message.sources)
             if block:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ import gradio as gr
 
 from app.errors import DocLoRAError
 from app.ui.errors import user_error
+from app.ui.format import as_text
 from app.ui.views import document_list, export_file, find_document
 
 if TYPE_CHECKING:
@@ -91,7 +93,7 @@ def wire(win: Window) -> None:
             core.rename(doc.id, (title or "").strip())
         except DocLoRAError as exc:
             raise user_error(exc) from exc
-        gr.Info(f"Renamed to “{title.strip()}”.")
+        gr.Info(f"Renamed to “{html.escape(title.strip())}”.")  # toasts render HTML
         return win.open(doc.id, search)
 
     def on_export(selected: int | None, format: str) -> gr.File:
@@ -103,7 +105,7 @@ def wire(win: Window) -> None:
 
     def on_delete(selected: int | None) -> tuple:
         doc = _require(core, selected)
-        text = (f"Delete **{doc.title}**? Its adapter and its chat are removed too; "
+        text = (f"Delete **{as_text(doc.title)}**? Its adapter and its chat are removed too; "
                 "this cannot be undone.")
         return confirm_updates(text)
 
@@ -113,7 +115,7 @@ def wire(win: Window) -> None:
             core.remove(doc.id)
         except DocLoRAError as exc:
             raise user_error(exc) from exc
-        gr.Info(f"Deleted “{doc.title}”.")
+        gr.Info(f"Deleted “{html.escape(doc.title)}”.")
         return win.open(None, search)
 
     lib.search.change(on_search, [lib.search, win.selected], lib.docs, show_progress="hidden")

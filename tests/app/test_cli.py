@@ -6,6 +6,7 @@ End-to-end runs with the real demo model are in test_end_to_end.py.
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -13,8 +14,9 @@ from click.testing import CliRunner
 import app.cli as cli_module
 from app.api import DocLoRA
 from app.cli import cli
-from app.errors import DocumentNotFoundError
+from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
+from app.paths import home_dir, library_db_path
 
 from app_helpers import ScriptedEngine, insert_document, library_state
 
@@ -189,7 +191,7 @@ def test_ui_binds_to_localhost_without_share_by_default(monkeypatch):
     monkeypatch.setattr(app.ui, "launch", lambda **kw: calls.append(kw))
     assert run("ui", "--no-browser", "--port", "7999").exit_code == 0
     assert calls == [{"host": "127.0.0.1", "port": 7999, "open_browser": False, "share": False,
-                      "model": None}]
+                      "model": None, "allow_hosts": (), "max_upload_mb": 200}]
     run("--model", "tiny-needle", "ui", "--share")
     assert calls[1]["share"] is True and calls[1]["open_browser"] is True
     assert calls[1]["model"] == "tiny-needle"
@@ -206,3 +208,79 @@ def test_leading_space_of_an_answer_is_not_streamed(engine, docs):
     engine.reply = " 4821"  # ScriptedEngine splits on spaces: yields " ", "4821 "
     result = run("ask", "town", "q?")
     assert result.stdout.startswith("4821")
+
+
+# -- issue 14: overwrites, titles, limits, searches, chat ------------------------------------
+
+def test_export_never_overwrites_without_force_nor_writes_into_the_library(engine, docs, tmp_path):
+    before = library_state()
+    db = library_db_path()
+    db_bytes = db.read_bytes()
+    kept = tmp_path / "kept.gguf"
+    kept.write_bytes(b"mine")
+    cases = [  # (args, words of the message)
+        (["export", "town", "-o", str(kept)], f"{kept} already exists; add --force"),
+        (["export", "town", "--format", "markdown", "-o", str(kept)], "already exists"),
+        (["export", "town", "-o", str(db), "--force"], "is inside the library folder"),
+        (["export", "town", "-o", str(home_dir()) + "/"], "is inside the library folder"),
+        (["export", "town", "-o", str(home_dir() / "adapters" / "x.gguf")],
+         "is inside the library folder"),
+    ]
+    for args, words in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert words in result.stderr and "Traceback" not in result.output
+    assert kept.read_bytes() == b"mine" and db.read_bytes() == db_bytes
+    assert library_state() == before
+    assert run("export", "town", "-o", str(kept), "--force").exit_code == 0
+    assert kept.read_bytes().startswith(b"GGUF")
+
+
+def test_export_to_a_trailing_slash_makes_a_folder(engine, docs, tmp_path):
+    result = run("export", "town", "-o", f"{tmp_path}/new/folder/")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "new" / "folder" / "Town_guide.lora.gguf"
+    assert result.stdout.strip() == str(out) and out.read_bytes().startswith(b"GGUF")
+
+
+def test_rename_caps_the_title_and_drops_control_characters(engine, docs):
+    before = library_state()
+    result = run("rename", "town", "x" * 10_000)
+    assert result.exit_code == 2
+    assert "The title has 10000 characters; give one of at most 120." in result.stderr
+    assert library_state() == before
+    result = run("rename", "town", "Harbour\x1b[31m\u202e guide\x00")
+    assert result.exit_code == 0 and "Renamed [1] to Harbour[31m guide." in result.stdout
+    assert Library.open().document(docs["town"], "tiny-needle").title == "Harbour[31m guide"
+
+
+def test_list_escapes_control_characters_of_older_titles(engine, docs):
+    db = sqlite3.connect(library_db_path())
+    with db:  # as an older version stored it, before titles were cleaned
+        db.execute("UPDATE documents SET title = ? WHERE id = ?",
+                   ["Evil\x1b[2J\u202eTitle", docs["town"]])
+    result = run("list")
+    assert result.exit_code == 0
+    assert "Evil\\x1b[2J\\u202eTitle" in result.stdout
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+
+
+def test_a_search_without_match_says_so(engine, docs):
+    result = run("list", "--search", "zeppelin")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "No document matches 'zeppelin'; 'doclora list' shows them all."
+
+
+def test_chat_asks_again_after_an_over_long_question(engine, docs):
+    generate = engine.generate
+
+    def refuse_long(messages, adapter_file, stop=None):
+        if len(messages[-1]["content"]) > 1000:
+            raise DocLoRAError("The question is too long for this model's window; shorten it.")
+        yield from generate(messages, adapter_file, stop)
+
+    engine.generate = refuse_long
+    result = run("chat", "town", input="x" * 5000 + "\nWhat is it?\n/exit\n")
+    assert result.exit_code == 0
+    assert "Error: The question is too long" in result.stderr
+    assert result.stdout.count("doclora> 4821") == 1

@@ -129,6 +129,7 @@ def test_kill_9_during_add_leaves_no_half_document(demo_pair, pdfs):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     app = DocLoRA()  # the next start
+    app.tidy()  # what its first write runs
     assert app.documents() == []
     state = library_state()
     assert state["files"] == [] and state["integrity"] == "ok"

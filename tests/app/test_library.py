@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from app.errors import AmbiguousDocumentError, DocumentNotFoundError
 from app.library import Library
+from app.paths import REPO_ROOT
 from app.records import FAILED, NEEDS_REINDEX, READY, Source
 
 from app_helpers import insert_document, library_state
@@ -157,3 +164,74 @@ def test_a_broken_adapter_of_the_same_pair_is_replaced(lib):
     fixed = lib.document(doc, "tiny-needle")
     assert fixed.status == READY and fixed.adapter.file == str(new_file)
     assert lib.db["adapters"].count == 1 and not Path(old.peft_file).exists()
+
+
+# -- opening the library: concurrency, damage, permissions (issue 14) -------------------------
+
+def _cli(home: Path, *args: str, preexec_fn=None):
+    env = dict(os.environ, DOCLORA_HOME=str(home))
+    return subprocess.run([sys.executable, "-m", "app", *args], env=env, capture_output=True,
+                          text=True, timeout=300, preexec_fn=preexec_fn, cwd=REPO_ROOT)
+
+
+def test_several_commands_at_once_on_a_fresh_home_all_work(tmp_path):
+    home = tmp_path / "fresh"
+    env = dict(os.environ, DOCLORA_HOME=str(home))
+    procs = [subprocess.Popen([sys.executable, "-m", "app", "list"], env=env, cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert [rc for rc, _ in results] == [0] * 6, results
+    conn = sqlite3.connect(home / "library.db")
+    applied = conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id").fetchall()
+    assert [n for (n,) in applied] == ["m001_initial", "m002_jobs", "m003_adapter_compression"]
+
+
+def test_a_starting_command_waits_for_another_one_migrating(doclora_home):
+    db = doclora_home / "library.db"
+    env = dict(os.environ, DOCLORA_HOME=str(doclora_home))
+    with FileLock(f"{db}.lock"):  # as a process in the middle of its migrations holds it
+        proc = subprocess.Popen([sys.executable, "-m", "app", "list"], env=env, cwd=REPO_ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(5)  # `doclora list` takes about 1 s on its own
+        assert proc.poll() is None and not db.exists()
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert "The library is empty" in proc.stdout.read()
+
+
+def test_a_damaged_database_is_one_sentence_and_left_as_it_was(doclora_home):
+    db = doclora_home / "library.db"
+    db.write_bytes(b"this is not an SQLite database at all" * 100)
+    before = db.read_bytes()
+    result = _cli(doclora_home, "list")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"Error: The library database {db} is damaged")
+    assert "restore it from a backup" in result.stderr and "Traceback" not in result.stderr
+    assert db.read_bytes() == before
+
+
+def _without_root_powers() -> None:
+    """In the child: drop the capabilities that let root ignore file permissions."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_read_only_home_is_one_sentence_even_for_list(doclora_home):
+    lib = Library.open()
+    insert_document(lib, "Existing", ["Some earlier text."])
+    lib.close()
+    state = library_state()
+    for path in [doclora_home, *doclora_home.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        for args in (["list"], ["rename", "1", "New"]):
+            result = _cli(doclora_home, *args, preexec_fn=_without_root_powers)
+            assert result.returncode == 2, (args, result.stdout, result.stderr)
+            assert f"Error: The library folder {doclora_home} cannot be written" in result.stderr
+            assert "Traceback" not in result.stderr
+    finally:
+        for path in [doclora_home, *doclora_home.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert library_state() == state

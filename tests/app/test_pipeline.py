@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import sqlite3
 import threading
 
 import gguf
@@ -59,6 +61,10 @@ CASES = [  # (name, make the file, extra args, words of the message)
      "has more pages than the limit"),
     ("missing", lambda p: None, [], "does not exist"),
     ("folder", lambda p: p.mkdir(), [], "is a folder"),
+    ("dev-zero-link", lambda p: p.symlink_to("/dev/zero"), [], "is not a regular file"),
+    ("fifo", lambda p: os.mkfifo(p), [], "is not a regular file"),
+    ("bad-max-pages", lambda p: make_pdf(p, ["one"]), ["--max-pages", "-1"],
+     "Invalid value for '--max-pages': -1 is not in the range x>=1"),
 ]
 
 
@@ -70,6 +76,16 @@ def test_bad_input_is_refused_and_changes_nothing(existing, pdfs, name, make, ex
     assert result.exit_code == 2, result.output
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and words in errors[0], result.stderr
+    assert "Traceback" not in result.output
+    assert library_state() == existing
+
+
+def test_a_file_name_that_is_not_utf8_gets_a_sentence(existing, pdfs):
+    path = pdfs / os.fsdecode(b"caf\xe9.pdf")
+    path.write_bytes(b"")
+    result = add(path)
+    assert result.exit_code == 2
+    assert "Error: 'caf\ufffd.pdf' is empty (0 bytes)" in result.stderr
     assert "Traceback" not in result.output
     assert library_state() == existing
 
@@ -137,6 +153,52 @@ def test_full_disk_while_placing_files(demo_pair, existing, pdfs, monkeypatch):
     assert result.exit_code == 2 and "The disk is full" in result.stderr
     assert not calls[0].exists()
     assert library_state() == existing
+
+
+def _safetensors_full(*args, **kwargs):
+    from safetensors import SafetensorError
+    raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+
+def _sqlite_full(*args, **kwargs):
+    raise sqlite3.OperationalError("database or disk is full")
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+DISK_FULL_AT = [  # (where the disk fills up, the function that fails there)
+    ("staging-folder", "app.pipeline.new_staging", _enospc),
+    ("adapter-safetensors", "hypernet.adapter.save_file", _safetensors_full),
+    ("source-copy", "app.pipeline.shutil.copyfile", _enospc),
+    ("journal", "app.pipeline.note_files", _enospc),
+    ("database-commit", "app.library.Library.commit_ingest", _sqlite_full),
+]
+
+
+@pytest.mark.parametrize("target, fail", [c[1:] for c in DISK_FULL_AT],
+                         ids=[c[0] for c in DISK_FULL_AT])
+def test_full_disk_at_every_step_leaves_the_library_as_it_was(demo_pair, existing, pdfs,
+                                                              monkeypatch, target, fail):
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5507")])
+    monkeypatch.setattr(target, fail)
+    result = add(path)
+    assert result.exit_code == 2, result.output
+    assert "Error: The disk is full while adding 'doc.pdf'; free some space" in result.stderr
+    assert "Traceback" not in result.output
+    assert library_state() == existing
+    assert list((adapters_dir() / ".staging").iterdir()) == []
+
+
+def test_titles_lose_control_characters_on_the_way_in(demo_pair, existing, pdfs):
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5508")],
+                    title="Evil\x1b[2J\x00 \u202eTitle\x07")
+    result = add(path)
+    assert result.exit_code == 0, result.output
+    assert "Ready: [2] Evil[2J Title (" in result.stdout
+    assert "\x1b" not in result.output and "\u202e" not in result.output
+    assert DocLoRA().get(2).title == "Evil[2J Title"
 
 
 def _mismatched_gguf(path, n_layers=4, d_in=999, d_out=77):
@@ -212,23 +274,3 @@ def test_progress_events_cover_every_stage_in_order(demo_pair, pdfs):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(e.eta_s is not None for e in events)
     assert doc.pages == 3 and doc.status == "ready" and doc.tokens > 0
-
-
-def test_leftovers_of_a_dead_process_are_cleaned_on_start(existing):
-    staging = adapters_dir() / ".staging" / f"{2**22 + 11}-deadbeef"
-    staging.mkdir(parents=True)
-    (staging / "adapter.gguf").write_bytes(b"half")
-    orphan = adapters_dir() / "0123456789abcdef" / "tiny-needle-1.gguf"
-    orphan.parent.mkdir()
-    orphan.write_bytes(b"renamed but never committed")
-    (home_dir() / "documents" / "0123456789abcdef-1.pdf").write_bytes(b"%PDF")
-    live = adapters_dir() / ".staging" / f"{os.getpid()}-cafe"
-    DocLoRA()
-    assert not staging.exists() and not orphan.exists() and not orphan.parent.exists()
-    assert library_state() == existing
-    # An ingestion running in a live process protects its files from the sweep.
-    live.mkdir()
-    orphan.parent.mkdir()
-    orphan.write_bytes(b"about to be committed by a live process")
-    DocLoRA()
-    assert orphan.exists() and live.exists()

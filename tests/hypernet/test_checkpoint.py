@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import sys
 import types
@@ -76,6 +77,46 @@ def test_foreign_class_is_refused_without_running_it(parity_dir, tmp_path):
     with pytest.raises(UnsafeCheckpointError, match="posix.system|os.system|system"):
         load_hypernet(bad, base_model=parity_dir / "qwen3_main" / "base_model")
     assert not marker.exists(), "the pickled os.system call ran"
+
+
+def _zip_save(obj, path):
+    torch.save(obj, path)
+
+
+def _legacy_save(obj, path):
+    torch.save(obj, path, _use_new_zipfile_serialization=False)
+
+
+def _raw_pickle(obj, path):
+    path.write_bytes(pickle.dumps(obj))
+
+
+FORMATS = [("zip", _zip_save), ("legacy", _legacy_save), ("raw-pickle", _raw_pickle)]
+
+
+@pytest.mark.parametrize("save", [f[1] for f in FORMATS], ids=[f[0] for f in FORMATS])
+def test_every_pickle_format_goes_through_the_allow_list(tmp_path, save):
+    marker = tmp_path / "pwned"
+    save({"step": 1, "payload": Evil(marker)}, tmp_path / "pytorch_model.bin")
+    with pytest.raises(UnsafeCheckpointError, match="system"):
+        load_checkpoint(tmp_path)
+    assert not marker.exists(), "the pickled os.system call ran"
+
+
+def test_a_legacy_torch_file_with_only_allowed_classes_still_loads(tmp_path):
+    _legacy_save({"w": torch.arange(3.0)}, tmp_path / "legacy.bin")
+    assert torch.equal(load_reference_state(tmp_path / "legacy.bin")["w"], torch.arange(3.0))
+
+
+def test_torchscript_and_safetensors_files_are_not_checkpoints(tmp_path):
+    script = torch.jit.script(torch.nn.Linear(2, 2))
+    torch.jit.save(script, tmp_path / "script.bin")
+    with pytest.raises(UnsafeCheckpointError, match="TorchScript archive"):
+        load_checkpoint(tmp_path / "script.bin")
+    from safetensors.torch import save_file
+    save_file({"w": torch.zeros(2)}, tmp_path / "weights.safetensors")
+    with pytest.raises(CheckpointFormatError, match="not a Doc-to-LoRA checkpoint"):
+        load_checkpoint(tmp_path / "weights.safetensors")
 
 
 def test_builtin_eval_is_refused(tmp_path):

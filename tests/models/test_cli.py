@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
+import sqlite3
 
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.paths import models_dir
+from app.paths import demo_pair_dir, library_db_path, models_dir
 
 GGUF_OK = "someone/Qwen3-tiny-GGUF:qwen3-tiny-F32.gguf"
 PATH_KEYS = {"name", "installed", "active", "base_dir", "gguf", "hypernet"}
@@ -72,3 +75,29 @@ def test_errors_are_one_sentence_with_exit_status_2(fake_hub):
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
     assert not (models_dir() / "qwen3-4b").exists()
+
+
+class _Touch:
+    """Unpickling this would create a file (the attacker's payload)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_add_refuses_a_plain_pickle_checkpoint_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.bin"
+    evil.write_bytes(pickle.dumps(_Touch(marker)))  # not a zip: torch's legacy loader reads it
+    demo = demo_pair_dir()
+    result = run("add", "--name", "mine", "--base", str(demo / "base"), "--gguf", str(demo / "model.gguf"),
+                 "--hypernet", str(evil))
+    assert result.exit_code == 2, result.output
+    assert "Refusing to load the checkpoint: it pickles 'posix.system'" in result.output
+    assert "Traceback" not in result.output and "magic number" not in result.output
+    assert not marker.exists(), "the pickled os.system call ran"
+    db = sqlite3.connect(library_db_path())
+    assert db.execute("SELECT count(*) FROM models WHERE name = 'mine'").fetchone() == (0,)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

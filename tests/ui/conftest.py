@@ -45,8 +45,9 @@ def doclora_command() -> list[str]:
 class UIServer:
     """A `doclora ui --no-browser --port N` subprocess on its own library folder."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *args: str) -> None:
         self.home = home
+        self.args = list(args)  # more options of `doclora ui`
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = home / "ui-server.log"
@@ -63,7 +64,7 @@ class UIServer:
     def start(self) -> None:
         """Start the server and wait until it answers HTTP."""
         log = open(self.log_path, "ab")
-        cmd = doclora_command() + ["ui", "--no-browser", "--port", str(self.port)]
+        cmd = doclora_command() + ["ui", "--no-browser", "--port", str(self.port), *self.args]
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env(), stdout=log,
                                      stderr=subprocess.STDOUT)
         log.close()

@@ -93,4 +93,18 @@ def test_chat_messages_put_sources_under_each_answer():
     messages = F.chat_messages(history)
     assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "user", "assistant"]
     assert messages[2]["metadata"]["title"] == "Supporting pages: p. 1"
-    assert messages[2]["content"] == "**p. 1** — magic number is **4821**"
+    assert messages[2]["content"] == "**p. 1** — magic number is <b>4821</b>"
+
+
+def test_document_text_is_shown_as_text_not_markdown_or_html():
+    page = "![a](http://evil.example/x.png) <img src=x> [l](http://e) *a* `c` $$x$$"
+    text = F.as_text(page)
+    assert "![" not in text and "](" not in text and "<img" not in text and "$$" not in text
+    assert text == ("\\!\\[a\\]\\(http\\://evil.example/x.png\\) &lt;img src=x&gt; "
+                    "\\[l\\]\\(http\\://e\\) \\*a\\* \\`c\\` \\$\\$x\\$\\$")
+    assert F.as_text("www.example.org") == "www\\.example.org"  # no autolink either
+    snippet = F.snippet_markup("see http://evil.example/**magic**/x.png")
+    assert snippet == "see http\\://evil.example/<b>magic</b>/x.png"
+    history = [Message(1, 7, "assistant", "![b](http://evil.example/y.png)", [], NOW.isoformat())]
+    assert F.chat_messages(history)[0]["content"] == (
+        "\\!\\[b\\]\\(http\\://evil.example/y.png\\)")

@@ -1,0 +1,69 @@
+"""Document text shows as text in a real browser: a page's Markdown image is not fetched, and
+the matches of a snippet are bold without raw ``**`` marks (app/ui/format.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from app.library import Library
+from app.paths import home_dir
+from app.records import Source
+
+from conftest import UIServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TRAP = "http://127.0.0.2:9/tracker.png"  # never local to the window: any fetch is recorded
+PAGE = f"Harbour notes ![a]({TRAP}) see http://example.invalid/magic/4821 <img src={TRAP}>"
+
+
+def _seed(home) -> None:
+    old = os.environ.get("DOCLORA_HOME")
+    os.environ["DOCLORA_HOME"] = str(home)
+    try:
+        lib = Library.open()
+        sha = hashlib.sha256(PAGE.encode()).hexdigest()
+        folder = home_dir() / "adapters" / sha[:16]
+        folder.mkdir(parents=True)
+        (folder / "a.gguf").write_bytes(b"GGUF" + b"\0" * 60)
+        (folder / "a.safetensors").write_bytes(b"{}")
+        source = home_dir() / "documents" / f"{sha[:16]}.pdf"
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_bytes(b"%PDF-1.7 stand-in")
+        doc_id = lib.commit_ingest(
+            sha256=sha, title=f"Notes ![t]({TRAP})", file_name="notes.pdf",
+            source_file=str(source), pages=[(1, PAGE)], tokens=20,
+            adapter={"model": "tiny-needle", "base_model": "fp", "hypernet_id": "hn", "rank": 8,
+                     "n_chunks": 1, "file": str(folder / "a.gguf"),
+                     "peft_file": str(folder / "a.safetensors"), "size": 64})
+        snippet = lib.search_pages(doc_id, "magic tracker")[0].snippet
+        lib.add_exchange(doc_id, "Where is it?", f"It is here: ![b]({TRAP})",
+                         [Source(page=1, snippet=snippet)])
+        lib.close()
+    finally:
+        os.environ["DOCLORA_HOME"] = old or ""
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("rendering_home")
+    _seed(home)
+    server = UIServer(home)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_opening_a_document_fetches_nothing_its_text_names(page):
+    page.locator("#dl-docs label").first.click()
+    chat = page.locator("#dl-chat")
+    chat.get_by_text("It is here:").wait_for()
+    page.locator("#dl-chat .thought").first.click()  # open the supporting pages
+    chat.locator("b", has_text="magic").first.wait_for()
+    text = chat.inner_text()
+    assert f"![b]({TRAP})" in text and "**" not in text
+    assert chat.locator("img[src*='127.0.0.2']").count() == 0
+    assert not [u for u in page.requests if "127.0.0.2" in u], page.requests

@@ -1,0 +1,79 @@
+"""What the window's server accepts, by raw HTTP against a real `doclora ui` (no browser):
+loopback hosts and same-origin requests only (unless a host is allowed), uploads up to a cap."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.ui.guard import ANY_HOST, LOOPBACK, allowed_hosts, hostname, refusal
+
+from conftest import UIServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = UIServer(tmp_path_factory.mktemp("guarded_home"), "--max-upload-mb", "1",
+                   "--allow-host", "lan.example")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def get(server, path="/", **headers):
+    return httpx.get(server.url.rstrip("/") + path, headers=headers, timeout=30)
+
+
+def test_a_foreign_host_is_refused(server):
+    port = server.port
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}"):
+        response = get(server, Host=host)
+        assert response.status_code == 403, host
+        assert "does not answer for the host" in response.text
+    assert get(server, "/gradio_api/info", Host=f"evil.example:{port}").status_code == 403
+
+
+def test_a_foreign_origin_is_refused(server):
+    host = f"127.0.0.1:{server.port}"
+    for origin in ("http://evil.example", f"http://evil.example:{server.port}", "null",
+                   f"http://localhost:{server.port}"):
+        response = get(server, Host=host, Origin=origin)
+        assert response.status_code == 403, origin
+    files = {"files": ("doc.pdf", b"%PDF-1.7 tiny", "application/pdf")}
+    response = httpx.post(server.url + "gradio_api/upload", files=files, timeout=30,
+                          headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403
+
+
+def test_loopback_and_allowed_hosts_with_their_own_origin_are_answered(server):
+    port = server.port
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"lan.example:{port}"):
+        assert get(server, Host=host).status_code == 200, host
+        assert get(server, Host=host, Origin=f"http://{host}").status_code == 200, host
+
+
+def test_uploads_over_the_cap_are_refused(server):
+    small = {"files": ("doc.pdf", b"%PDF-1.7 " + b"0" * 1000, "application/pdf")}
+    assert httpx.post(server.url + "gradio_api/upload", files=small, timeout=30).status_code == 200
+    big = {"files": ("big.pdf", b"%PDF-1.7 " + b"0" * 2_000_000, "application/pdf")}
+    response = httpx.post(server.url + "gradio_api/upload", files=big, timeout=30)
+    assert response.status_code == 413
+
+
+CASES = [  # (serving host, --allow-host names, Host header, accepted)
+    ("127.0.0.1", (), "localhost:7860", True),
+    ("127.0.0.1", (), "LOCALHOST", True),
+    ("127.0.0.1", (), "evil.example:7860", False),
+    ("127.0.0.1", ("pc.lan",), "pc.lan:7860", True),
+    ("192.168.1.5", (), "192.168.1.5:7860", True),
+    ("0.0.0.0", (), "anything.lan:7860", True),
+    ("0.0.0.0", ("pc.lan",), "anything.lan:7860", False),
+]
+
+
+@pytest.mark.parametrize("serving, extra, host, accepted", CASES)
+def test_which_hosts_are_answered(serving, extra, host, accepted):
+    allowed = allowed_hosts(serving, extra)
+    assert LOOPBACK <= allowed and (ANY_HOST in allowed) == (serving == "0.0.0.0" and not extra)
+    assert (refusal({"host": host}, allowed) is None) == accepted
+    assert hostname("[::1]:7860") == "::1" and hostname("::1") == "::1"
