@@ -33,7 +33,12 @@ def _gb(x: float | None) -> str:
 
 def _line(pair: catalog.ModelPair) -> str:
     mark = "*" if pair.active else " "
-    state = "installed" if pair.installed else f"not installed, ~{_gb(pair.download_gb)} download"
+    if pair.installed:
+        state = "installed"
+    elif pair.kind == "bundled":
+        state = "not built yet: run 'make setup'"
+    else:
+        state = f"not installed, ~{_gb(pair.download_gb)} download"
     extra = " [recommended]" if pair.recommended else ""
     extra += " [gated: needs a Hugging Face token + licence acceptance]" if pair.gated else ""
     line = f"{mark} {pair.name:<12} {pair.title} ({state}){extra}"
