@@ -52,7 +52,8 @@ class Hypernet:
         """Templated token-id chunks of a document (cuts after sentence ends with `snap_to_sentences`)."""
         if self.tokenizer is None:
             raise ChunkingError(f"The base model {self.base_model} has no tokenizer; pass token ids to internalize_ids.")
-        return chunk_text(self.tokenizer, text, max_chunk_tokens or self.max_chunk_tokens, snap_to_sentences)
+        return chunk_text(self.tokenizer, text, max_chunk_tokens or self.max_chunk_tokens, snap_to_sentences,
+                          trained_on=self.trained_on)
 
     def internalize(self, text: str, max_chunk_tokens: int | None = None, progress: Progress | None = None,
                     snap_to_sentences: bool = False) -> DocumentAdapter:
