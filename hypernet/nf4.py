@@ -50,7 +50,7 @@ def quantize_blockwise(x: torch.Tensor, code: torch.Tensor, block: int) -> tuple
 
     The last block may be shorter; an all-zero block has absmax 0 and quantizes to code value 0.
     """
-    flat = x.reshape(-1).float()
+    flat, code = x.reshape(-1).float(), code.to(x.device)
     n = flat.numel()
     blocks = torch.nn.functional.pad(flat, (0, -n % block)).view(-1, block)  # zeros leave absmax as is
     absmax = blocks.abs().amax(dim=1)
@@ -62,7 +62,7 @@ def quantize_blockwise(x: torch.Tensor, code: torch.Tensor, block: int) -> tuple
 def dequantize_blockwise(idx: torch.Tensor, absmax: torch.Tensor, code: torch.Tensor, block: int) -> torch.Tensor:
     """Flat float32 values code[idx] * absmax of their block (the inverse of quantize_blockwise)."""
     n = idx.numel()
-    values = torch.nn.functional.pad(code[idx.long()], (0, -n % block)).view(-1, block)
+    values = torch.nn.functional.pad(code.to(idx.device)[idx.long()], (0, -n % block)).view(-1, block)
     return (values * absmax[:, None]).view(-1)[:n]
 
 
