@@ -8,6 +8,13 @@ Times are reported as process CPU seconds (all threads; robust on a shared machi
 
     .venv/bin/python benchmarks/internalize.py                 # 1k, 8k, 32k tokens
     .venv/bin/python benchmarks/internalize.py --sizes 1024 --threads 2
+    .venv/bin/python benchmarks/internalize.py --bf16-compare   # CPU: bf16 autocast vs float32, per pair
+
+--bf16-compare runs the context encoder under bf16 autocast (the app's default where the CPU has
+native bf16) against float32, on a Qwen3-0.6B-shaped model cut to --layers layers: CPU seconds,
+peak RSS and the LoRA's relative difference; then, per real pair, the cost of a 2-layer model of
+its shape (the encoder runs 1 layer, the hypernetwork 2), scaled to the pair's layer count (an
+estimate: encoder L-1 layers, hypernetwork L), and the one-off cost of the NF4 round trip per layer.
 """
 
 from __future__ import annotations
@@ -148,6 +155,103 @@ def run(name: str, sizes: list[int], chunk: int, device: torch.device, dtype: to
     return rows
 
 
+# The three real pairs' bases: architecture and published config.json values.
+REAL_PAIRS = {
+    "qwen3-4b": ("qwen3", dict(SHAPES["Qwen3-4B"], rope_theta=1e6)),
+    "gemma-2-2b": ("gemma2", dict(hidden_size=2304, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=8,
+                                  num_key_value_heads=4, head_dim=256, query_pre_attn_scalar=256,
+                                  attn_logit_softcapping=50.0, final_logit_softcapping=30.0, sliding_window=4096)),
+    "mistral-7b": ("mistral", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+                                   num_key_value_heads=8, head_dim=128, rope_theta=1e6, sliding_window=None)),
+}  # fmt: skip
+
+
+def cpu_features() -> str:
+    """The CPU flags that decide bf16 speed, and torch's kernel capability."""
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    have = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
+    return f"{have}; torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+
+
+def random_hypernet(arch: str, shape: dict, layers: int, vocab: int = 32000) -> Hypernet:
+    """A float32 random base of `arch` cut to `layers` layers, with a random main-recipe hypernetwork
+    whose B is switched on (scaler_B 0.01: at init it is 0, and so would be every B difference)."""
+    from transformers import AutoConfig, AutoModel
+
+    cfg = AutoConfig.for_model(arch, vocab_size=vocab, max_position_embeddings=32768, **{**shape, "num_hidden_layers": layers})
+    torch.manual_seed(0)
+    attn = {"attn_implementation": "eager"} if arch == "gemma2" else {}  # as the app loads Gemma 2
+    base = AutoModel.from_config(cfg, dtype=torch.float32, **attn).eval().requires_grad_(False)
+    hcfg = HypernetConfig(n_layers=layers, base_hidden_size=cfg.hidden_size, d_in=cfg.intermediate_size, d_out=cfg.hidden_size)
+    hyper = HypernetModel(hcfg).eval()
+    with torch.no_grad():
+        hyper.scaler_B["down_proj"].fill_(0.01)
+    return Hypernet(hyper, ContextEncoder(base, hcfg.encoder_type), None, base_model_path=Path("."), base_model=arch,
+                    base_fingerprint="random", hypernet_id="random", max_chunk_tokens=8192, max_batch_tokens=8192)  # fmt: skip
+
+
+def measure(hn: Hypernet, ids: list[int], cpu_bf16: bool) -> dict:
+    """One internalization of one chunk: CPU seconds (all, encoder), wall seconds, extra peak RSS, LoRA."""
+    hn.cpu_bf16 = cpu_bf16
+    enc = timed_encoder(hn, on_gpu=False)
+    hn.internalize_ids([ids[:16]])  # warm-up
+    enc["encoder_s"] = 0.0
+    before = rss_bytes()
+    with PeakRSS() as mem, Clock() as t:
+        adapter = hn.internalize_ids([ids])
+    return dict(cpu_s=t.cpu, wall_s=t.wall, encoder_s=enc["encoder_s"], peak=mem.peak - before, A=adapter.A, B=adapter.B)
+
+
+def rel(x: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((x - ref).norm() / ref.norm()).item()
+
+
+def bf16_compare(tokens: int, layers: int) -> None:
+    """Print the bf16-vs-fp32 tables (see the module docstring)."""
+    from hypernet.nf4 import nf4_roundtrip_linears_
+
+    gib = 2**30
+    ids = torch.randint(100, 30000, (tokens,), generator=torch.Generator().manual_seed(tokens)).tolist()
+    qwen06 = dict(SHAPES["Qwen3-0.6B"], rope_theta=1e6)
+    print(f"\n## Qwen3-0.6B shapes cut to {layers} layers, one {tokens}-token chunk, CPU")
+    hn = random_hypernet("qwen3", qwen06, layers, vocab=151936)
+    runs = {mode: measure(hn, ids, mode == "bf16") for mode in ("fp32", "bf16")}
+    nf4_roundtrip_linears_(hn.encoder.decoder)  # what the released recipes' 4-bit encoder changes, for scale
+    runs["fp32, NF4 weights"] = measure(hn, ids, False)
+    ref = runs["fp32"]
+    print("| encoder | internalize CPU-s (wall) | encoder CPU-s | hypernet CPU-s | extra peak RSS GiB | rel. diff A | rel. diff B |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for mode, r in runs.items():
+        print(f"| {mode} | {r['cpu_s']:.1f} ({r['wall_s']:.1f}) | {r['encoder_s']:.1f} | {r['cpu_s'] - r['encoder_s']:.1f} | "
+              f"{r['peak'] / gib:.2f} | {rel(r['A'], ref['A']):.1e} | {rel(r['B'], ref['B']):.1e} |")  # fmt: skip
+    print(f"speed-up of internalization {ref['cpu_s'] / runs['bf16']['cpu_s']:.2f}x, "
+          f"of the encoder {ref['encoder_s'] / runs['bf16']['encoder_s']:.2f}x")
+    del hn
+
+    layers = 2  # the encoder runs layers - 1 = 1 of them
+    print(f"\n## Real pairs, per 1k tokens (estimated from {layers}-layer models of each shape, random weights)")
+    print("| pair | layers | encoder fp32 CPU-s/layer | encoder bf16 CPU-s/layer | hypernet CPU-s/layer | "
+          "fp32 CPU-s per 1k tokens | bf16 CPU-s per 1k tokens | NF4 round trip CPU-s/layer (load) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    per_1k = 1024 / tokens
+    for name, (arch, shape) in REAL_PAIRS.items():
+        hn = random_hypernet(arch, shape, layers)
+        fp32, bf16 = measure(hn, ids, False), measure(hn, ids, True)
+        with Clock() as q:
+            nf4_roundtrip_linears_(hn.encoder.decoder)
+        n = shape["num_hidden_layers"]
+        enc32, enc16 = fp32["encoder_s"] / (layers - 1), bf16["encoder_s"] / (layers - 1)
+        hyp = (fp32["cpu_s"] - fp32["encoder_s"] + bf16["cpu_s"] - bf16["encoder_s"]) / (2 * layers)
+        print(f"| {name} | {n} | {enc32:.2f} | {enc16:.2f} | {hyp:.2f} | {((n - 1) * enc32 + n * hyp) * per_1k:.1f} | "
+              f"{((n - 1) * enc16 + n * hyp) * per_1k:.1f} | {q.cpu / (layers - 1):.2f} |", flush=True)  # fmt: skip
+        del hn
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1024,8192,32768", help="document lengths in tokens, comma-separated")
@@ -155,8 +259,14 @@ def main() -> None:
     p.add_argument("--model", default="Qwen3-0.6B", choices=sorted(SHAPES))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default=None)
+    p.add_argument("--bf16-compare", action="store_true", help="CPU: bf16 autocast against float32 (see above)")
+    p.add_argument("--layers", type=int, default=8, help="layers of the Qwen3-0.6B shape for --bf16-compare")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.bf16_compare:
+        print(f"machine: {cpu_name()}, {os.cpu_count()} cores visible, {args.threads} torch threads; {cpu_features()}")
+        bf16_compare(int(args.sizes.split(",")[0]) if args.sizes != "1024,8192,32768" else 1024, args.layers)
+        return
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30

@@ -36,6 +36,19 @@ class Checkpoint:
     folder: Path  # relative base paths resolve against this folder
     hypernet_id: str
 
+    def check_fits(self) -> None:
+        """CheckpointFormatError unless the tensors' names and shapes are those of the config's model
+        (the model is built on the meta device: no memory, no weights copied)."""
+        with torch.device("meta"):
+            want = {k: tuple(v.shape) for k, v in HypernetModel(self.config).state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in self.state_dict.items()}
+        if have != want:
+            odd = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+            raise CheckpointFormatError(
+                f"The checkpoint in {self.folder} does not fit its own config ({len(odd)} tensors differ in name or "
+                f"shape, e.g. {odd[:3]}); it is damaged or from an unsupported hypernetwork variant."
+            )
+
     def build_model(self) -> HypernetModel:
         """A HypernetModel (float32, CPU) holding these weights."""
         model = HypernetModel(self.config)

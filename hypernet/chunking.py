@@ -1,6 +1,9 @@
 """Chat-template wrap and chunking of a document (design page section 5).
 
-The document is one user message after an empty system message, plus the generation prompt.
+The document, stripped of leading and trailing whitespace as the reference always does, is one
+user message after an empty system message, plus the generation prompt. For the bases in
+REFERENCE_CONTEXT_FORMATS the reference renders contexts with its own template instead of the
+tokenizer's; hypernetworks trained on those bases get that format (see `document_affixes`).
 Templates that reject a system role (Gemma 2) get it folded into the user turn as
 `system + "\\n\\n"` before the content, giving `<bos><start_of_turn>user\\n\\n\\n{doc}<end_of_turn>\\n...`.
 A long document is tokenised once, cut into n nearly equal slices, and every slice gets the template
@@ -16,12 +19,20 @@ from hypernet.errors import ChunkingError
 _SENTINEL = "\ue000DOCLORA-DOCUMENT\ue001"  # private-use code points: never in a real template
 DEFAULT_MAX_CHUNK_TOKENS = 8192
 
+# (prefix, suffix) around a context, by the base a hypernetwork was trained on, where the reference
+# replaces the tokenizer's chat template with its own (chat_templates/<base>.jinja, rendered with an
+# empty system message). {bos} is the tokenizer's BOS text.
+REFERENCE_CONTEXT_FORMATS = {
+    # bos + ' [INST] ' + system + '\n\n' + content + ' [/INST] ': the hub's template has no trailing space
+    "mistralai/Mistral-7B-Instruct-v0.2": ("{bos} [INST] \n\n", " [/INST] "),
+}
+
 
 def template_affixes(tokenizer, system: str = "") -> tuple[str, str, bool]:
     """(prefix, suffix, trims) around the document in the rendered chat template.
 
-    `trims` tells whether the template strips whitespace from the message content (Gemma's `| trim`),
-    so that the document is stripped the same way.
+    `trims` tells whether the template strips whitespace from the message content (Gemma's `| trim`);
+    documents are stripped before templating in any case, as the reference does.
     """
     if not getattr(tokenizer, "chat_template", None):
         raise ChunkingError("The base model's tokenizer has no chat template; use an instruction-tuned base model.")
@@ -44,6 +55,16 @@ def template_affixes(tokenizer, system: str = "") -> tuple[str, str, bool]:
     return before + fold, after, trims
 
 
+def document_affixes(tokenizer, trained_on: str = "") -> tuple[str, str]:
+    """(prefix, suffix) around a document: the reference's own context format when the hypernetwork
+    was trained on a base listed in REFERENCE_CONTEXT_FORMATS, else the tokenizer's chat template."""
+    if trained_on in REFERENCE_CONTEXT_FORMATS:
+        prefix, suffix = REFERENCE_CONTEXT_FORMATS[trained_on]
+        return prefix.format(bos=tokenizer.bos_token or ""), suffix
+    prefix, suffix, _ = template_affixes(tokenizer)
+    return prefix, suffix
+
+
 def _render(tokenizer, messages: list[dict]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
@@ -64,14 +85,14 @@ def affix_ids(tokenizer, prefix: str, suffix: str) -> tuple[list[int], list[int]
     return a[:head], a[len(a) - tail :]
 
 
-def wrap_document(tokenizer, text: str) -> str:
-    """The templated text the hypernetwork reads for a whole document."""
-    prefix, suffix, trims = template_affixes(tokenizer)
-    return prefix + (text.strip() if trims else text) + suffix
+def wrap_document(tokenizer, text: str, trained_on: str = "") -> str:
+    """The templated text the hypernetwork reads for a whole document (stripped, as the reference does)."""
+    prefix, suffix = document_affixes(tokenizer, trained_on)
+    return prefix + text.strip() + suffix
 
 
 def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_TOKENS,
-               snap_to_sentences: bool = False) -> list[list[int]]:
+               snap_to_sentences: bool = False, trained_on: str = "") -> list[list[int]]:
     """Token-id chunks, each a templated message of at most `max_chunk_tokens` tokens.
 
     The templated document is tokenised once; if it is too long it is cut into
@@ -79,11 +100,12 @@ def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_T
     prefix (all but the first) and suffix (all but the last) re-added.
     With `snap_to_sentences` (not in the reference), each cut moves back, within the room the
     chunk budget leaves, to just after a sentence end, so that no sentence is split across chunks.
+    `trained_on`: the base the hypernetwork was trained on (picks the context format).
     """
     if not text or not text.strip():
         raise ChunkingError("The document has no text to internalize.")
-    prefix, suffix, trims = template_affixes(tokenizer)
-    ids = _encode(tokenizer, prefix + (text.strip() if trims else text) + suffix)
+    prefix, suffix = document_affixes(tokenizer, trained_on)
+    ids = _encode(tokenizer, prefix + text.strip() + suffix)
     if len(ids) <= max_chunk_tokens:
         return [ids]
     pre, suf = affix_ids(tokenizer, prefix, suffix)

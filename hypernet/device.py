@@ -26,23 +26,30 @@ def select_device(
     return dev, dtype
 
 
-def use_4bit_encoder(requested: bool | None, recorded: bool, device: torch.device) -> bool:
-    """Whether to load the context encoder in 4-bit NF4: needs CUDA and bitsandbytes.
+def encoder_quantization(requested: bool | None, recorded: bool, device: torch.device) -> str | None:
+    """How the context encoder is quantized: "bitsandbytes" (CUDA with bitsandbytes installed),
+    "nf4" (the same NF4 round trip of the weights in plain torch, see hypernet.nf4) or None.
 
-    requested None follows the checkpoint's recipe when possible; True without CUDA/bitsandbytes
-    raises, so that a user who asked for it learns why it did not happen.
+    requested None follows the checkpoint's recipe (`recorded`, the released checkpoints' 4-bit
+    encoder); True or False overrides it.
     """
-    possible = device.type == "cuda" and importlib.util.find_spec("bitsandbytes") is not None
-    if requested and not possible:
-        raise ValueError("A 4-bit context encoder needs a CUDA device and the bitsandbytes package.")
-    return possible and (recorded if requested is None else requested)
+    if not (recorded if requested is None else requested):
+        return None
+    if device.type == "cuda" and importlib.util.find_spec("bitsandbytes") is not None:
+        return "bitsandbytes"
+    return "nf4"
 
 
-def quantization_config(compute_dtype: torch.dtype):
-    """The released recipe's bitsandbytes NF4 config (imported lazily: bitsandbytes is optional)."""
+# The released recipe's bitsandbytes settings (reference model_loading.get_model, use_q_lora).
+BNB_4BIT = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+            "bnb_4bit_compute_dtype": torch.bfloat16}  # fmt: skip
+
+
+def quantization_config():
+    """A transformers BitsAndBytesConfig of BNB_4BIT (bitsandbytes is the optional `cuda` extra)."""
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+    return BitsAndBytesConfig(**BNB_4BIT)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -11,10 +11,11 @@ from hypernet.adapter import DocumentAdapter
 from hypernet.base_model import base_fingerprint, check_compatible, read_config, resolve_base_model
 from hypernet.checkpoint import load_checkpoint
 from hypernet.chunking import DEFAULT_MAX_CHUNK_TOKENS, chunk_text
-from hypernet.device import quantization_config, select_device, use_4bit_encoder
+from hypernet.device import encoder_quantization, quantization_config, select_device
 from hypernet.encoder import ContextEncoder
 from hypernet.errors import ChunkingError
 from hypernet.model import HypernetConfig, HypernetModel, combine
+from hypernet.nf4 import nf4_roundtrip_linears_
 
 Progress = Callable[[str, int, int], None]
 # Elements of the perceiver's widest activation (rows x T x 4H) per step: bounds its memory.
@@ -26,7 +27,8 @@ class Hypernet:
 
     def __init__(self, model: HypernetModel, encoder: ContextEncoder, tokenizer, *, base_model_path: Path,
                  base_model: str, base_fingerprint: str, hypernet_id: str, max_chunk_tokens: int,
-                 max_batch_tokens: int, cpu_bf16: bool = False) -> None:  # fmt: skip
+                 max_batch_tokens: int, cpu_bf16: bool = False, encoder_quantization: str | None = None,
+                 trained_on: str = "") -> None:  # fmt: skip
         self.model, self.encoder, self.tokenizer = model, encoder, tokenizer
         self.config: HypernetConfig = model.cfg
         self.base_model_path, self.base_model = base_model_path, base_model
@@ -34,6 +36,8 @@ class Hypernet:
         self.max_chunk_tokens = max_chunk_tokens
         self.max_batch_tokens = max_batch_tokens  # tokens per encoder batch (chunks run in groups)
         self.cpu_bf16 = cpu_bf16  # context encoder under bf16 autocast on CPU (the LoRA math stays fp32)
+        self.encoder_quantization = encoder_quantization  # "bitsandbytes", "nf4" (plain torch) or None
+        self.trained_on = trained_on  # the base name the checkpoint records: picks the context format
 
     @property
     def device(self) -> torch.device:
@@ -48,7 +52,8 @@ class Hypernet:
         """Templated token-id chunks of a document (cuts after sentence ends with `snap_to_sentences`)."""
         if self.tokenizer is None:
             raise ChunkingError(f"The base model {self.base_model} has no tokenizer; pass token ids to internalize_ids.")
-        return chunk_text(self.tokenizer, text, max_chunk_tokens or self.max_chunk_tokens, snap_to_sentences)
+        return chunk_text(self.tokenizer, text, max_chunk_tokens or self.max_chunk_tokens, snap_to_sentences,
+                          trained_on=self.trained_on)
 
     def internalize(self, text: str, max_chunk_tokens: int | None = None, progress: Progress | None = None,
                     snap_to_sentences: bool = False) -> DocumentAdapter:
@@ -134,6 +139,9 @@ def load_hypernet(
     and sizes the hypernetwork was trained for (BaseModelMismatchError otherwise). ``cpu_bf16``
     runs the encoder under bf16 autocast on CPU (2-6x faster where the CPU has native bf16,
     see ``hypernet.device.cpu_has_native_bf16``); weights and the hypernetwork stay float32.
+    ``quantize_encoder`` None follows the checkpoint's recipe (the released ones encode with a 4-bit
+    NF4 copy of the base): bitsandbytes on CUDA when installed, else the same NF4 values in plain
+    torch (``hypernet.nf4``); True or False overrides the recipe.
     """
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt.config
@@ -142,8 +150,11 @@ def load_hypernet(
     base_name = str(base_model) if base_model is not None else ckpt.base_model_name_or_path
     check_compatible(cfg, base_cfg, f"{base_name} ({base_dir})", str(checkpoint), ckpt.base_model_name_or_path)
     dev, dt = select_device(device, dtype)
-    encoder = ContextEncoder(_load_decoder(base_dir, base_cfg, dev, dt, use_4bit_encoder(quantize_encoder, cfg.quantize_encoder, dev)),
-                             cfg.encoder_type, cfg.early_exit_layer)  # fmt: skip
+    quant = encoder_quantization(quantize_encoder, cfg.quantize_encoder, dev)
+    encoder = ContextEncoder(_load_decoder(base_dir, base_cfg, dev, dt, quant == "bitsandbytes"), cfg.encoder_type,
+                             cfg.early_exit_layer)  # fmt: skip
+    if quant == "nf4":  # the recipe's 4-bit weights without bitsandbytes: only the layers the encoder runs
+        nf4_roundtrip_linears_(encoder.decoder)
     model = ckpt.build_model().to(dev, dt)
     window = int(base_cfg.get("max_position_embeddings") or DEFAULT_MAX_CHUNK_TOKENS)
     max_chunk = min(DEFAULT_MAX_CHUNK_TOKENS, window, cfg.chunk_tokens or window)
@@ -151,7 +162,7 @@ def load_hypernet(
         model, encoder, _load_tokenizer(base_dir), base_model_path=base_dir, base_model=base_name,
         base_fingerprint=base_fingerprint(base_dir), hypernet_id=ckpt.hypernet_id, max_chunk_tokens=max_chunk,
         max_batch_tokens=max_batch_tokens or (4 * max_chunk if dev.type == "cuda" else max_chunk),
-        cpu_bf16=cpu_bf16 and dt == torch.float32,
+        cpu_bf16=cpu_bf16 and dt == torch.float32, encoder_quantization=quant, trained_on=ckpt.base_model_name_or_path,
     )  # fmt: skip
 
 
@@ -163,7 +174,7 @@ def _load_decoder(base_dir: Path, base_cfg: dict, device: torch.device, dtype: t
     if base_cfg.get("attn_logit_softcapping"):  # SDPA ignores Gemma 2's attention soft-capping
         kwargs["attn_implementation"] = "eager"
     if four_bit:
-        kwargs.update(quantization_config=quantization_config(dtype), device_map={"": device.index or 0})
+        kwargs.update(quantization_config=quantization_config(), device_map={"": device.index or 0})
     model = AutoModel.from_pretrained(base_dir, **kwargs)
     if not four_bit:
         model = model.to(device)

@@ -31,10 +31,17 @@ def _gb(x: float | None) -> str:
     return "?" if x is None else f"{x:g} GB"
 
 
+def _commits(source: dict) -> str:
+    """", base@1a2b3c4 hypernet@5d6e7f8": the commits a pulled pair came from (empty otherwise)."""
+    parts = [f"{part}@{source[part]['commit'][:7]}" for part in ("base", "hypernet", "gguf")
+             if source.get(part, {}).get("commit")]
+    return ", " + " ".join(parts) if parts else ""
+
+
 def _line(pair: catalog.ModelPair) -> str:
     mark = "*" if pair.active else " "
     if pair.installed:
-        state = "installed"
+        state = "installed" + _commits(pair.source)
     elif pair.kind == "bundled":
         state = "not built yet: run 'make setup'"
     else:
@@ -89,15 +96,26 @@ def _progress_printer() -> install.Progress:
 @click.option("--force", is_flag=True, help="Download and install again even if installed.")
 @click.option("--use/--no-use", default=True, show_default=True,
               help="Make the pair active once installed.")
-def models_pull(name: str, quant: str | None, gguf_from: str | None, force: bool, use: bool) -> None:
+@click.option("--revision", "revisions", multiple=True, metavar="PART=REV",
+              help="Pin a repository (PART: base, hypernet or gguf) to a commit, branch or tag; "
+                   "repeatable. Default: the registry's revision (main).")
+def models_pull(name: str, quant: str | None, gguf_from: str | None, force: bool, use: bool,
+                revisions: tuple[str, ...]) -> None:
     """Download, verify and install a pair (resumes an interrupted pull).
 
     \b
-    Example:
+    Examples:
         doclora models pull qwen3-4b --quant Q8_0
+        doclora models pull qwen3-4b --revision hypernet=1abe8ae --force
     """
+    pins = {}
+    for item in revisions:
+        part, sep, rev = item.partition("=")
+        if not sep or not rev:
+            raise click.UsageError(f"--revision takes PART=REV (e.g. base=1abe8ae), not '{item}'.")
+        pins[part] = rev
     pair = install.pull(name, quant=quant, gguf_from=gguf_from, force=force, use=use,
-                        progress=_progress_printer())
+                        progress=_progress_printer(), revisions=pins)
     click.echo(f"{pair.name} is installed in {pair.base_dir.parent}"
                + (" and active." if pair.active else "."))
 

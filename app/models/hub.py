@@ -100,10 +100,15 @@ def list_files(spec: RepoFiles, required: tuple[str, ...], token: str | None = N
     """The repository's files matching ``spec.patterns`` at the commit ``spec.revision`` names;
     DownloadError when one of the ``required`` patterns matches nothing."""
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import RevisionNotFoundError
 
     try:
         info = HfApi(endpoint=endpoint(), token=token).model_info(
             spec.repo, revision=spec.revision, files_metadata=True)
+    except RevisionNotFoundError as exc:
+        raise DownloadError(f"{spec.repo} has no revision '{spec.revision}': check the commit, "
+                            "branch or tag given to --revision (or update DocLoRA if you gave "
+                            "none).") from exc
     except Exception as exc:
         raise _explain(exc, spec.repo) from exc
     if info.gated and not token:

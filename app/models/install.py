@@ -69,7 +69,11 @@ class _DownloadWatcher:
             self._thread.join()
 
 
-def _spec_for(name: str, quant: str | None, gguf_from: str | None) -> PairSpec:
+PARTS = ("base", "hypernet", "gguf")  # the repositories of a pair, as --revision names them
+
+
+def _spec_for(name: str, quant: str | None, gguf_from: str | None,
+              revisions: dict[str, str] | None = None) -> PairSpec:
     specs = load_specs()
     if name in BUNDLED_NAMES:
         raise BundledPairError(f"'{name}' is bundled with DocLoRA and needs no download.")
@@ -88,6 +92,12 @@ def _spec_for(name: str, quant: str | None, gguf_from: str | None) -> PairSpec:
                                         "'someone/Model-GGUF:model-Q4_K_M.gguf'.")
         spec = replace(spec, gguf_method="download",
                        gguf=RepoFiles(repo=repo, revision="main", patterns=(file,)))
+    for part, rev in (revisions or {}).items():
+        if part not in PARTS or (part == "gguf" and spec.gguf is None):
+            raise IncompatiblePairError(
+                f"--revision takes PART=REV with PART one of base, hypernet{', gguf' if spec.gguf else ''}; "
+                f"got '{part}'.")
+        spec = replace(spec, **{part: replace(getattr(spec, part), revision=rev)})
     return spec
 
 
@@ -152,14 +162,16 @@ def _move_into_place(stage: Path, target: Path) -> None:
 
 
 def pull(name: str, quant: str | None = None, gguf_from: str | None = None,
-         force: bool = False, use: bool = True, progress: Progress | None = None) -> ModelPair:
+         force: bool = False, use: bool = True, progress: Progress | None = None,
+         revisions: dict[str, str] | None = None) -> ModelPair:
     """Download, verify and install a registry pair; offline afterwards.
 
     Already installed (and not ``force``): returns at once without any network access.
     ``quant``: Q4_K_M (default), Q8_0 or F16 for the locally converted chat GGUF; ``gguf_from``:
-    ``REPO:FILE`` of an existing GGUF of the same weights instead of converting.
+    ``REPO:FILE`` of an existing GGUF of the same weights instead of converting;
+    ``revisions``: {"base"|"hypernet"|"gguf": commit, branch or tag} pins those repositories.
     """
-    spec = _spec_for(name, quant, gguf_from)
+    spec = _spec_for(name, quant, gguf_from, revisions)
     current = get_pair(name)
     if current.installed and not force:
         if use:
@@ -190,6 +202,7 @@ def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
         base = hub.list_files(spec.base, ("config.json", "*.safetensors"), token)
         hyper = hub.list_files(spec.hypernet, spec.hypernet.patterns, token)
         gguf = hub.list_files(spec.gguf, spec.gguf.patterns, token) if spec.gguf else []
+        _check_unchanged(base + hyper + gguf, get_pair(name).source.get("files", {}), name)
         verify.check_free_space(models_dir(), _needed_bytes(base, hyper + gguf, spec,
                                                             _folder_bytes(stage)), name)
         parts = [(base, stage / "base"), (hyper, stage / "hypernet"), (gguf, stage / "gguf")]
@@ -204,6 +217,9 @@ def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
     for files, folder in parts:
         _prune(folder, files)
         digests.update(hub.verify(files, folder, name))
+    # the checkpoint must load before anything is converted or installed
+    verify.check_hypernet_file(stage / "hypernet" / spec.hypernet_file, stage / "base",
+                               f"{spec.hypernet.repo}/{spec.hypernet_file}")
     gguf_path = _make_gguf(spec, stage, gguf, progress)
     try:
         verify.check_gguf(gguf_path, stage / "base")
@@ -215,13 +231,15 @@ def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
     target = install_dir(name)
     source = {
         "kind": "hub",
-        "base": {"repo": spec.base.repo, "commit": base[0].commit},
-        "hypernet": {"repo": spec.hypernet.repo, "commit": hyper[0].commit,
-                     "file": spec.hypernet_file},
-        "gguf": ({"method": "download", "repo": spec.gguf.repo, "commit": gguf[0].commit,
-                  "file": gguf[0].path} if spec.gguf else
+        "base": {"repo": spec.base.repo, "revision": spec.base.revision, "commit": base[0].commit},
+        "hypernet": {"repo": spec.hypernet.repo, "revision": spec.hypernet.revision,
+                     "commit": hyper[0].commit, "file": spec.hypernet_file},
+        "gguf": ({"method": "download", "repo": spec.gguf.repo, "revision": spec.gguf.revision,
+                  "commit": gguf[0].commit, "file": gguf[0].path} if spec.gguf else
                  {"method": "convert", "quant": spec.quant}),
-        "sha256": digests,
+        "files": {f"{f.repo}/{f.path}": {"commit": f.commit, "sha256": digests[f"{f.repo}/{f.path}"],
+                                         "blob_id": None if f.sha256 else f.blob_id}
+                  for f in base + hyper + gguf},
     }
     _move_into_place(stage, target)
     store.record(name, target / "base", target / GGUF_NAME,
@@ -229,6 +247,22 @@ def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
     if progress:
         progress("install", 1, 1)
     return get_pair(name)
+
+
+def _check_unchanged(files: list[hub.RemoteFile], recorded: dict[str, dict], name: str) -> None:
+    """DownloadError when the hub lists a file of the installed pair at the commit it was
+    installed from, but with another hash: a commit's content cannot change, so the hub (or a
+    mirror) is not serving what it served before."""
+    for f in files:
+        was = recorded.get(f"{f.repo}/{f.path}")
+        if was is None or was["commit"] != f.commit:
+            continue
+        changed = f.sha256 != was["sha256"] if f.sha256 else f.blob_id != was.get("blob_id")
+        if changed:
+            raise DownloadError(
+                f"{f.repo}/{f.path} now has another hash at the same commit {f.commit[:12]} than when "
+                f"{name} was installed, so the pull stopped and the installed files were kept: check "
+                "HF_ENDPOINT (or the mirror it names) before pulling again.")
 
 
 def add_pair(name: str, base_dir: Path, gguf: Path, hypernet: Path, use: bool = False) -> ModelPair:

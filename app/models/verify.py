@@ -96,6 +96,22 @@ def check_hypernet(hypernet_path: Path, base_dir: Path) -> None:
         raise IncompatiblePairError(str(exc)) from exc
 
 
+def check_hypernet_file(hypernet_path: Path, base_dir: Path, name: str) -> None:
+    """The cheap form of ``check_hypernet`` (no encoder, no weights copied): the checkpoint loads
+    through our loader on CPU, its tensors fit its config, and that config fits the base config.
+    ``name`` says in the error which file it was."""
+    from hypernet.base_model import check_compatible, read_config
+    from hypernet.checkpoint import load_checkpoint
+    from hypernet.errors import HypernetError
+
+    try:
+        ckpt = load_checkpoint(hypernet_path)
+        ckpt.check_fits()
+        check_compatible(ckpt.config, read_config(base_dir), str(base_dir), name, ckpt.base_model_name_or_path)
+    except HypernetError as exc:
+        raise IncompatiblePairError(f"{name} cannot be used by DocLoRA, so nothing was installed: {exc}") from exc
+
+
 def check_free_space(folder: Path, needed: int, pair_name: str) -> None:
     """InsufficientDiskError when ``folder``'s disk has less than ``needed`` bytes free."""
     free = shutil.disk_usage(folder).free

@@ -8,7 +8,7 @@ import pytest
 from hn_testlib import MISTRAL_V02_TEMPLATE, chat_template, qwen2_tokenizer, spm_tokenizer
 
 from hypernet import ChunkingError
-from hypernet.chunking import affix_ids, chunk_text, template_affixes, wrap_document
+from hypernet.chunking import affix_ids, chunk_text, document_affixes, template_affixes, wrap_document
 
 DOC = "Zorblat Industries was founded in 1987.\n\nIts  CEO is Mara Quint; revenue: $12.5M (2023).  "
 
@@ -48,8 +48,7 @@ EXPECTED = {
 def test_wrapped_ids_are_exactly_the_templated_message(family):
     make, fmt = EXPECTED[family]
     tok = make()
-    doc = DOC.strip() if family == "gemma2" else DOC  # Gemma's template trims the message content
-    expected = fmt.format(doc=doc)
+    expected = fmt.format(doc=DOC.strip())  # the reference strips every document before templating
     assert wrap_document(tok, DOC) == expected
     ids = chunk_text(tok, DOC, max_chunk_tokens=8192)
     assert ids == [tok(expected, add_special_tokens=False)["input_ids"]]
@@ -120,3 +119,51 @@ def test_snapped_chunks_never_split_a_sentence():
     # with the plain equal slices some sentence is cut in two (else this test would prove nothing)
     plain_bodies = [tok.decode(c) for c in plain]
     assert not all(any(s in b for b in plain_bodies) for s in sentences)
+
+
+@pytest.mark.parametrize("family", sorted(EXPECTED))
+def test_documents_are_always_stripped(family):
+    make, fmt = EXPECTED[family]
+    tok = make()
+    assert wrap_document(tok, "\n\n  Quintel is the capital.  \n") == fmt.format(doc="Quintel is the capital.")
+    assert chunk_text(tok, " \tQuintel is the capital.\n") == chunk_text(tok, "Quintel is the capital.")
+
+
+MISTRAL = "mistralai/Mistral-7B-Instruct-v0.2"
+# The reference's context format for Mistral (its chat_templates/mistralai/Mistral-7B-Instruct-v0.2.jinja
+# with an empty system message): bos + ' [INST] ' + '' + '\n\n' + doc + ' [/INST] ', trailing space included.
+# Ids on the Llama 2 SentencePiece vocabulary (Mistral v0.2's family), written down here once:
+REFERENCE_MISTRAL_IDS = [1, 29871, 518, 25580, 29962, 29871, 13, 13, 1576, 7483, 310, 796, 11831, 423, 338,
+                         29223, 295, 29889, 518, 29914, 25580, 29962, 29871]  # fmt: skip
+
+
+def test_mistral_hypernetwork_reads_the_reference_context_format():
+    tok = mistral()
+    doc = "  The capital of Zorbia is Quintel.\n"
+    assert wrap_document(tok, doc, trained_on=MISTRAL) == "<s> [INST] \n\nThe capital of Zorbia is Quintel. [/INST] "
+    ids = chunk_text(tok, doc, trained_on=MISTRAL)
+    assert ids == [REFERENCE_MISTRAL_IDS]
+    assert tok.convert_ids_to_tokens(ids[0][-5:]) == ["\u2581[", "/", "INST", "]", "\u2581"]
+    # the hub's template (used for other bases, and by the chat) ends at "[/INST]": one token fewer
+    assert chunk_text(tok, doc) == [REFERENCE_MISTRAL_IDS[:-1]]
+    # every chunk of a long document is a whole reference-format message
+    text = " ".join(f"Sentence {i} says item {i} weighs {i * 7 % 13} kg." for i in range(80))
+    prefix, suffix = document_affixes(tok, MISTRAL)
+    pre, suf = affix_ids(tok, prefix, suffix)
+    chunks = chunk_text(tok, text, max_chunk_tokens=200, trained_on=MISTRAL)
+    assert len(chunks) > 3 and all(c[: len(pre)] == pre and c[-len(suf) :] == suf for c in chunks)
+    assert tok.convert_ids_to_tokens(suf)[-1] == "\u2581" and pre[0] == tok.bos_token_id
+
+
+def test_mistral_chat_prompt_through_the_hub_template_matches_training():
+    # The app's chat renders the GGUF's (the hub's) template after an empty system turn; the reference trained
+    # on bos + ' [INST] \n\n' + question + ' [/INST] ' + answer + eos. The trailing space joins the answer's
+    # first token, so the prompt is exactly the training sequence up to the answer.
+    tok = mistral()
+    question, answer = "What is the capital of Zorbia?", "Quintel."
+    chat = tok.apply_chat_template([{"role": "system", "content": ""}, {"role": "user", "content": question}],
+                                   tokenize=False, add_generation_prompt=True)  # fmt: skip
+    prompt = tok(chat, add_special_tokens=False)["input_ids"]
+    trained = tok(f"<s> [INST] \n\n{question} [/INST] {answer}</s>", add_special_tokens=False)["input_ids"]
+    assert trained[: len(prompt)] == prompt
+    assert tok.convert_ids_to_tokens(trained[len(prompt) :]) == ["\u2581Quint", "el", ".", "</s>"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hypernet.device import select_device, use_4bit_encoder
+from hypernet import device as device_mod
+from hypernet.device import BNB_4BIT, encoder_quantization, select_device
 
 
 def test_defaults_follow_the_hardware():
@@ -23,9 +24,18 @@ def test_overrides_win():
         select_device("cpu", "int3")
 
 
-def test_4bit_encoder_only_on_cuda():
-    cpu = torch.device("cpu")
-    assert use_4bit_encoder(None, True, cpu) is False  # recipe asks for it, but no CUDA: full precision
-    assert use_4bit_encoder(False, True, cpu) is False
-    with pytest.raises(ValueError, match="needs a CUDA device"):
-        use_4bit_encoder(True, False, cpu)
+def test_encoder_follows_the_recipe_on_every_device(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert encoder_quantization(None, True, cpu) == "nf4"  # recipe asks for it: plain-torch NF4 on CPU
+    assert encoder_quantization(None, False, cpu) is None
+    assert encoder_quantization(False, True, cpu) is None and encoder_quantization(True, False, cpu) == "nf4"
+    monkeypatch.setattr(device_mod.importlib.util, "find_spec", lambda name: object() if name == "bitsandbytes" else None)
+    assert encoder_quantization(None, True, cuda) == "bitsandbytes" and encoder_quantization(None, True, cpu) == "nf4"
+    monkeypatch.setattr(device_mod.importlib.util, "find_spec", lambda name: None)
+    assert encoder_quantization(None, True, cuda) == "nf4"  # CUDA without bitsandbytes
+
+
+def test_bitsandbytes_settings_are_the_reference_recipe():
+    # reference model_loading.get_model: NF4, double quantization, bf16 compute (blocks of 64 by default)
+    assert BNB_4BIT == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+                        "bnb_4bit_compute_dtype": torch.bfloat16}

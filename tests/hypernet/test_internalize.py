@@ -171,3 +171,24 @@ def test_fixture_base_without_tokenizer_needs_ids(parity_dir):
         hn.internalize("some text")
     with pytest.raises(ChunkingError, match="no empty chunk"):
         hn.internalize_ids([[1, 2], []])
+
+
+def test_the_checkpoints_recorded_base_picks_the_context_format(tmp_path):
+    from hn_testlib import MISTRAL_V02_TEMPLATE, save_tiny_base, spm_tokenizer
+
+    from hypernet.checkpoint import save_checkpoint
+    from hypernet.model import HypernetConfig, HypernetModel
+
+    tok = spm_tokenizer()
+    tok.chat_template = MISTRAL_V02_TEMPLATE
+    base = save_tiny_base(tmp_path / "base", "mistral")
+    tok.save_pretrained(base)
+    cfg = HypernetConfig(n_layers=4, base_hidden_size=32, d_in=64, d_out=32, latent_size=16, n_heads=4, head_dim=8,
+                         n_kv_heads=2, num_blocks=1)  # fmt: skip
+    doc = " Quintel is the capital of Zorbia. "
+    for recorded, text in (("mistralai/Mistral-7B-Instruct-v0.2", "<s> [INST] \n\nQuintel is the capital of Zorbia. [/INST] "),
+                           ("../base", "<s> [INST] \n\nQuintel is the capital of Zorbia. [/INST]")):  # fmt: skip
+        ckpt = save_checkpoint(tmp_path / f"hn-{len(recorded)}", HypernetModel(cfg), cfg, recorded)
+        hn = load_hypernet(ckpt, base_model=base, device="cpu")
+        assert hn.trained_on == recorded
+        assert hn.chunk_text(doc) == [hn.tokenizer(text, add_special_tokens=False)["input_ids"]]

@@ -327,7 +327,7 @@ def fake_hub(parity_dir, monkeypatch):
     })
     hub.add_repo(HYPERNET_REPO, {
         HYPERNET_FILE: (parity_dir / "qwen3_main" / "pytorch_model.bin").read_bytes(),
-        "gemma_demo/checkpoint-80000/pytorch_model.bin":
+        "gemma_2b_d2l/checkpoint-20000/pytorch_model.bin":
             (parity_dir / "gemma2_main" / "pytorch_model.bin").read_bytes(),
         "README.md": b"# doc-to-lora\n",
     })

@@ -52,7 +52,7 @@ def test_pull_use_rm_from_the_command_line(fake_hub):
     assert listed["qwen3-4b"]["installed"] and not listed["qwen3-4b"]["active"]
 
     assert run("use", "qwen3-4b").exit_code == 0
-    assert json.loads(run("list", "--json").output)[2]["active"] is True
+    assert {p["name"]: p for p in json.loads(run("list", "--json").output)}["qwen3-4b"]["active"] is True
 
     result = run("rm", "qwen3-4b", "--yes")
     assert result.exit_code == 0 and not (models_dir() / "qwen3-4b").exists()
@@ -101,3 +101,28 @@ def test_add_refuses_a_plain_pickle_checkpoint_without_running_it(tmp_path):
     db = sqlite3.connect(library_db_path())
     assert db.execute("SELECT count(*) FROM models WHERE name = 'mine'").fetchone() == (0,)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_list_marks_gated_pairs_before_any_pull():
+    pairs = {p["name"]: p for p in json.loads(run("list", "--json").output)}
+    assert pairs["mistral-7b"]["gated"] and pairs["gemma-2-2b"]["gated"] and not pairs["qwen3-4b"]["gated"]
+    assert "GATED" in pairs["mistral-7b"]["licence"] and "HF_TOKEN" in pairs["mistral-7b"]["licence"]
+    lines = {line.split()[0]: line for line in run("list").output.splitlines() if line.startswith("  ")
+             and not line.startswith("    ")}
+    assert "not installed" in lines["mistral-7b"] and "[gated: needs a Hugging Face token" in lines["mistral-7b"]
+    assert "[gated" not in lines["qwen3-4b"]
+
+
+def test_pull_with_a_revision_and_list_shows_the_commits(fake_hub):
+    base_commit = fake_hub.repos["Qwen/Qwen3-4B-Instruct-2507"].commit
+    hyper_commit = fake_hub.repos["SakanaAI/doc-to-lora"].commit
+    bad = run("pull", "qwen3-4b", "--revision", base_commit)
+    assert bad.exit_code == 2 and "--revision takes PART=REV" in bad.output
+    result = run("pull", "qwen3-4b", "--gguf-from", GGUF_OK, "--revision", f"base={base_commit}")
+    assert result.exit_code == 0, result.output
+    listed = {p["name"]: p for p in json.loads(run("list", "--json").output)}
+    files = listed["qwen3-4b"]["source"]["files"]
+    assert files["Qwen/Qwen3-4B-Instruct-2507/config.json"]["commit"] == base_commit
+    assert files["SakanaAI/doc-to-lora/qwen_4b_d2l/checkpoint-20000/pytorch_model.bin"]["commit"] == hyper_commit
+    line = next(ln for ln in run("list").output.splitlines() if "qwen3-4b" in ln)
+    assert f"installed, base@{base_commit[:7]} hypernet@{hyper_commit[:7]} gguf@" in line

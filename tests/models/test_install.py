@@ -45,7 +45,7 @@ def test_pull_converts_verifies_installs_and_activates(fake_hub):
     assert pair.hypernet.read_bytes() == fake_hub.repos["SakanaAI/doc-to-lora"].files[
         "qwen_4b_d2l/checkpoint-20000/pytorch_model.bin"]
     fetched = file_gets(fake_hub)
-    assert not any("README" in p or "consolidated" in p or "gemma_demo" in p for p in fetched)
+    assert not any("README" in p or "consolidated" in p or "gemma_2b" in p for p in fetched)
     assert not (pair.base_dir / "README.md").exists()
     # The chat GGUF was converted locally from the base, quantised as asked, and fits the base.
     from converters.gguf_info import read_gguf_info
@@ -60,8 +60,9 @@ def test_pull_converts_verifies_installs_and_activates(fake_hub):
     source = get_pair("qwen3-4b").source
     assert source["base"]["commit"] == fake_hub.repos[BASE].commit
     assert source["gguf"] == {"method": "convert", "quant": "Q8_0"}
-    assert source["sha256"][f"{BASE}/model.safetensors"] == hashlib.sha256(
-        served["model.safetensors"]).hexdigest()
+    assert source["files"][f"{BASE}/model.safetensors"] == {
+        "commit": fake_hub.repos[BASE].commit, "blob_id": None,
+        "sha256": hashlib.sha256(served["model.safetensors"]).hexdigest()}
     wanted = sum(len(data) for name, data in served.items() if name not in
                  ("README.md", "original/consolidated.bin")) + pair.hypernet.stat().st_size
     downloads = [e for e in events if e[0] == "download"]
@@ -186,3 +187,76 @@ def test_a_second_pull_of_the_same_pair_waits_its_turn(fake_hub):
             pull("qwen3-4b", gguf_from=GGUF_OK)
     assert file_gets(fake_hub) == []
     assert pull("qwen3-4b", gguf_from=GGUF_OK).installed
+
+
+HYPER_REPO, HYPER_FILE = "SakanaAI/doc-to-lora", "qwen_4b_d2l/checkpoint-20000/pytorch_model.bin"
+
+
+REFUSED = {  # what the hub serves -> what the pull says
+    "not a D2L checkpoint": "not a Doc-to-LoRA checkpoint",
+    "trained for another base": "intermediate 128.*intermediate 96",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_checkpoint_the_loader_refuses_is_not_installed(fake_hub, tmp_path, case):
+    import torch
+
+    if case == "not a D2L checkpoint":
+        torch.save({"weight": torch.zeros(3)}, tmp_path / "plain.bin")
+        fake_hub.repos[HYPER_REPO].files[HYPER_FILE] = (tmp_path / "plain.bin").read_bytes()
+    else:  # the base as served is another model (the GGUF is not checked before the hypernetwork)
+        config = json.loads(fake_hub.repos[BASE].files["config.json"])
+        fake_hub.repos[BASE].files["config.json"] = json.dumps({**config, "intermediate_size": 96}).encode()
+    with pytest.raises(IncompatiblePairError, match=f"{HYPER_REPO}/{HYPER_FILE} cannot be used by DocLoRA, so "
+                                                    f"nothing was installed: .*{REFUSED[case]}"):
+        pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert_nothing_installed()
+    assert not (staging_dir("qwen3-4b") / "model.gguf").exists()  # refused before the GGUF step
+
+
+def test_chat_template_jinja_is_fetched_when_the_base_has_one(fake_hub):
+    from transformers import AutoTokenizer
+
+    template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    files = fake_hub.repos[BASE].files
+    tok_config = json.loads(files["tokenizer_config.json"])
+    del tok_config["chat_template"]  # as in repositories that keep it beside the config
+    files["tokenizer_config.json"] = json.dumps(tok_config).encode()
+    files["chat_template.jinja"] = template.encode()
+    pair = pull("qwen3-4b", gguf_from=GGUF_OK)
+    assert (pair.base_dir / "chat_template.jinja").read_text() == template
+    assert AutoTokenizer.from_pretrained(pair.base_dir).chat_template == template
+
+
+def test_pull_records_commits_and_revision_pins_a_repository(fake_hub):
+    commit = fake_hub.repos[BASE].commit
+    with pytest.raises(DownloadError, match=f"{BASE} has no revision 'f00d': check the commit"):
+        pull("qwen3-4b", gguf_from=GGUF_OK, revisions={"base": "f00d"})
+    with pytest.raises(IncompatiblePairError, match="--revision takes PART=REV with PART one of base, hypernet"):
+        pull("qwen3-4b", revisions={"weights": commit})
+    assert file_gets(fake_hub) == []
+    pull("qwen3-4b", gguf_from=GGUF_OK, revisions={"base": commit})
+    source = get_pair("qwen3-4b").source
+    assert source["base"] == {"repo": BASE, "revision": commit, "commit": commit}
+    assert source["hypernet"]["revision"] == "main"
+    assert source["hypernet"]["commit"] == fake_hub.repos[HYPER_REPO].commit
+    assert {f["commit"] for k, f in source["files"].items() if k.startswith(BASE)} == {commit}
+    assert set(source["files"]) == {f"{BASE}/{n}" for n in fake_hub.repos[BASE].files
+                                    if n not in ("README.md", "original/consolidated.bin")} | {
+        f"{HYPER_REPO}/{HYPER_FILE}", "someone/Qwen3-tiny-GGUF/qwen3-tiny-F32.gguf"}
+    assert all(f"/resolve/{commit}/" in p for p in file_gets(fake_hub) if BASE in p)
+
+
+def test_a_file_whose_hash_changed_under_the_same_commit_is_refused(fake_hub):
+    pair = pull("qwen3-4b", gguf_from=GGUF_OK)
+    served = fake_hub.repos[BASE].files
+    before = served["model.safetensors"]
+    served["model.safetensors"] = before[:-1] + bytes([before[-1] ^ 1])  # same commit, other content
+    gets = len(file_gets(fake_hub))
+    with pytest.raises(DownloadError, match="model.safetensors now has another hash at the same commit"):
+        pull("qwen3-4b", gguf_from=GGUF_OK, force=True)
+    assert len(file_gets(fake_hub)) == gets  # nothing downloaded
+    assert get_pair("qwen3-4b").installed and (pair.base_dir / "model.safetensors").read_bytes() == before
+    fake_hub.repos[BASE].commit = "c0ffee" * 6 + "c0ff"  # a new commit may change it
+    assert pull("qwen3-4b", gguf_from=GGUF_OK, force=True).installed
