@@ -16,7 +16,6 @@ import json
 import os
 import random
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .config import TrainConfig
+from .stages import Stages
 from .manpages import collect, write_pages
 
 SUMMARY_QUESTION = "Summarize the document in one sentence."
@@ -82,16 +82,7 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
     out, base_model = Path(out_dir), Path(base_model)
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-
-    def stage(label: str, done: Path, fn) -> None:
-        if done.exists():
-            log(f"[{name}] {label}: found {done}, skipped")
-            return
-        t0 = time.time()
-        fn()
-        timings[label] = time.time() - t0
-        log(f"[{name}] {label}: {timings[label]:.0f} s")
+    stage = Stages(name, log)
 
     def data() -> None:
         pages = collect(heldout=False, limit=recipe.pages, seed=seed, max_chars=recipe.max_chars)
@@ -115,5 +106,5 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
     stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
     stage("hypernet", out / "hypernet" / "model.safetensors",
           lambda: publish_bf16(work / "hypernet", out / "hypernet", "../base"))
-    log(f"[{name}] done: {out} ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
+    log(f"[{name}] done: {out} ({stage.summary()})")
     return out

@@ -10,12 +10,12 @@ already exists are skipped, so an interrupted run resumes (stage 2 from its last
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .base_lm import BaseLMConfig
 from .config import TrainConfig
+from .stages import Stages
 from .docqa_recipe import DocQARecipe
 
 
@@ -59,7 +59,7 @@ _SMOLLM2_STAGE2 = dict(
     encoder_type="early_exit", rank=8, latent_size=96, n_heads=4, head_dim=32, n_kv_heads=2, num_blocks=4,
     n_latent_queries=64, max_chunk_tokens=512, record_chunk_tokens=True, snap_to_sentences=True,
     chunk_probs=[0.4, 0.2, 0.15, 0.1, 0.1, 0.05], precision="auto", top_k=16, l1_coef=0.1, lr=1e-3, warmup=30,
-    weight_decay=0.01, batch_size=4, steps=1300, save_every=25, keep_checkpoints=2, eval_every=0,
+    weight_decay=0.01, batch_size=4, steps=900, save_every=25, keep_checkpoints=2, eval_every=0,
 )
 DOCQA_PRESETS: dict[str, DocQARecipe] = {
     "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2),
@@ -98,16 +98,7 @@ def run_preset(name: str, out_dir: str | Path, log=print, base_model: str | Path
         raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(preset_names())}.")
     preset, out = PRESETS[name], Path(out_dir)
     work = out / "work"
-    timings: dict[str, float] = {}
-
-    def stage(label: str, done: Path, fn) -> None:
-        if done.exists():
-            log(f"[{name}] {label}: found {done}, skipped")
-            return
-        t0 = time.time()
-        fn()
-        timings[label] = time.time() - t0
-        log(f"[{name}] {label}: {timings[label]:.0f} s")
+    stage = Stages(name, log)
 
     stage("corpus", work / "corpus" / "heldout.txt",
           lambda: log(build_corpus(work / "corpus", shipped_heldout=out / "heldout.txt")))
@@ -153,5 +144,5 @@ def run_preset(name: str, out_dir: str | Path, log=print, base_model: str | Path
         tmp.rename(out / "hypernet")
 
     stage("hypernet", out / "hypernet" / "model.safetensors", publish)
-    log(f"[{name}] done: {out} ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
+    log(f"[{name}] done: {out} ({stage.summary()})")
     return out
