@@ -57,6 +57,7 @@ class TrainConfig:
     warmup: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    scaler_lr_mult: float = 1.0  # learning-rate multiple of the LoRA scalers (1: like every weight)
     l1_coef: float = 0.1  # on the mean absolute value of the combined LoRA
     precision: str = "auto"  # "auto" (bf16 on GPU and on CPUs with native bf16, else fp32), "bf16", "fp32"
     seed: int = 0

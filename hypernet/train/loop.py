@@ -38,6 +38,16 @@ def hypernet_config_for(base_config, cfg: TrainConfig) -> HypernetConfig:
     )
 
 
+def param_groups(model: HypernetModel, cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: the LoRA scalers (B's starts at 0, so no document reaches the LoRA until it
+    grows) at ``scaler_lr_mult`` times the learning rate and without weight decay; the rest as is."""
+    scalers = [p for n, p in model.named_parameters() if n.startswith(("scaler_A", "scaler_B"))]
+    others = [p for n, p in model.named_parameters() if not n.startswith(("scaler_A", "scaler_B"))]
+    if cfg.scaler_lr_mult == 1.0:
+        return [{"params": scalers + others}]
+    return [{"params": others}, {"params": scalers, "lr_mult": cfg.scaler_lr_mult, "weight_decay": 0.0}]
+
+
 class Trainer:
     """Holds the frozen base model, its context encoder, the hypernetwork and the optimizer."""
 
@@ -64,7 +74,7 @@ class Trainer:
         model = HypernetModel(self.hcfg)
         if cfg.init_from:
             self._init_weights(model, cfg.init_from)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.model, self.opt = self.acc.prepare(model, opt)
         self.task, self.eval_task = self._tasks()
 
@@ -139,7 +149,7 @@ class Trainer:
     def step(self, examples: list[Example], step: int, l1_coef: float | None = None) -> dict:
         """One micro-batch: forward, backward, and (at accumulation boundaries) an optimizer step."""
         for group in self.opt.param_groups:
-            group["lr"] = lr_at(step, self.cfg)
+            group["lr"] = lr_at(step, self.cfg) * group.get("lr_mult", 1.0)
         self.model.train()
         with self.acc.accumulate(self.model), self.acc.autocast():
             loss, stats = self.loss(examples, l1_coef)

@@ -118,3 +118,20 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     logs.clear()
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
     assert sum("skipped" in m for m in logs) == 4, logs
+
+
+def test_scalers_get_their_own_learning_rate_and_no_weight_decay():
+    from hypernet.model import HypernetConfig, HypernetModel
+    from hypernet.train.config import TrainConfig
+    from hypernet.train.loop import param_groups
+
+    model = HypernetModel(HypernetConfig(n_layers=2, base_hidden_size=16, d_in=32, d_out=16, latent_size=16,
+                                         n_heads=2, head_dim=8, n_kv_heads=1, num_blocks=1))
+    cfg = TrainConfig(base_model="b", out_dir="o", scaler_lr_mult=30.0)
+    rest, scalers = param_groups(model, cfg)
+    named = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(named[id(p)] for p in scalers["params"]) == ["scaler_A.down_proj", "scaler_B.down_proj"]
+    assert scalers["lr_mult"] == 30.0 and scalers["weight_decay"] == 0.0
+    assert len(rest["params"]) + 2 == len(named)
+    (only,) = param_groups(model, TrainConfig(base_model="b", out_dir="o"))  # the reference's single group
+    assert len(only["params"]) == len(named)
