@@ -79,6 +79,17 @@ class Source(_Row):
 
     page: int
     snippet: str
+    title: str | None = None  # the document's title, when an answer draws on several documents
+
+
+@dataclass
+class Collection(_Row):
+    """A named, saved selection of documents (chatted with all together)."""
+
+    id: int
+    name: str
+    documents: list[int]  # document ids, in the order they were given
+    created: str
 
 
 @dataclass
@@ -112,6 +123,7 @@ class Answer(_Row):
     document: int | None = None
     delta: str = ""
     done: bool = False
+    documents: list[int] = field(default_factory=list)  # every selected document
     stopped: bool = False  # the user stopped generation early
 
 
