@@ -72,18 +72,20 @@ def wire(win: Window) -> None:
     """Ask (streaming), stop, regenerate, clear."""
     core, chat = win.core, win.chat
 
-    def answer(question: str, selected: int | None, request: gr.Request) -> Iterator[tuple]:
+    def answer(question: str, selected: int | None, request: gr.Request,
+               picked: list[int] | None = None) -> Iterator[tuple]:
         question = (question or "").strip()
         if not question:
             return
-        doc = find_document(core, selected)
-        past = chat_history(core, doc)
+        several = list(picked or []) if len(picked or []) > 1 else None
+        doc = None if several else find_document(core, selected)
+        past = [] if several else chat_history(core, doc)  # several: no stored history
         stop = win.stops.start(request.session_hash)
         shown = past + [{"role": "user", "content": as_text(question)},
                         {"role": "assistant", "content": THINKING}]
         yield shown, gr.Textbox(value="", submit_btn=False, stop_btn=True), gr.skip()
         try:
-            for part in core.stream(doc.id if doc else None, question, stop=stop):
+            for part in core.stream(several or (doc.id if doc else None), question, stop=stop):
                 shown[-1] = {"role": "assistant", "content": as_text(part.text) or THINKING}
                 if part.done:
                     if part.stopped:
@@ -121,8 +123,8 @@ def wire(win: Window) -> None:
 
     outputs = [chat.chatbot, chat.question, win.status]
     # One answer at a time: both handlers share the llama.cpp model.
-    chat.question.submit(answer, [chat.question, win.selected], outputs, show_progress="hidden",
-                         concurrency_id="chat")
+    inputs = [chat.question, win.selected] + ([win.several.picks] if win.several else [])
+    chat.question.submit(answer, inputs, outputs, show_progress="hidden", concurrency_id="chat")
     chat.question.stop(stop, None, None, queue=False)
     for trigger in (chat.regenerate.click, chat.chatbot.retry):
         trigger(regenerate, win.selected, outputs, show_progress="hidden", concurrency_id="chat")
