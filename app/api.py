@@ -8,8 +8,9 @@
 
 Documents are referred to by ``ref``: an int id, a str of digits (id), or a unique title prefix
 (case-insensitive). ``ask``/``stream`` also take several documents at once: a list of refs, a
-str "3,5,8", or "@NAME" for a saved collection; their adapters are composed (``app.compose``). Every method raises ``app.errors.DocLoRAError`` subclasses only (their message
-is one sentence for the user). Methods are thread-safe: the UI may call them from several handlers
+str "3,5,8", or "@NAME" for a saved collection; their adapters are composed (``app.compose``).
+Every method raises ``app.errors.DocLoRAError`` subclasses only (their message is one sentence
+for the user). Methods are thread-safe: the UI may call them from several handlers
 while the background queue ingests files.
 """
 
