@@ -112,6 +112,9 @@ class DocLoRA:
         if changes.get("llama_extra_bufts", "auto") not in MODES:
             raise DocLoRAError(f"llama_extra_bufts must be one of {', '.join(MODES)}, not "
                                f"{changes['llama_extra_bufts']!r}.")
+        rank = changes.get("max_composed_rank", 1)
+        if not isinstance(rank, int) or rank < 1:
+            raise DocLoRAError(f"max_composed_rank must be a positive whole number, not {rank!r}.")
         with self._lock:
             new = replace(self.settings, **changes)
             runtime = ("n_ctx", "n_threads", "device", "cpu_bf16", "llama_extra_bufts")

@@ -20,6 +20,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from sqlite_utils import Database
 
+from app.compose import forget as forget_compositions
 from app.errors import (
     AmbiguousDocumentError, DiskFullError, DocLoRAError, DocumentNotFoundError, LibraryError,
     is_disk_full)
@@ -265,8 +266,7 @@ class Library:
         for file in files:
             Path(file).unlink(missing_ok=True)
             _remove_empty_parent(Path(file), self.home)
-        from app.compose import forget
-        composed = [str(p) for p in forget({a["id"] for a in adapters})]
+        composed = [str(p) for p in forget_compositions({a["id"] for a in adapters})]
         return [f for f in files if f] + composed
 
     def source_file(self, doc_id: int) -> str:

@@ -97,7 +97,8 @@ def wire(win: Window) -> None:
         except Exception as exc:  # put the question back for another try, then say what failed
             yield past, gr.Textbox(value=question, submit_btn=True, stop_btn=False), gr.skip()
             raise user_error(exc) from exc
-        yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status_line(core, doc)
+        status = gr.skip() if several else status_line(core, doc)  # it shows one document
+        yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status
 
     def regenerate(selected: int | None, request: gr.Request) -> Iterator[tuple]:
         doc = find_document(core, selected)

@@ -102,3 +102,10 @@ def test_removing_a_member_document_removes_its_compositions_and_memberships(tmp
     assert app.library.collection("pair").documents == [a.id]
     assert "1234" in app.ask(a.id, QUESTION).text  # the engine freed the composition safely
     app.close()
+
+
+def test_a_composed_rank_below_one_is_refused_with_a_sentence(library):
+    app = library[0]
+    with pytest.raises(DocLoRAError, match="max_composed_rank must be a positive whole number, not 0"):
+        app.configure(max_composed_rank=0)
+    assert app.settings.max_composed_rank == 128
