@@ -100,7 +100,12 @@ def wire(win: Window) -> None:
         status = gr.skip() if several else status_line(core, doc)  # it shows one document
         yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status
 
-    def regenerate(selected: int | None, request: gr.Request) -> Iterator[tuple]:
+    def regenerate(selected: int | None, request: gr.Request,
+                   picked: list[int] | None = None) -> Iterator[tuple]:
+        if len(picked or []) > 1:  # answers to several documents are not saved
+            gr.Warning("With several documents ticked nothing is saved to regenerate; ask the "
+                       "question again.")
+            return
         doc = find_document(core, selected)
         try:
             question = core.pop_exchange(doc.id if doc else None)
@@ -111,7 +116,9 @@ def wire(win: Window) -> None:
             return
         yield from answer(question, selected, request)
 
-    def clear(selected: int | None) -> list:
+    def clear(selected: int | None, picked: list[int] | None = None) -> list:
+        if len(picked or []) > 1:  # only the view: the selected document's chat stays
+            return []
         doc = find_document(core, selected)
         try:
             core.clear_history(doc.id if doc else None)
@@ -124,10 +131,12 @@ def wire(win: Window) -> None:
 
     outputs = [chat.chatbot, chat.question, win.status]
     # One answer at a time: both handlers share the llama.cpp model.
-    inputs = [chat.question, win.selected] + ([win.several.picks] if win.several else [])
-    chat.question.submit(answer, inputs, outputs, show_progress="hidden", concurrency_id="chat")
+    picks = [win.several.picks] if win.several else []
+    chat.question.submit(answer, [chat.question, win.selected, *picks], outputs,
+                         show_progress="hidden", concurrency_id="chat")
     chat.question.stop(stop, None, None, queue=False)
     for trigger in (chat.regenerate.click, chat.chatbot.retry):
-        trigger(regenerate, win.selected, outputs, show_progress="hidden", concurrency_id="chat")
+        trigger(regenerate, [win.selected, *picks], outputs, show_progress="hidden",
+                concurrency_id="chat")
     for trigger in (chat.clear.click, chat.chatbot.clear):
-        trigger(clear, win.selected, chat.chatbot)
+        trigger(clear, [win.selected, *picks], chat.chatbot)

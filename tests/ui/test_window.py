@@ -189,6 +189,8 @@ def test_chat_with_several_documents_and_save_a_collection(page, pdfs, shots):
     page.locator("#dl-save-collection").click()
     assert "Saved the collection" in toast_text(page)
     shots(page, "several-documents")
+    page.locator("#dl-regenerate").click()
+    assert "nothing is saved to regenerate" in toast_text(page)
     for title in (HARBOR[1], "Quay Log"):  # untick, then pick the collection to tick them again
         boxes.filter(has_text=title).click()
     page.locator("#dl-collections input").click()
