@@ -7,8 +7,10 @@
     print(answer.text, [s.page for s in answer.sources])
 
 Documents are referred to by ``ref``: an int id, a str of digits (id), or a unique title prefix
-(case-insensitive). Every method raises ``app.errors.DocLoRAError`` subclasses only (their message
-is one sentence for the user). Methods are thread-safe: the UI may call them from several handlers
+(case-insensitive). ``ask``/``stream`` also take several documents at once: a list of refs, a
+str "3,5,8", or "@NAME" for a saved collection; their adapters are composed (``app.compose``).
+Every method raises ``app.errors.DocLoRAError`` subclasses only (their message is one sentence
+for the user). Methods are thread-safe: the UI may call them from several handlers
 while the background queue ingests files.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from app import exports
+from app.compose import composed_file
 from app.chat import ChatEngine, build_messages, is_stopped
 from app.errors import DocLoRAError, DocumentNotReadyError
 from app.jobs import JobQueue
@@ -28,9 +31,11 @@ from app.pair import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
-    NEEDS_REINDEX, READY, Answer, Document, Job, Message, ProgressEvent, Settings, Status)
+    NEEDS_REINDEX, READY, Answer, Collection, Document, Job, Message, ProgressEvent, Settings,
+    Status)
 
 Ref = int | str
+Refs = Ref | list[Ref] | tuple[Ref, ...] | None
 StopFlag = threading.Event | Callable[[], bool] | None
 
 __all__ = ["DocLoRA", "Answer", "Document", "Job", "Message", "ProgressEvent", "Settings",
@@ -107,6 +112,9 @@ class DocLoRA:
         if changes.get("llama_extra_bufts", "auto") not in MODES:
             raise DocLoRAError(f"llama_extra_bufts must be one of {', '.join(MODES)}, not "
                                f"{changes['llama_extra_bufts']!r}.")
+        rank = changes.get("max_composed_rank", 1)
+        if not isinstance(rank, int) or rank < 1:
+            raise DocLoRAError(f"max_composed_rank must be a positive whole number, not {rank!r}.")
         with self._lock:
             new = replace(self.settings, **changes)
             runtime = ("n_ctx", "n_threads", "device", "cpu_bf16", "llama_extra_bufts")
@@ -213,13 +221,33 @@ class DocLoRA:
 
     # -- chat ------------------------------------------------------------------------------
 
-    def ask(self, ref: Ref | None, question: str, on_token: Callable[[str], None] | None = None,
+    def selection(self, refs: Refs) -> list[Document]:
+        """The documents of a ref, a list of refs, "3,5,8" or "@NAME" (a collection); each once,
+        in order (empty for ``None``)."""
+        if refs is None:
+            return []
+        if isinstance(refs, str):
+            text = refs.strip()
+            if text.startswith("@"):
+                return [self.get(d) for d in self.library.collection(text[1:]).documents]
+            refs = [p for p in text.split(",") if p.strip()] if "," in text else [text]
+        elif not isinstance(refs, (list, tuple)):
+            refs = [refs]
+        docs: dict[int, Document] = {}
+        for ref in refs:
+            doc = self.get(ref)
+            docs.setdefault(doc.id, doc)
+        return list(docs.values())
+
+    def ask(self, ref: Refs, question: str, on_token: Callable[[str], None] | None = None,
             stop: StopFlag = None, history: bool = True) -> Answer:
-        """Answer a question about a document (``None``: the base model, no document).
+        """Answer a question about a document (``None``: the base model, no document), or about
+        several at once (a list of refs, "3,5,8" or "@NAME").
 
         ``on_token`` gets each new piece of text; ``stop`` ends generation early (the partial
         answer is kept). ``history=False`` asks without replaying the earlier chat. The exchange
-        is saved to the document's history either way.
+        is saved to the document's history either way; questions to several documents are not
+        saved (and replay no history).
         """
         answer = Answer(text="")
         for answer in self.stream(ref, question, stop=stop, history=history):
@@ -227,13 +255,17 @@ class DocLoRA:
                 on_token(answer.delta)
         return answer
 
-    def stream(self, ref: Ref | None, question: str, stop: StopFlag = None,
+    def stream(self, ref: Refs, question: str, stop: StopFlag = None,
                history: bool = True) -> Iterator[Answer]:
         """Like ``ask`` but yields growing Answers; the last has ``done=True`` and ``sources``."""
         question = question.strip()
         if not question:
             raise DocLoRAError("The question is empty; type a question first.")
-        doc = self.get(ref) if ref is not None else None
+        docs = self.selection(ref)
+        if len(docs) > 1:
+            yield from self._stream_several(docs, question, stop)
+            return
+        doc = docs[0] if docs else None
         adapter_file = self._adapter_file(doc)
         past = self.library.history(doc.id if doc else None) if history else []
         messages = build_messages(past, question)
@@ -249,7 +281,43 @@ class DocLoRA:
         sources = self.library.search_pages(doc.id, f"{question} {text}") if doc else []
         self.library.add_exchange(doc.id if doc else None, question, text, sources)
         yield Answer(text=text, sources=sources, document=doc.id if doc else None,
-                     done=True, stopped=stopped)
+                     documents=[doc.id] if doc else [], done=True, stopped=stopped)
+
+    def _stream_several(self, docs: list[Document], question: str,
+                        stop: StopFlag) -> Iterator[Answer]:
+        """Answer under the composition of several documents' adapters; sources from each,
+        labelled with its title."""
+        for doc in docs:
+            self._adapter_file(doc)  # raises for a document that is not ready
+        ids = [d.id for d in docs]
+        with self._lock:
+            adapter_file = str(composed_file([d.adapter for d in docs],
+                                             self.settings.max_composed_rank, self.pair.gguf))
+        text = ""
+        for piece in self.engine.generate(build_messages([], question), adapter_file, stop=stop):
+            grown = (text + piece).lstrip()
+            if grown != text:
+                yield Answer(text=grown, delta=grown[len(text):], documents=ids)
+            text = grown
+        text = text.strip()
+        sources = [replace(s, title=doc.title) for doc in docs
+                   for s in self.library.search_pages(doc.id, f"{question} {text}", limit=2)]
+        yield Answer(text=text, sources=sources, documents=ids, done=True,
+                     stopped=is_stopped(stop))
+
+    # -- collections -----------------------------------------------------------------------
+
+    def collections(self) -> list[Collection]:
+        """The saved collections, by name."""
+        return self.library.collections()
+
+    def save_collection(self, name: str, refs: Refs) -> Collection:
+        """Save (or replace) a named selection of documents; ``ask("@NAME", ...)`` uses it."""
+        return self.library.save_collection(name, [d.id for d in self.selection(refs)])
+
+    def remove_collection(self, name: str) -> Collection:
+        """Delete a collection (its documents stay in the library)."""
+        return self.library.remove_collection(name.strip().removeprefix("@"))
 
     def _adapter_file(self, doc: Document | None) -> str | None:
         if doc is None:

@@ -4,7 +4,9 @@ The base model is loaded once (on the first answer). Each document's adapter is 
 use (validated by ``converters.llama_adapters``) and kept in a small LRU; evicted adapters are
 freed safely (cleared before freed). Switching documents swaps the active adapter without
 reloading the base and resets the KV cache. The chat template is the one the GGUF carries.
-``base_loads`` and ``adapter_loads`` count the expensive loads (tests and benchmarks read them).
+Several documents' adapters can be active at once (a list of files, each at scale 1: their
+updates add up, as the chunks of one document do). ``base_loads`` and ``adapter_loads`` count the
+expensive loads (tests and benchmarks read them).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from app.errors import AdapterError, DocLoRAError, ModelError
 from app.records import Message, Settings
 
 StopFlag = threading.Event | Callable[[], bool] | None
+AdapterFiles = str | list[str] | tuple[str, ...] | None
 _BUSY_TIMEOUT_S = 300
 
 
@@ -47,7 +50,7 @@ class ChatEngine:
         self.base_loads = 0
         self.adapter_loads = 0
         self._adapters: OrderedDict[str, object] = OrderedDict()  # path -> LoadedAdapter
-        self._active: str | None = None
+        self._active: tuple[str, ...] = ()
         self._format = None  # the GGUF's chat template, built on first use
         # Guards every use of the llama context. Not reentrant on purpose: a streaming generator
         # may be advanced by different threads (Gradio), and a plain Lock may be released by any.
@@ -100,41 +103,60 @@ class ChatEngine:
                                  "reinstall the model pair.") from exc
             self.base_loads += 1
             self._adapters.clear()
-            self._active, self._format = None, None
+            self._active, self._format = (), None
         return self.llm
 
-    def use(self, adapter_file: str | None) -> None:
-        """Make ``adapter_file`` (None: no adapter) the active one; resets the KV cache on change."""
+    @staticmethod
+    def _files(adapter_file: AdapterFiles) -> tuple[str, ...]:
+        if adapter_file is None:
+            return ()
+        return (adapter_file,) if isinstance(adapter_file, str) else tuple(dict.fromkeys(adapter_file))
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """The adapter files active now (empty: the base model alone)."""
+        return self._active
+
+    def use(self, adapter_file: AdapterFiles) -> None:
+        """Make ``adapter_file`` (a file, a list of files all active together, or None: no adapter)
+        the active set; resets the KV cache on change."""
         self._acquire()
         try:
             self._use(adapter_file)
         finally:
             self._busy.release()
 
-    def _use(self, adapter_file: str | None) -> None:
-        from converters.errors import AdapterLoadError
-        from converters.llama_adapters import activate, free_adapter, load_adapter
+    def _use(self, adapter_file: AdapterFiles) -> None:
+        from converters.llama_adapters import activate_many, free_adapter
         llm = self._base()
-        if adapter_file == self._active:
+        files = self._files(adapter_file)
+        if files == self._active:
             return
-        loaded = None
-        if adapter_file is not None:
-            loaded = self._adapters.get(adapter_file)
-            if loaded is None:
-                try:
-                    loaded = load_adapter(llm, adapter_file)
-                except AdapterLoadError as exc:
-                    raise AdapterError(
-                        f"This document's adapter does not fit the chat model "
-                        f"{self.gguf.name}; remove the document and add it again.") from exc
-                self.adapter_loads += 1
-                self._adapters[adapter_file] = loaded
-            self._adapters.move_to_end(adapter_file)
-            while len(self._adapters) > self.cache_size:
-                _, old = self._adapters.popitem(last=False)
-                free_adapter(llm, old)  # clears the context first, so never freed while in use
-        activate(llm, loaded)  # also resets the KV cache
-        self._active = adapter_file
+        loaded = [self._load(file) for file in files]
+        # Evict the least recently used, never one of the set about to be active.
+        for old_file in list(self._adapters):
+            if len(self._adapters) <= max(self.cache_size, len(files)):
+                break
+            if old_file not in files:
+                free_adapter(llm, self._adapters.pop(old_file))  # clears the context first
+        activate_many(llm, loaded)  # also resets the KV cache
+        self._active = files
+
+    def _load(self, adapter_file: str):
+        from converters.errors import AdapterLoadError
+        from converters.llama_adapters import load_adapter
+        loaded = self._adapters.get(adapter_file)
+        if loaded is None:
+            try:
+                loaded = load_adapter(self.llm, adapter_file)
+            except AdapterLoadError as exc:
+                raise AdapterError(
+                    f"This document's adapter does not fit the chat model "
+                    f"{self.gguf.name}; remove the document and add it again.") from exc
+            self.adapter_loads += 1
+            self._adapters[adapter_file] = loaded
+        self._adapters.move_to_end(adapter_file)
+        return loaded
 
     def forget_adapter(self, adapter_file: str) -> None:
         """Free a document's adapter (after it was removed from the library)."""
@@ -144,9 +166,9 @@ class ChatEngine:
             loaded = self._adapters.pop(adapter_file, None)
             if self.llm is None or loaded is None:
                 return
-            if self._active == adapter_file:
+            if adapter_file in self._active:
                 activate(self.llm, None)
-                self._active = None
+                self._active = ()
             free_adapter(self.llm, loaded)
         finally:
             self._busy.release()
@@ -200,9 +222,9 @@ class ChatEngine:
         # Decoding the token at position n_ctx has no KV slot: keep one spare.
         return prompt, min(self.settings.max_tokens, n_ctx - len(prompt) - 1)
 
-    def generate(self, messages: list[dict], adapter_file: str | None,
+    def generate(self, messages: list[dict], adapter_file: AdapterFiles,
                  stop: StopFlag = None) -> Iterator[str]:
-        """Stream the answer to ``messages`` under the document's adapter, piece by piece."""
+        """Stream the answer to ``messages`` under the documents' adapters, piece by piece."""
         import llama_cpp
         self._acquire()
         try:
@@ -239,6 +261,6 @@ class ChatEngine:
                     free_adapter(self.llm, loaded)
                 self.llm.close()
             self._adapters.clear()
-            self.llm, self._active = None, None
+            self.llm, self._active = None, ()
         finally:
             self._busy.release()

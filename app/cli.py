@@ -229,7 +229,8 @@ def _print_sources(sources) -> None:
     if sources:
         click.echo("\nSupporting pages:")
         for s in sources:
-            click.echo(f"  p. {s.page}: {shown(s.snippet)}")
+            where = f"{shown(s.title)}, p. {s.page}" if s.title else f"p. {s.page}"
+            click.echo(f"  {where}: {shown(s.snippet)}")
 
 
 @cli.command(name="ask")
@@ -240,18 +241,20 @@ def _print_sources(sources) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print answer and sources as JSON.")
 @click.pass_context
 def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
-    """Ask one question about DOC (id or title prefix; '-' for no document).
+    """Ask one question about DOC (id or title prefix; '-' for no document; '3,5,8' or @NAME
+    for several documents at once).
 
     \b
     Example:
         doclora ask 3 "What is the special magic number?"
+        doclora ask 3,5,8 "Which report mentions the harbour?"
     """
     app = _app(ctx, announce=True)
     on_token = None if as_json else (lambda t: click.echo(t, nl=False))
     answer = app.ask(_doc_ref(doc), question, on_token=on_token, history=continue_)
     if as_json:
         _print_json({"answer": answer.text, "sources": [s.to_dict() for s in answer.sources],
-                     "document": answer.document})
+                     "document": answer.document, "documents": answer.documents})
         return
     click.echo()
     _print_sources(answer.sources)
@@ -261,12 +264,15 @@ def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
 @click.argument("doc")
 @click.pass_context
 def chat_cmd(ctx, doc) -> None:
-    """Chat with DOC interactively ('-' for no document); /clear, /exit."""
+    """Chat with DOC interactively ('-' for no document; '3,5' or @NAME for several); /clear,
+    /exit."""
     app = _app(ctx, announce=True)
     ref = _doc_ref(doc)
-    title = shown(app.get(ref).title) if ref else "no document"
+    docs = app.selection(ref)
+    several = len(docs) > 1
+    title = ", ".join(shown(d.title) for d in docs) if docs else "no document"
     click.echo(f"Chatting with {title}. Type /exit (or Ctrl-D) to leave, /clear to forget.")
-    for m in app.history(ref)[-6:]:
+    for m in ([] if several else app.history(ref)[-6:]):
         click.echo(f"{'you' if m.role == 'user' else 'doclora'}> {m.content}")
     while True:
         try:
@@ -277,7 +283,8 @@ def chat_cmd(ctx, doc) -> None:
         if question.strip() in ("/exit", "/quit"):
             return
         if question.strip() == "/clear":
-            app.clear_history(ref)
+            if not several:  # questions to several documents keep no history
+                app.clear_history(ref)
             click.echo("History cleared.")
             continue
         if not question.strip():
@@ -318,6 +325,53 @@ def rename_cmd(ctx, doc, title) -> None:
     """Give DOC a new TITLE."""
     found = _app(ctx).rename(doc, title)
     click.echo(f"Renamed [{found.id}] to {shown(found.title)}.")
+
+
+@cli.group(name="collections")
+def collections() -> None:
+    """Named selections of documents to ask together ('doclora ask @NAME ...').
+
+    \b
+    Example:
+        doclora collections add harbour 3,5
+        doclora ask @harbour "Who keeps the lighthouse?"
+    """
+
+
+@collections.command(name="add")
+@click.argument("name")
+@click.argument("docs")
+@click.pass_context
+def collections_add(ctx, name, docs) -> None:
+    """Save DOCS ('3,5,8': ids or title prefixes) as the collection NAME (replacing it)."""
+    app = _app(ctx)
+    found = app.save_collection(name, docs)
+    titles = ", ".join(f"[{d}] {shown(app.get(d).title)}" for d in found.documents)
+    click.echo(f"Saved @{shown(found.name)}: {titles}.")
+
+
+@collections.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the collections as JSON.")
+@click.pass_context
+def collections_list(ctx, as_json) -> None:
+    """List the collections and their documents."""
+    found = _app(ctx).collections()
+    if as_json:
+        _print_json([c.to_dict() for c in found])
+        return
+    if not found:
+        click.echo("No collections yet; save one with 'doclora collections add NAME 3,5'.")
+    for c in found:
+        click.echo(f"@{shown(c.name)}: {', '.join(str(d) for d in c.documents) or '(empty)'}")
+
+
+@collections.command(name="rm")
+@click.argument("name")
+@click.pass_context
+def collections_rm(ctx, name) -> None:
+    """Delete the collection NAME (its documents stay)."""
+    found = _app(ctx).remove_collection(name)
+    click.echo(f"Removed @{shown(found.name)}.")
 
 
 @cli.command(name="export")

@@ -20,14 +20,15 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from sqlite_utils import Database
 
+from app.compose import forget as forget_compositions
 from app.errors import (
     AmbiguousDocumentError, DiskFullError, DocLoRAError, DocumentNotFoundError, LibraryError,
     is_disk_full)
 from app.migrations import migrations
 from app.paths import home_dir, library_db_path
 from app.records import (
-    FAILED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NEEDS_REINDEX, READY, Adapter, Document, Job,
-    Message, Source)
+    FAILED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NEEDS_REINDEX, READY, Adapter, Collection,
+    Document, Job, Message, Source)
 
 # Words too common to help find the page that supports an answer.
 _STOPWORDS = frozenset("""a an and are as at be by do does for from has have how i in is it its
@@ -254,6 +255,7 @@ class Library:
             adapters = list(self.db["adapters"].rows_where("document_id = ?", [doc_id]))
             files = [self.abs(a[k]) for a in adapters for k in ("file", "peft_file") if a[k]]
             files.append(self.abs(doc["source_file"]))
+            self.db["collection_documents"].delete_where("document_id = ?", [doc_id])
             chat_ids = [r["id"] for r in self.db["chats"].rows_where("document_id = ?", [doc_id])]
             for chat_id in chat_ids:
                 self.db["messages"].delete_where("chat_id = ?", [chat_id])
@@ -264,7 +266,8 @@ class Library:
         for file in files:
             Path(file).unlink(missing_ok=True)
             _remove_empty_parent(Path(file), self.home)
-        return [f for f in files if f]
+        composed = [str(p) for p in forget_compositions({a["id"] for a in adapters})]
+        return [f for f in files if f] + composed
 
     def source_file(self, doc_id: int) -> str:
         """The stored copy of a document's PDF (absolute path)."""
@@ -363,6 +366,54 @@ class Library:
                 return None
             self.db["messages"].delete_where("chat_id = ? AND id >= ?", [chat_id, users[0]["id"]])
             return users[0]["content"]
+
+    # -- collections -----------------------------------------------------------------------
+
+    def _collection(self, row: dict) -> Collection:
+        ids = [r["document_id"] for r in self.db["collection_documents"].rows_where(
+            "collection_id = ?", [row["id"]], order_by="position")]
+        return Collection(id=row["id"], name=row["name"], documents=ids, created=row["created"])
+
+    def collections(self) -> list[Collection]:
+        """Every collection, by name."""
+        with self._lock:
+            return [self._collection(r) for r in self.db["collections"].rows_where(order_by="name")]
+
+    def collection(self, name: str) -> Collection:
+        """A collection by its name (case-insensitive); DocumentNotFoundError if none."""
+        with self._lock:
+            rows = list(self.db["collections"].rows_where("lower(name) = lower(?)", [name.strip()]))
+            if not rows:
+                raise DocumentNotFoundError(
+                    f"No collection is called '{name}'; run 'doclora collections list'.")
+            return self._collection(rows[0])
+
+    def save_collection(self, name: str, doc_ids: list[int]) -> Collection:
+        """Create or replace the collection ``name`` with these documents."""
+        name = clean_title(name)
+        if not name or name.startswith("@") or "," in name:
+            raise DocLoRAError("A collection name must be non-empty, without commas, and not "
+                               "start with '@'.")
+        if not doc_ids:
+            raise DocLoRAError("A collection needs at least one document.")
+        with self._lock, self.db.atomic():
+            old = list(self.db["collections"].rows_where("lower(name) = lower(?)", [name]))
+            if old:
+                self.db["collection_documents"].delete_where("collection_id = ?", [old[0]["id"]])
+                self.db["collections"].delete(old[0]["id"])
+            cid = self.db["collections"].insert({"name": name, "created": now()}).last_pk
+            self.db["collection_documents"].insert_all(
+                {"collection_id": cid, "document_id": d, "position": i}
+                for i, d in enumerate(dict.fromkeys(doc_ids)))
+        return self.collection(name)
+
+    def remove_collection(self, name: str) -> Collection:
+        """Delete a collection (its documents stay)."""
+        found = self.collection(name)
+        with self._lock, self.db.atomic():
+            self.db["collection_documents"].delete_where("collection_id = ?", [found.id])
+            self.db["collections"].delete(found.id)
+        return found
 
     # -- jobs ------------------------------------------------------------------------------
 

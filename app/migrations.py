@@ -67,3 +67,16 @@ def m003_adapter_compression(db: Database) -> None:
     """Rank compression: the rank before compression and the share of the update's energy kept."""
     db["adapters"].add_column("original_rank", int)
     db["adapters"].add_column("energy", float)
+
+
+@migrations()
+def m004_collections(db: Database) -> None:
+    """Collections: named selections of documents to chat with together."""
+    db["collections"].create({"id": int, "name": str, "created": str}, pk="id",
+                             not_null={"name", "created"})
+    db["collections"].create_index(["name"], unique=True)
+    db["collection_documents"].create(
+        {"collection_id": int, "document_id": int, "position": int},
+        pk=("collection_id", "document_id"),
+        foreign_keys=[("collection_id", "collections", "id"), ("document_id", "documents", "id")],
+        not_null={"position"})

@@ -79,6 +79,17 @@ class Source(_Row):
 
     page: int
     snippet: str
+    title: str | None = None  # the document's title, when an answer draws on several documents
+
+
+@dataclass
+class Collection(_Row):
+    """A named, saved selection of documents (chatted with all together)."""
+
+    id: int
+    name: str
+    documents: list[int]  # document ids, in the order they were given
+    created: str
 
 
 @dataclass
@@ -112,6 +123,7 @@ class Answer(_Row):
     document: int | None = None
     delta: str = ""
     done: bool = False
+    documents: list[int] = field(default_factory=list)  # every selected document
     stopped: bool = False  # the user stopped generation early
 
 
@@ -178,6 +190,9 @@ class Settings(_Row):
     # Adapters above this rank are compressed (exact truncated SVD, hypernet.compress); None keeps
     # them uncompressed. Equal to hypernet.compress.DEFAULT_MAX_ADAPTER_RANK (a test checks).
     max_adapter_rank: int | None = 64
+    # Chatting with several documents: above this total rank their adapters are composed into
+    # one temporary adapter compressed to this rank (exact truncated SVD; app.compose).
+    max_composed_rank: int = 128
     # Internalize with the context encoder under bf16 autocast on CPUs with native bf16
     # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.
     cpu_bf16: bool = True

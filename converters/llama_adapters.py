@@ -22,7 +22,7 @@ import llama_cpp
 from converters.errors import AdapterLoadError, GGUFError
 from converters.gguf_info import read_gguf_info
 
-# Registry: which adapter (and scale) is active on each Llama, as set through `activate`.
+# Registry: which adapters (and scales) are active on each Llama, as set through `activate`.
 _ACTIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -41,13 +41,15 @@ def _model_alive(llm: llama_cpp.Llama) -> bool:
     return model is not None and getattr(model, "model", None) is not None
 
 
-def _set_adapters(llm: llama_cpp.Llama, adapter: LoadedAdapter | None, scale: float) -> None:
-    if adapter is None:
+def _set_adapters(llm: llama_cpp.Llama, adapters: list[LoadedAdapter],
+                  scales: list[float]) -> None:
+    n = len(adapters)
+    if n == 0:
         rc = llama_cpp.llama_set_adapters_lora(llm.ctx, None, 0, None)
     else:
-        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter.pointer)
-        scales = (ctypes.c_float * 1)(scale)
-        rc = llama_cpp.llama_set_adapters_lora(llm.ctx, adapters, 1, scales)
+        pointers = (llama_cpp.llama_adapter_lora_p_ctypes * n)(*[a.pointer for a in adapters])
+        values = (ctypes.c_float * n)(*scales)
+        rc = llama_cpp.llama_set_adapters_lora(llm.ctx, pointers, n, values)
     if rc != 0:
         raise AdapterLoadError(f"llama.cpp refused to set the adapter (code {rc}); reload the model.")
     llm.reset()  # the KV cache was computed under the previous adapter
@@ -87,25 +89,41 @@ def _check_owner(llm: llama_cpp.Llama, adapter: LoadedAdapter) -> None:
 
 def activate(llm: llama_cpp.Llama, adapter: LoadedAdapter | None, scale: float = 1.0) -> None:
     """Make `adapter` the only active adapter at `scale` (None clears); resets the KV cache."""
-    if adapter is not None:
+    activate_many(llm, [] if adapter is None else [adapter], [scale])
+
+
+def activate_many(llm: llama_cpp.Llama, adapters: list[LoadedAdapter],
+                  scales: list[float] | None = None) -> None:
+    """Make `adapters` the active list, each at its scale (default 1: their updates add up);
+    an empty list clears. Resets the KV cache."""
+    scales = [1.0] * len(adapters) if scales is None else list(scales)[:len(adapters)]
+    if len(scales) != len(adapters):
+        raise ValueError(f"{len(adapters)} adapters but {len(scales)} scales")
+    for adapter in adapters:
         _check_owner(llm, adapter)
-    _set_adapters(llm, adapter, scale)
-    if adapter is None:
-        _ACTIVE.pop(llm, None)
+    _set_adapters(llm, list(adapters), scales)
+    if adapters:
+        _ACTIVE[llm] = (list(adapters), scales)
     else:
-        _ACTIVE[llm] = (adapter, scale)
+        _ACTIVE.pop(llm, None)
+
+
+def active_adapters(llm: llama_cpp.Llama) -> list[LoadedAdapter]:
+    """The adapters set through `activate`/`activate_many` on llm (empty: none)."""
+    entry = _ACTIVE.get(llm)
+    return list(entry[0]) if entry else []
 
 
 def active_adapter(llm: llama_cpp.Llama) -> LoadedAdapter | None:
-    """The adapter set through `activate` on llm, or None."""
-    entry = _ACTIVE.get(llm)
-    return entry[0] if entry else None
+    """The first adapter set through `activate` on llm, or None."""
+    active = active_adapters(llm)
+    return active[0] if active else None
 
 
 def free_adapter(llm: llama_cpp.Llama, adapter: LoadedAdapter) -> None:
     """Free an adapter: clear the context's adapters first, then free; idempotent.
 
-    Another adapter that was active stays active. If the model is already closed,
+    The other adapters that were active stay active. If the model is already closed,
     llama.cpp freed the adapter with it and nothing is done here.
     """
     if adapter.freed:
@@ -115,9 +133,11 @@ def free_adapter(llm: llama_cpp.Llama, adapter: LoadedAdapter) -> None:
         return
     entry = _ACTIVE.get(llm)
     # Clear unconditionally: a list set outside `activate` may still hold this adapter.
-    _set_adapters(llm, None, 1.0)
+    _set_adapters(llm, [], [])
     _ACTIVE.pop(llm, None)
     llama_cpp.llama_adapter_lora_free(adapter.pointer)
     adapter.freed = True
-    if entry is not None and entry[0] is not adapter:
-        activate(llm, entry[0], entry[1])
+    if entry is not None:
+        kept = [(a, s) for a, s in zip(*entry) if a is not adapter]
+        if kept:
+            activate_many(llm, [a for a, _ in kept], [s for _, s in kept])

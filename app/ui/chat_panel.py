@@ -72,18 +72,20 @@ def wire(win: Window) -> None:
     """Ask (streaming), stop, regenerate, clear."""
     core, chat = win.core, win.chat
 
-    def answer(question: str, selected: int | None, request: gr.Request) -> Iterator[tuple]:
+    def answer(question: str, selected: int | None, request: gr.Request,
+               picked: list[int] | None = None) -> Iterator[tuple]:
         question = (question or "").strip()
         if not question:
             return
-        doc = find_document(core, selected)
-        past = chat_history(core, doc)
+        several = list(picked or []) if len(picked or []) > 1 else None
+        doc = None if several else find_document(core, selected)
+        past = [] if several else chat_history(core, doc)  # several: no stored history
         stop = win.stops.start(request.session_hash)
         shown = past + [{"role": "user", "content": as_text(question)},
                         {"role": "assistant", "content": THINKING}]
         yield shown, gr.Textbox(value="", submit_btn=False, stop_btn=True), gr.skip()
         try:
-            for part in core.stream(doc.id if doc else None, question, stop=stop):
+            for part in core.stream(several or (doc.id if doc else None), question, stop=stop):
                 shown[-1] = {"role": "assistant", "content": as_text(part.text) or THINKING}
                 if part.done:
                     if part.stopped:
@@ -95,9 +97,15 @@ def wire(win: Window) -> None:
         except Exception as exc:  # put the question back for another try, then say what failed
             yield past, gr.Textbox(value=question, submit_btn=True, stop_btn=False), gr.skip()
             raise user_error(exc) from exc
-        yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status_line(core, doc)
+        status = gr.skip() if several else status_line(core, doc)  # it shows one document
+        yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status
 
-    def regenerate(selected: int | None, request: gr.Request) -> Iterator[tuple]:
+    def regenerate(selected: int | None, request: gr.Request,
+                   picked: list[int] | None = None) -> Iterator[tuple]:
+        if len(picked or []) > 1:  # answers to several documents are not saved
+            gr.Warning("With several documents ticked nothing is saved to regenerate; ask the "
+                       "question again.")
+            return
         doc = find_document(core, selected)
         try:
             question = core.pop_exchange(doc.id if doc else None)
@@ -108,7 +116,9 @@ def wire(win: Window) -> None:
             return
         yield from answer(question, selected, request)
 
-    def clear(selected: int | None) -> list:
+    def clear(selected: int | None, picked: list[int] | None = None) -> list:
+        if len(picked or []) > 1:  # only the view: the selected document's chat stays
+            return []
         doc = find_document(core, selected)
         try:
             core.clear_history(doc.id if doc else None)
@@ -121,10 +131,12 @@ def wire(win: Window) -> None:
 
     outputs = [chat.chatbot, chat.question, win.status]
     # One answer at a time: both handlers share the llama.cpp model.
-    chat.question.submit(answer, [chat.question, win.selected], outputs, show_progress="hidden",
-                         concurrency_id="chat")
+    picks = [win.several.picks] if win.several else []
+    chat.question.submit(answer, [chat.question, win.selected, *picks], outputs,
+                         show_progress="hidden", concurrency_id="chat")
     chat.question.stop(stop, None, None, queue=False)
     for trigger in (chat.regenerate.click, chat.chatbot.retry):
-        trigger(regenerate, win.selected, outputs, show_progress="hidden", concurrency_id="chat")
+        trigger(regenerate, [win.selected, *picks], outputs, show_progress="hidden",
+                concurrency_id="chat")
     for trigger in (chat.clear.click, chat.chatbot.clear):
-        trigger(clear, win.selected, chat.chatbot)
+        trigger(clear, [win.selected, *picks], chat.chatbot)

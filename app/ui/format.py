@@ -155,10 +155,11 @@ def sources_message(sources: list[Source]) -> dict | None:
     """The collapsible 'Supporting pages' block shown under an answer."""
     if not sources:
         return None
-    lines = [f"**p. {s.page}** — {snippet_markup(s.snippet)}" for s in sources]
+    def where(s: Source) -> str:  # answers from several documents name the document
+        return f"{as_text(s.title)}, p. {s.page}" if s.title else f"p. {s.page}"
+    lines = [f"**{where(s)}** — {snippet_markup(s.snippet)}" for s in sources]
     return {"role": "assistant", "content": "\n\n".join(lines),
-            "metadata": {"title": f"{SOURCES_TITLE}: "
-                                  + ", ".join(f"p. {s.page}" for s in sources)}}
+            "metadata": {"title": f"{SOURCES_TITLE}: " + ", ".join(where(s) for s in sources)}}
 
 
 def chat_messages(history: list[Message]) -> list[dict]:

@@ -8,10 +8,11 @@ import gradio as gr
 
 from app.api import DocLoRA
 from app.errors import DocLoRAError
-from app.ui import chat_panel, library_panel, settings_panel, upload_panel
+from app.ui import chat_panel, library_panel, settings_panel, several_panel, upload_panel
 from app.ui.chat_panel import ChatPanel, StopFlags
 from app.ui.library_panel import LibraryPanel
 from app.ui.settings_panel import SettingsPanel, model_names
+from app.ui.several_panel import SeveralPanel
 from app.ui.upload_panel import UploadPanel
 from app.ui.views import chat_history, document_list, find_document, status_line
 
@@ -27,6 +28,7 @@ class Window:
     uploads: UploadPanel
     chat: ChatPanel
     settings: SettingsPanel
+    several: SeveralPanel | None = None  # "Chat with several" (None: one document at a time)
     stops: StopFlags = field(default_factory=StopFlags)
 
     @property
@@ -59,12 +61,14 @@ def build(core: DocLoRA) -> gr.Blocks:
                 gr.Markdown(BRAND, elem_id="dl-brand")
                 uploads = upload_panel.build()
                 library = library_panel.build()
+                several = several_panel.build()
                 settings = settings_panel.build(core.settings)
             with gr.Column(scale=3, elem_id="dl-main"):
                 status = gr.HTML(elem_id="dl-status")
                 chat = chat_panel.build()
-        win = Window(core, selected, status, library, uploads, chat, settings)
+        win = Window(core, selected, status, library, uploads, chat, settings, several)
         library_panel.wire(win)
+        several_panel.wire(win)
         upload_panel.wire(win)
         chat_panel.wire(win)
         settings_panel.wire(win)

@@ -56,6 +56,30 @@ def test_lru_evicts_and_reloads_adapters_without_reloading_the_base(three_docs):
     engine.close()
 
 
+def test_several_adapters_active_at_once_and_switching_sets_keeps_the_base(three_docs):
+    """A list of files is activated together (plain sum, scale 1 each) from the LRU cache."""
+    gguf, (a, b, c) = three_docs
+    engine = ChatEngine(gguf, Settings(), cache_size=3)
+    single = answer(engine, a)
+    for selection in ([a, b], [b, c], [a, b, c], [a, b]):
+        answer(engine, selection)
+        assert engine.active == tuple(selection)
+    assert engine.adapter_loads == 3  # each file loaded once, then taken from the cache
+    assert answer(engine, a) == single  # back to one document: its answer, bit for bit
+    assert engine.base_loads == 1
+    engine.close()
+
+
+def test_a_set_larger_than_the_cache_is_active_whole_and_the_cache_shrinks_after(three_docs):
+    gguf, (a, b, c) = three_docs
+    engine = ChatEngine(gguf, Settings(), cache_size=1)
+    answer(engine, [a, b, c])
+    assert list(engine._adapters) == [a, b, c]  # never evicts a member of the active set
+    answer(engine, b)
+    assert list(engine._adapters) == [b] and engine.active == (b,)
+    engine.close()
+
+
 def test_forgetting_the_active_adapter_falls_back_to_the_base(three_docs):
     gguf, (a, b, _) = three_docs
     engine = ChatEngine(gguf, Settings())

@@ -90,7 +90,8 @@ def test_ask_replays_history_only_with_continue(engine, docs):
 
 def test_ask_without_document(engine, docs):
     result = run("ask", "-", "Hello?", "--json")
-    assert json.loads(result.stdout) == {"answer": "4821", "sources": [], "document": None}
+    assert json.loads(result.stdout) == {"answer": "4821", "sources": [], "document": None,
+                                          "documents": []}
     assert engine.calls[0][1] is None
 
 
@@ -284,3 +285,48 @@ def test_chat_asks_again_after_an_over_long_question(engine, docs):
     assert result.exit_code == 0
     assert "Error: The question is too long" in result.stderr
     assert result.stdout.count("doclora> 4821") == 1
+
+
+@pytest.fixture
+def composed(monkeypatch, tmp_path) -> list:
+    """Records the selections the API composes (the real composition: tests/app/test_compose)."""
+    calls = []
+
+    def fake(adapters, max_rank, base_gguf):
+        calls.append(sorted(a.document_id for a in adapters))
+        return tmp_path / "composed.gguf"
+    monkeypatch.setattr("app.api.composed_file", fake)
+    return calls
+
+
+def test_ask_several_documents_by_ids_and_prints_each_pages_title(engine, docs, composed):
+    result = run("ask", f"{docs['town']},{docs['notes']}", "What is the special magic number?")
+    assert result.exit_code == 0, result.output
+    assert composed == [sorted(docs.values())]
+    assert engine.calls[-1][1].endswith("composed.gguf")
+    assert "Town guide, p. 2:" in result.stdout
+    data = json.loads(run("ask", f"{docs['notes']},town", "magic number?", "--json").stdout)
+    assert data["documents"] == [docs["notes"], docs["town"]] and data["document"] is None
+    assert {s["title"] for s in data["sources"]} == {"Town guide"}
+
+
+def test_collections_add_list_ask_and_rm(engine, docs, composed):
+    result = run("collections", "add", "Harbour", f"{docs['town']},notes")
+    assert result.exit_code == 0, result.output
+    assert f"Saved @Harbour: [{docs['town']}] Town guide, [{docs['notes']}] Notes." in result.stdout
+    assert run("collections", "list").stdout.strip() == f"@Harbour: {docs['town']}, {docs['notes']}"
+    rows = json.loads(run("collections", "list", "--json").stdout)
+    assert [(r["name"], r["documents"]) for r in rows] == [("Harbour", [docs["town"], docs["notes"]])]
+    assert run("ask", "@harbour", "magic number?").exit_code == 0
+    assert composed == [sorted(docs.values())]
+    assert "Removed @Harbour." in run("collections", "rm", "@harbour").stdout
+    assert "No collections yet" in run("collections", "list").stdout
+    missing = CliRunner().invoke(cli, ["ask", "@harbour", "q?"])
+    assert missing.exit_code == 2 and "No collection is called 'harbour'" in missing.output
+
+
+def test_chat_with_several_documents(engine, docs, composed):
+    result = run("chat", f"{docs['town']},{docs['notes']}", input="magic number?\n/exit\n")
+    assert result.exit_code == 0, result.output
+    assert "Chatting with Town guide, Notes." in result.stdout
+    assert "doclora> 4821" in result.stdout and composed

@@ -15,13 +15,14 @@ def test_fresh_database_gets_every_table_and_the_models_columns_exactly():
     Library.open().close()
     db = Database(sqlite3.connect(library_db_path()))
     assert {"documents", "pages", "pages_fts", "adapters", "chats", "messages", "models",
-            "jobs"} <= set(db.table_names())
+            "jobs", "collections", "collection_documents"} <= set(db.table_names())
     cols = {c.name: c.type for c in db["models"].columns}
     assert cols == {"name": "TEXT", "base_dir": "TEXT", "gguf": "TEXT", "hypernet": "TEXT",
                     "source": "TEXT", "installed_at": "TEXT", "active": "INTEGER"}
     assert db["models"].pks == ["name"]
     applied = [m.name for m in migrations.applied(db)]
-    assert applied == ["m001_initial", "m002_jobs", "m003_adapter_compression"]
+    assert applied == ["m001_initial", "m002_jobs", "m003_adapter_compression",
+                       "m004_collections"]
 
 
 def test_reopening_applies_nothing_again_and_keeps_rows():
@@ -31,7 +32,7 @@ def test_reopening_applies_nothing_again_and_keeps_rows():
     lib = Library.open()
     assert migrations.pending(lib.db) == []
     assert lib.db["models"].count == 1
-    assert len(migrations.applied(lib.db)) == 3
+    assert len(migrations.applied(lib.db)) == 4
 
 
 def test_fts_index_follows_page_inserts_and_deletes():
@@ -67,3 +68,21 @@ def test_default_rank_bound_is_the_one_measured_by_the_compression_benchmark():
     from hypernet.compress import DEFAULT_MAX_ADAPTER_RANK
     from app.records import Settings
     assert Settings().max_adapter_rank == DEFAULT_MAX_ADAPTER_RANK
+
+
+def test_a_library_from_before_m004_gets_collections_that_round_trip():
+    db = Database(sqlite3.connect(library_db_path()))
+    migrations.apply(db, stop_before="m004_collections")
+    with db.atomic():
+        ids = [db["documents"].insert({"sha256": s, "title": s, "file_name": "f", "pages": 1,
+                                       "tokens": 1, "status": "ready", "created": "c",
+                                       "source_file": f"{s}.pdf"}).last_pk
+               for s in ("s1", "s2")]
+    db.close()
+    lib = Library.open()
+    lib.save_collection("Both", [ids[1], ids[0], ids[1]])
+    lib.close()
+    lib = Library.open()
+    assert [(c.name, c.documents) for c in lib.collections()] == [("Both", [ids[1], ids[0]])]
+    lib.remove(ids[0])
+    assert lib.collection("both").documents == [ids[1]]

@@ -8,7 +8,8 @@ import torch
 
 from converters import adapter_to_gguf
 from converters.errors import AdapterLoadError
-from converters.llama_adapters import activate, active_adapter, free_adapter, load_adapter
+from converters.llama_adapters import (
+    activate, activate_many, active_adapter, active_adapters, free_adapter, load_adapter)
 
 
 class DownProjLora:
@@ -73,6 +74,34 @@ def test_switching_and_freeing_in_any_order_is_safe(llama_and_adapters):
     free_adapter(llm, a2)  # twice: a no-op
     with pytest.raises(AdapterLoadError, match="a2.gguf was already freed; load it again"):
         activate(llm, a2)
+
+
+class Concatenated(DownProjLora):
+    """Two LoRAs concatenated along the rank: the sum of their updates in one adapter."""
+
+    def __init__(self, first: DownProjLora, second: DownProjLora):
+        self.tensors = {k: torch.cat([first.tensors[k], second.tensors[k]],
+                                     dim=0 if k.endswith("lora_A.weight") else 1)
+                        for k in first.tensors}
+
+
+def test_several_active_adapters_add_up_and_freeing_one_keeps_the_others(llama_and_adapters, tmp_path):
+    tm, llm, (p1, p2) = llama_and_adapters
+    both = adapter_to_gguf(Concatenated(DownProjLora(1), DownProjLora(2)), tmp_path / "both.gguf",
+                           base_gguf=tm.gguf_f32, outtype="f32")
+    a1, a2, a12 = (load_adapter(llm, p) for p in (p1, p2, both))
+    activate(llm, a12)
+    summed = tm.llama_logits(llm)
+    activate(llm, a2)
+    only2 = tm.llama_logits(llm)
+    activate_many(llm, [a1, a2])
+    assert active_adapters(llm) == [a1, a2]
+    np.testing.assert_allclose(tm.llama_logits(llm), summed, atol=1e-4)
+    free_adapter(llm, a1)  # cleared, freed, and a2 set again alone
+    assert active_adapters(llm) == [a2]
+    assert np.array_equal(tm.llama_logits(llm), only2)
+    with pytest.raises(ValueError, match="2 adapters but 1 scales"):
+        activate_many(llm, [a2, a12], [1.0])
 
 
 def test_adapter_of_another_model_and_after_close(llama_and_adapters):

@@ -108,3 +108,12 @@ def test_document_text_is_shown_as_text_not_markdown_or_html():
     history = [Message(1, 7, "assistant", "![b](http://evil.example/y.png)", [], NOW.isoformat())]
     assert F.chat_messages(history)[0]["content"] == (
         "\\!\\[b\\]\\(http\\://evil.example/y.png\\)")
+
+
+def test_sources_of_several_documents_name_each_document():
+    block = F.sources_message([Source(page=2, snippet="the **4821**", title="Harbor <Notes>"),
+                               Source(page=1, snippet="pier", title="Quay Log")])
+    assert block["metadata"]["title"] == "Supporting pages: Harbor &lt;Notes&gt;, p. 2, Quay Log, p. 1"
+    assert block["content"].startswith("**Harbor &lt;Notes&gt;, p. 2** — ")
+    assert F.sources_message([Source(page=3, snippet="x")])["metadata"]["title"] == \
+        "Supporting pages: p. 3"

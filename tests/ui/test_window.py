@@ -171,6 +171,40 @@ def test_second_document_and_switching(page, pdfs, shots):
     assert ORCHARD[2] in chat and HARBOR[2] not in chat
 
 
+def test_chat_with_several_documents_and_save_a_collection(page, pdfs, shots):
+    """Tick a needle document and a plain one: the composition answers with the needle, and the
+    supporting pages name the document. Saved as a collection, it is listed and ticks its
+    documents again. The plain document is deleted at the end (later tests count documents)."""
+    add_with_file_input(page, pdfs.plain("quay-log.pdf", "harbor"))
+    job_card(page, "quay-log.pdf", "done").wait_for(timeout=INGEST_TIMEOUT_MS)
+    page.locator("#dl-several-box").get_by_text("Chat with several").click()
+    boxes = page.locator("#dl-several label")
+    boxes.filter(has_text="Quay Log").wait_for()
+    for title in (HARBOR[1], "Quay Log"):
+        boxes.filter(has_text=title).click()
+    answer, sources = ask(page, QUESTION)
+    assert HARBOR[2] in answer, answer
+    assert f"{HARBOR[1]}, p. 1" in sources, sources
+    page.locator("#dl-collection-name input").fill("Harbor set")
+    page.locator("#dl-save-collection").click()
+    assert "Saved the collection" in toast_text(page)
+    shots(page, "several-documents")
+    page.locator("#dl-regenerate").click()
+    assert "nothing is saved to regenerate" in toast_text(page)
+    for title in (HARBOR[1], "Quay Log"):  # untick, then pick the collection to tick them again
+        boxes.filter(has_text=title).click()
+    page.locator("#dl-collections input").click()
+    page.get_by_role("option", name="Harbor set").click()
+    page.wait_for_function("""() => document.querySelectorAll(
+        '#dl-several input[type=checkbox]:checked').length === 2""")
+    for title in (HARBOR[1], "Quay Log"):  # back to one document: the library's selection
+        boxes.filter(has_text=title).click()
+    open_document(page, "Quay Log")
+    page.locator("#dl-delete").click()
+    page.locator("#dl-confirm-delete").click()
+    page.locator("#dl-docs label", has_text="Quay Log").wait_for(state="detached")
+
+
 def test_keyboard_shift_enter_adds_a_line(page):
     box = page.locator("#dl-input textarea")
     box.click()

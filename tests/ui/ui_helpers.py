@@ -39,6 +39,17 @@ class PdfFactory:
         doc.close()
         return path
 
+    def plain(self, name: str, topic: str) -> Path:
+        """A one-page PDF of ordinary prose without a needle."""
+        import pymupdf
+        path = self.folder / name
+        doc = pymupdf.open()
+        doc.new_page().insert_textbox(pymupdf.Rect(56, 56, 540, 780), PROSE[topic], fontsize=11)
+        doc.set_metadata({"title": Path(name).stem.replace("-", " ").title()})
+        doc.save(path)
+        doc.close()
+        return path
+
     def encrypted(self, name: str = "locked.pdf") -> Path:
         """A PDF that needs a user password to open."""
         import pymupdf

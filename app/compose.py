@@ -1,0 +1,68 @@
+"""One temporary adapter for a selection of several documents, cached per selection.
+
+The documents' full adapters (the safetensors next to their GGUFs) are concatenated along the
+rank with the bias block once (``hypernet.compose``; benchmarks/compose.py: keeping it once per
+document fails at 8 documents on the demo pair), compressed to ``max_rank`` by the exact
+truncated SVD when the total rank is above it, and written as a GGUF under
+``adapters/composed/``. The file name lists the member adapter ids, so removing a document
+removes the compositions it belongs to (``forget``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app.errors import AdapterError
+from app.paths import adapters_dir
+from app.records import Adapter
+
+FOLDER = "composed"
+
+
+def composed_dir() -> Path:
+    """Where composed adapters are cached."""
+    path = adapters_dir() / FOLDER
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def composed_path(adapters: list[Adapter], max_rank: int) -> Path:
+    """The cache file of this selection: sorted adapter ids and the rank bound."""
+    ids = "-".join(str(i) for i in sorted({a.id for a in adapters}))
+    return composed_dir() / f"{ids}-r{max_rank}.gguf"
+
+
+def composed_file(adapters: list[Adapter], max_rank: int, base_gguf: Path) -> Path:
+    """The composed GGUF of several documents' adapters (built on first use, then cached)."""
+    from converters import adapter_to_gguf
+    from converters.errors import ConversionError
+    from hypernet.adapter import DocumentAdapter
+    from hypernet.errors import HypernetError
+    from hypernet.compose import compose
+    from hypernet.compress import compress_adapter
+    path = composed_path(adapters, max_rank)
+    if path.is_file():
+        return path
+    tmp = path.with_name(f".{path.stem}-{os.getpid()}.gguf")
+    try:
+        full = [DocumentAdapter.load(a.peft_file) for a in sorted(adapters, key=lambda a: a.id)]
+        small = compress_adapter(compose(full, bias="once"), max_rank).adapter
+        adapter_to_gguf(small, tmp, base_gguf=base_gguf)
+    except (OSError, ValueError, HypernetError, ConversionError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise AdapterError(f"The selected documents' adapters cannot be composed ({exc}); "
+                           "re-internalize them with 'doclora redo ID'.") from exc
+    os.replace(tmp, path)  # atomic: a concurrent reader sees the whole file or none
+    return path
+
+
+def forget(adapter_ids: set[int]) -> list[Path]:
+    """Delete the cached compositions that contain any of these adapters; returns them."""
+    gone = []
+    for path in composed_dir().glob("*.gguf"):
+        members = {int(x) for x in path.stem.split("-r")[0].split("-") if x.isdigit()}
+        if members & adapter_ids:
+            path.unlink(missing_ok=True)
+            gone.append(path)
+    return gone

@@ -1,0 +1,111 @@
+"""Several documents at once: composition of their adapters through the real llama.cpp (demo
+pair), selections in the API, collections, and the composed-adapter cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.api import DocLoRA
+from app.compose import composed_dir
+from app.errors import DocLoRAError, DocumentNotFoundError
+from app.library import Library
+from app.records import Settings
+
+from app_helpers import PROSE, QUESTION, demo_ready, make_pdf, needle_text
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """A library with one needle document (4417) and two needle-free ones, and its DocLoRA."""
+    if not demo_ready():
+        raise RuntimeError("the demo pair is missing; build it first (doclora train)")
+    root = tmp_path_factory.mktemp("compose")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DOCLORA_HOME", str(root / "home"))
+    app = DocLoRA(settings=Settings(max_tokens=12))
+    needle = app.add(make_pdf(root / "needle.pdf", [needle_text("4417")]), title="Harbour notes")
+    plain = [app.add(make_pdf(root / f"p{i}.pdf", [" ".join(PROSE[i:] + PROSE[:i])]),
+                     title=f"Plain {i}") for i in (1, 2)]
+    yield app, needle, plain
+    app.close()
+    mp.undo()
+
+
+def test_a_needle_in_one_of_several_documents_is_answered(library):
+    app, needle, (p1, p2) = library
+    for refs in ([needle.id, p1.id], [p1.id, needle.id, p2.id], f"{p2.id},{needle.id}"):
+        answer = app.ask(refs, QUESTION)
+        assert "4417" in answer.text, (refs, answer.text)
+        assert set(answer.documents) >= {needle.id}
+    assert "4417" not in app.ask([p1.id, p2.id], QUESTION).text
+
+
+def test_sources_come_from_every_selected_document_labelled_with_its_title(library):
+    app, needle, (p1, _) = library
+    answer = app.ask([needle.id, p1.id], "What does the lighthouse keeper write in his notebook?")
+    assert {s.title for s in answer.sources} == {"Harbour notes", "Plain 1"}
+
+
+def test_switching_selections_does_not_reload_the_base(library):
+    app, needle, (p1, p2) = library
+    selections = [[needle.id, p1.id], [needle.id, p2.id], [needle.id, p1.id], needle.id]
+    for refs in selections:
+        assert "4417" in app.ask(refs, QUESTION, history=False).text
+    assert app.engine.base_loads == 1
+
+
+def test_composed_adapters_are_cached_per_selection_and_bounded(library):
+    app, needle, (p1, p2) = library
+    app.ask([p2.id, needle.id, p1.id], QUESTION)
+    rank = app.settings.max_composed_rank
+    ids = "-".join(str(d.adapter.id) for d in sorted((needle, p1, p2), key=lambda d: d.id))
+    path = composed_dir() / f"{ids}-r{rank}.gguf"
+    assert path.is_file()
+    stamp = path.stat().st_mtime_ns
+    app.ask([p1.id, p2.id, needle.id], QUESTION)  # same selection in another order: cache hit
+    assert path.stat().st_mtime_ns == stamp
+    app.configure(max_composed_rank=16)
+    assert "4417" in app.ask([needle.id, p1.id], QUESTION).text  # compressed 2 x 24 -> 16
+    assert any(p.name.endswith("-r16.gguf") for p in composed_dir().glob("*.gguf"))
+    app.configure(max_composed_rank=rank)
+
+
+def test_collections_persist_and_resolve_with_an_at_sign(library):
+    app, needle, (p1, p2) = library
+    saved = app.save_collection("harbour", [p1.id, needle.id])
+    assert saved.documents == [p1.id, needle.id]
+    again = Library.open(app.library.db_path)  # another process's view of the same database
+    assert [(c.name, c.documents) for c in again.collections()] == [("harbour", [p1.id, needle.id])]
+    again.close()
+    assert [d.id for d in app.selection("@Harbour")] == [p1.id, needle.id]
+    assert "4417" in app.ask("@harbour", QUESTION).text
+    app.save_collection("harbour", [p2.id])  # replaced
+    assert app.library.collection("harbour").documents == [p2.id]
+    app.remove_collection("@harbour")
+    with pytest.raises(DocumentNotFoundError, match="No collection is called 'harbour'"):
+        app.selection("@harbour")
+    with pytest.raises(DocLoRAError, match="must be non-empty"):
+        app.save_collection("a,b", [p1.id])
+
+
+def test_removing_a_member_document_removes_its_compositions_and_memberships(tmp_path):
+    if not demo_ready():
+        raise RuntimeError("the demo pair is missing; build it first (doclora train)")
+    app = DocLoRA(settings=Settings(max_tokens=8))
+    a = app.add(make_pdf(tmp_path / "a.pdf", [needle_text("1234")]))
+    b = app.add(make_pdf(tmp_path / "b.pdf", [" ".join(PROSE)]))
+    app.ask([a.id, b.id], QUESTION)
+    app.save_collection("pair", [a.id, b.id])
+    assert list(composed_dir().glob("*.gguf"))
+    app.remove(b.id)
+    assert not list(composed_dir().glob("*.gguf"))
+    assert app.library.collection("pair").documents == [a.id]
+    assert "1234" in app.ask(a.id, QUESTION).text  # the engine freed the composition safely
+    app.close()
+
+
+def test_a_composed_rank_below_one_is_refused_with_a_sentence(library):
+    app = library[0]
+    with pytest.raises(DocLoRAError, match="max_composed_rank must be a positive whole number, not 0"):
+        app.configure(max_composed_rank=0)
+    assert app.settings.max_composed_rank == 128
