@@ -12,7 +12,7 @@ from app.library import Library
 from app.paths import home_dir
 from app.records import Source
 
-from conftest import UIServer
+from ui_helpers import UIServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

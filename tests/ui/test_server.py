@@ -8,7 +8,7 @@ import pytest
 
 from app.ui.guard import ANY_HOST, LOOPBACK, allowed_hosts, hostname, refusal
 
-from conftest import UIServer
+from ui_helpers import UIServer
 
 
 @pytest.fixture(scope="module")
