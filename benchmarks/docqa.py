@@ -12,6 +12,9 @@ product's chat engine (greedy, at most --max-tokens tokens). Methods:
              prompt) to generated questions about the document (not the test questions), with the
              same top-k loss as the hypernetwork; then answered like d2l
   retrieval  the passages sharing most words with the question in the prompt
+  compose    two documents selected at once (this one and the next of its length): both adapters
+             composed as the app composes a selection (issue 18)
+  other      the next document's adapter alone (the answer is not in it)
 Columns: token F1 against the gold answer, F1 agreement with the in-prompt answer, update latency
 (document -> ready adapter or index), median time to first token, KV cache in use while answering.
 
@@ -40,7 +43,7 @@ sys.path.insert(0, str(REPO))
 from hypernet.train.manpages import collect  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
-METHODS = ("d2l", "prompt", "none", "cd", "retrieval")
+METHODS = ("d2l", "prompt", "none", "cd", "retrieval", "compose", "other")
 CD_QUESTIONS = ("Summarize the document in one sentence.", "What is this document about?",
                 "What are the main options described in the document?", "Who is the document for?")
 
@@ -153,11 +156,14 @@ def run(args) -> list[dict]:
     teacher = Teacher(app.pair.base_dir) if "cd" in args.methods else None
     rows, work = [], Path(os.environ["DOCLORA_HOME"])
     for length, pages in (("one chunk", short), ("4+ chunks", long)):
-        for n, page in enumerate(pages):
-            pdf = text_pdf(page.text, work / f"{page.name}.pdf")
+        docs, updates = [], []
+        for page in pages:
             t0 = time.perf_counter()
-            doc = app.add(pdf)
-            d2l_update = time.perf_counter() - t0
+            docs.append(app.add(text_pdf(page.text, work / f"{page.name}.pdf")))
+            updates.append(time.perf_counter() - t0)
+        for n, page in enumerate(pages):
+            doc, d2l_update = docs[n], updates[n]
+            other = docs[(n + 1) % len(docs)]
             text = "\n\n".join(t for _, t in app.library.pages(doc.id))  # the text the product extracted
             cd_file, cd_update = None, None
             if "cd" in args.methods and n < args.cd_docs:
@@ -179,6 +185,10 @@ def run(args) -> list[dict]:
                         t0 = time.perf_counter()
                         ctx = retrieve(text, qa.question)
                         got[method] = (*answer(app, None, f"{ctx}\n\n{qa.question}"), time.perf_counter() - t0)
+                    elif method == "compose" and other.id != doc.id:
+                        got[method] = (*answer(app, [doc.id, other.id], qa.question), None)
+                    elif method == "other" and other.id != doc.id:
+                        got[method] = (*answer(app, other.id, qa.question), None)
                     elif method == "cd" and cd_file:
                         got[method] = (*answer_with(app, cd_file, qa.question), cd_update)
                 ref_answer = got.get("prompt", ("",))[0]
