@@ -135,6 +135,11 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 page``, ``2 pages``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @cli.command(name="add")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--password", help="Password of encrypted PDFs.")
@@ -158,6 +163,11 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
     for file in files:
         start = time.monotonic()
         name = shown(display_name(Path(file)))
+        if not Path(file).exists():  # before the progress bar, which would print a stray line
+            click.echo(f"Error: '{shown(str(file))}' does not exist; check the path and add it again.",
+                       err=True)
+            failed += 1
+            continue
         with click.progressbar(length=1000, label=name[:32].ljust(32), file=sys.stderr,
                                show_eta=True, show_percent=True) as bar:
             def progress(event: ProgressEvent, bar=bar) -> None:
@@ -175,7 +185,8 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                 continue
         added.append(doc)
         if not as_json:
-            click.echo(f"Ready: [{doc.id}] {shown(doc.title)} ({doc.pages} pages, {doc.tokens} tokens, "
+            click.echo(f"Ready: [{doc.id}] {shown(doc.title)} ({_count(doc.pages, 'page')}, "
+                       f"{_count(doc.tokens, 'token')}, "
                        f"{_rank(doc.adapter)}) in {time.monotonic() - start:.1f} s")
     if as_json:
         _print_json([d.to_dict() for d in added])
@@ -215,10 +226,12 @@ def list_cmd(ctx, search, as_json) -> None:
     if not docs:
         click.echo("The library is empty; add a PDF with 'doclora add FILE.pdf'.")
         return
+    click.echo(f"{'ID':>4}  {'TITLE':<48} {'PAGES':>5} {'TOKENS':>7}  {'RANK':>4}  "
+               f"{'STATUS':<13} ADDED")
     for d in docs:
         rank = d.adapter.rank if d.adapter else "-"
-        click.echo(f"{d.id:>4}  {shown(d.title[:48]):<48} {d.pages:>5} p {d.tokens:>7} tok  "
-                   f"rank {rank!s:>4}  {d.status:<13} {d.created[:10]}")
+        click.echo(f"{d.id:>4}  {shown(d.title[:48]):<48} {d.pages:>5} {d.tokens:>7}  "
+                   f"{rank!s:>4}  {d.status:<13} {d.created[:10]}")
 
 
 def _doc_ref(ref: str) -> str | None:

@@ -7,6 +7,7 @@ connection is shared by the app's threads behind a lock (the UI's handlers and t
 
 from __future__ import annotations
 
+import difflib
 import errno
 import json
 import re
@@ -110,6 +111,13 @@ def _terms(text: str) -> list[str]:
     return [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]
 
 
+def _did_you_mean(text: str, rows: list[dict]) -> str:
+    """`` (did you mean 'Town guide'?)`` when a title or a word of one is close to ``text``."""
+    words = {w: r["title"] for r in rows for w in [r["title"].lower(), *_terms(r["title"])]}
+    close = difflib.get_close_matches(text.lower(), list(words), n=1, cutoff=0.6)
+    return f" (did you mean '{words[close[0]]}'?)" if close else ""
+
+
 class Library:
     """Documents, pages (FTS5), adapters, chats and jobs of one DOCLORA_HOME."""
 
@@ -189,16 +197,21 @@ class Library:
             return self._document(rows[0], model)
 
     def resolve(self, ref: int | str, model: str) -> Document:
-        """A document by id (int or digits) or a unique, case-insensitive title prefix."""
+        """A document by id (int or digits), a unique case-insensitive title prefix, or else
+        the start of any word of a title ("millbrook" finds "The Millbrook Report")."""
         with self._lock:
             text = str(ref).strip()
             if text.isdigit() and self.db["documents"].count_where("id = ?", [int(text)]):
                 return self.document(int(text), model)
-            rows = [r for r in self.db["documents"].rows_where(order_by="id")
-                    if r["title"].lower().startswith(text.lower())] if text else []
+            every = list(self.db["documents"].rows_where(order_by="id")) if text else []
+            rows = [r for r in every if r["title"].lower().startswith(text.lower())]
+            if not rows:
+                word = re.compile(r"(?<!\w)" + re.escape(text.lower()))
+                rows = [r for r in every if word.search(r["title"].lower())]
             if not rows:
                 raise DocumentNotFoundError(
-                    f"No document matches '{text}'; run 'doclora list' to see ids and titles.")
+                    f"No document matches '{text}'{_did_you_mean(text, every)}; "
+                    "run 'doclora list' to see ids and titles.")
             exact = [r for r in rows if r["title"].lower() == text.lower()]
             if len(rows) > 1 and len(exact) != 1:
                 names = ", ".join(f"{r['id']} ({r['title']})" for r in rows[:5])
