@@ -246,7 +246,7 @@ class DocLoRA:
             text = grown
         stopped = is_stopped(stop)
         text = text.strip()
-        sources = self.library.search_pages(doc.id, f"{question} {text}") if doc else []
+        sources = self.library.search_pages(doc.id, question, text) if doc else []
         self.library.add_exchange(doc.id if doc else None, question, text, sources)
         yield Answer(text=text, sources=sources, document=doc.id if doc else None,
                      done=True, stopped=stopped)

@@ -20,7 +20,7 @@ from pathlib import Path
 from app.api import DocLoRA
 from app.errors import DocLoRAError
 from app.pipeline import display_name
-from app.records import ProgressEvent
+from app.records import NO_SUPPORT, ProgressEvent
 
 
 class UserError(click.ClickException):
@@ -238,10 +238,12 @@ def _doc_ref(ref: str) -> str | None:
     return None if ref == "-" else ref
 
 
-def _print_sources(sources) -> None:
-    if sources:
+def _print_sources(answer) -> None:
+    if answer.document is not None and not answer.sources:
+        click.echo(f"\n{NO_SUPPORT}")
+    if answer.sources:
         click.echo("\nSupporting pages:")
-        for s in sources:
+        for s in answer.sources:
             click.echo(f"  p. {s.page}: {shown(s.snippet)}")
 
 
@@ -267,7 +269,7 @@ def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
                      "document": answer.document})
         return
     click.echo()
-    _print_sources(answer.sources)
+    _print_sources(answer)
 
 
 @cli.command(name="chat")
@@ -306,7 +308,7 @@ def chat_cmd(ctx, doc) -> None:
             click.echo(f"Error: {shown(str(exc))}", err=True)
             continue
         click.echo()
-        _print_sources(answer.sources)
+        _print_sources(answer)
 
 
 @cli.command(name="rm")

@@ -111,6 +111,11 @@ def _terms(text: str) -> list[str]:
     return [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]
 
 
+def _fts_any(text: str) -> str:
+    """An FTS5 query matching any of the words of ``text`` (stopwords left out); "" if none."""
+    return " OR ".join(f'"{t}"' for t in list(dict.fromkeys(_terms(text)))[:32])
+
+
 def _did_you_mean(text: str, rows: list[dict]) -> str:
     """`` (did you mean 'Town guide'?)`` when a title or a word of one is close to ``text``."""
     words = {w: r["title"] for r in rows for w in [r["title"].lower(), *_terms(r["title"])]}
@@ -308,19 +313,29 @@ class Library:
             return [(r["number"], r["text"]) for r in
                     self.db["pages"].rows_where("document_id = ?", [doc_id], order_by="number")]
 
-    def search_pages(self, doc_id: int, text: str, limit: int = 3) -> list[Source]:
-        """The pages of a document that best match the words of ``text`` (FTS5, bm25)."""
-        terms = list(dict.fromkeys(_terms(text)))[:32]
-        if not terms:
+    def search_pages(self, doc_id: int, question: str, answer: str = "",
+                     limit: int = 3) -> list[Source]:
+        """The pages of a document that match the question's words, best first (FTS5, bm25).
+
+        The answer's words rank them too, but only when they all occur on one page of the
+        document (a grounded answer): a wrong answer never brings in a page of its own."""
+        asked = _fts_any(question)
+        if not asked:
             return []
-        query = " OR ".join(f'"{t}"' for t in terms)
+        said = _fts_any(answer)
         sql = """SELECT pages.number AS page,
                         snippet(pages_fts, 0, '**', '**', '…', 16) AS snippet
                  FROM pages_fts JOIN pages ON pages.id = pages_fts.rowid
                  WHERE pages_fts MATCH ? AND pages.document_id = ?
+                   AND pages_fts.rowid IN (SELECT rowid FROM pages_fts WHERE pages_fts MATCH ?)
                  ORDER BY bm25(pages_fts) LIMIT ?"""
         with self._lock:
-            rows = self.db.execute(sql, [query, doc_id, limit]).fetchall()
+            grounded = said and self.db.execute(
+                """SELECT 1 FROM pages_fts JOIN pages ON pages.id = pages_fts.rowid
+                   WHERE pages_fts MATCH ? AND pages.document_id = ? LIMIT 1""",
+                [said.replace(" OR ", " AND "), doc_id]).fetchone()
+            ranked = f"{asked} OR {said}" if grounded else asked
+            rows = self.db.execute(sql, [ranked, doc_id, asked, limit]).fetchall()
         return [Source(page=page, snippet=" ".join(snippet.split())) for page, snippet in rows]
 
     # -- chats -----------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def wire(win: Window) -> None:
                 if part.done:
                     if part.stopped:
                         shown[-1]["content"] = (as_text(part.text) + " *(stopped)*").strip()
-                    block = sources_message(part.sources)
+                    block = sources_message(part.sources, part.document is not None)
                     if block:
                         shown.append(block)
                 yield shown, gr.skip(), gr.skip()

@@ -155,3 +155,19 @@ def test_redo_rebuilds_a_missing_adapter_from_the_stored_copy(demo_pair, pdfs):
     assert fixed.status == "ready" and fixed.adapter.file != doc.adapter.file
     assert "8642" in again.ask(doc.id, QUESTION).text
     assert library_state()["counts"]["adapters"] == 1
+
+
+def test_supporting_pages_come_from_the_question_and_say_when_none_supports(demo_pair, pdfs):
+    path = make_pdf(pdfs / "orders.pdf", [PROSE[0], needle_text("4821"), "Order 4821 shipped."],
+                    title="Orders")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["add", str(path)]).exit_code == 0
+    data = json.loads(runner.invoke(cli, ["ask", "orders", QUESTION, "--json"]).stdout)
+    assert "4821" in data["answer"]
+    # page 3 has the answer's number but none of the question's words: it supports nothing
+    assert [s["page"] for s in data["sources"]] == [2]
+    assert "**magic**" in data["sources"][0]["snippet"] and "**4821**" in data["sources"][0]["snippet"]
+    unsupported = runner.invoke(cli, ["ask", "orders", "Who wrote the preface?"])
+    assert unsupported.exit_code == 0, unsupported.output
+    assert unsupported.stdout.rstrip().endswith("No page supports this answer.")
+    assert "Supporting pages:" not in unsupported.stdout

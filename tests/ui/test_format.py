@@ -91,9 +91,12 @@ def test_chat_messages_put_sources_under_each_answer():
                Message(3, 7, "user", "Again?", [], NOW.isoformat()),
                Message(4, 7, "assistant", "4821", [], NOW.isoformat())]
     messages = F.chat_messages(history)
-    assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "user", "assistant"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "user", "assistant",
+                                             "assistant"]
     assert messages[2]["metadata"]["title"] == "Supporting pages: p. 1"
     assert messages[2]["content"] == "**p. 1** — magic number is <b>4821</b>"
+    assert messages[5]["content"] == "No page supports this answer."
+    assert len(F.chat_messages(history, document=False)) == 5  # the base model cites nothing
 
 
 def test_document_text_is_shown_as_text_not_markdown_or_html():
