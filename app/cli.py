@@ -20,7 +20,7 @@ from pathlib import Path
 from app.api import DocLoRA
 from app.errors import DocLoRAError
 from app.pipeline import display_name
-from app.records import NO_SUPPORT, ProgressEvent
+from app.records import ALREADY, NO_SUPPORT, ProgressEvent
 
 
 class UserError(click.ClickException):
@@ -168,9 +168,12 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                        err=True)
             failed += 1
             continue
+        known = []
         with click.progressbar(length=1000, label=name[:32].ljust(32), file=sys.stderr,
                                show_eta=True, show_percent=True) as bar:
             def progress(event: ProgressEvent, bar=bar) -> None:
+                if event.message == ALREADY:
+                    known.append(True)
                 bar.label = f"{name[:24]:<24} {event.stage:>7}"
                 bar.update(int(event.fraction * 1000) - bar.pos)
             try:
@@ -184,7 +187,10 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                 failed += 1
                 continue
         added.append(doc)
-        if not as_json:
+        if not as_json and known:
+            click.echo(f"Already in the library: [{doc.id}] {shown(doc.title)}; ask it with "
+                       f"'doclora ask {doc.id} \"...\"'.")
+        elif not as_json:
             click.echo(f"Ready: [{doc.id}] {shown(doc.title)} ({_count(doc.pages, 'page')}, "
                        f"{_count(doc.tokens, 'token')}, "
                        f"{_rank(doc.adapter)}) in {time.monotonic() - start:.1f} s")

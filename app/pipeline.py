@@ -26,7 +26,7 @@ from app.chat import is_stopped
 from app.library import Library, checked_title
 from app.pair import Pair, check_pair
 from app.paths import adapters_dir, documents_dir
-from app.records import Document, ProgressEvent, Settings
+from app.records import ALREADY, Document, ProgressEvent, Settings
 from app.staging import new_staging, note_files
 
 Progress = Callable[[ProgressEvent], None] | None
@@ -207,7 +207,7 @@ class Ingestor:
             if known is not None:
                 doc = self.library.document(known["id"], self.pair.name)
                 if doc.adapter is not None and Path(doc.adapter.file).is_file():
-                    report("commit", 1, 1, "already in the library: reusing its adapter")
+                    report("commit", 1, 1, ALREADY)
                     return doc
             staging = None
             placed: list[Path] = []

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timezone
 
 from app.records import (
-    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NO_SUPPORT, Document, Job,
+    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, NO_SUPPORT, Document, Job,
     Message, Source, Status)
 
 # What each ingestion stage means to a user (app.records.STAGES).
@@ -109,7 +109,8 @@ def job_html(job: Job) -> str:
     elif job.status == JOB_CANCELLED:
         state, detail = "cancelled", "Cancelled; nothing was kept."
     elif job.status == JOB_DONE:
-        state, detail = "done", "Ready to chat"
+        state = "done"
+        detail = "Already in the library" if job.stage == KNOWN else "Ready to chat"
     else:
         state = job.status
         detail = " · ".join(filter(None, [STAGE_LABELS.get(job.stage, job.stage),

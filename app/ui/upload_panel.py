@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from app.errors import DocLoRAError
-from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING
+from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING, KNOWN
 from app.ui.errors import user_error
 from app.ui.format import jobs_html, visible_jobs
 from app.ui.theme import DROP_ID
@@ -73,6 +73,10 @@ def wire(win: Window) -> None:
         if done == seen:
             return head + (gr.skip(),) + unchanged
         fresh = [j for j in jobs if j.status == JOB_DONE and j.id not in seen]
+        known = [j for j in fresh if j.stage == KNOWN]
+        if known:  # a file already in the library: say so and open it
+            gr.Info(f"{known[0].file_name} was already in the library; it is selected.")
+            return head + (done,) + win.open(known[0].document_id, search)
         if selected is None and fresh:  # nothing open yet: open what just became ready
             return head + (done,) + win.open(fresh[0].document_id, search)
         return head + refreshed

@@ -171,3 +171,18 @@ def test_supporting_pages_come_from_the_question_and_say_when_none_supports(demo
     assert unsupported.exit_code == 0, unsupported.output
     assert unsupported.stdout.rstrip().endswith("No page supports this answer.")
     assert "Supporting pages:" not in unsupported.stdout
+
+
+def test_adding_a_file_already_in_the_library_says_so(demo_pair, pdfs):
+    path = make_pdf(pdfs / "harbour.pdf", [needle_text("6152")], title="Harbour guide")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["add", str(path)])
+    assert first.stdout.startswith("Ready: [1] Harbour guide (1 page, ")
+    again = runner.invoke(cli, ["add", str(path)])
+    assert again.exit_code == 0, again.output
+    assert again.stdout == ("Already in the library: [1] Harbour guide; ask it with "
+                            "'doclora ask 1 \"...\"'.\n")
+    app = DocLoRA()
+    job = app.wait(app.submit(path).id, timeout=60)
+    assert (job.status, job.stage, job.document_id) == ("done", "known", 1)
+    app.close()

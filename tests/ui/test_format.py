@@ -53,6 +53,11 @@ def test_running_job_card_has_stage_bar_and_eta():
     assert "width:50%" in card and "about 12 s left" in card
 
 
+def test_a_done_job_card_says_whether_the_file_was_already_in_the_library():
+    assert "Ready to chat" in F.job_html(job(status="done", stage="done"))
+    assert "Already in the library" in F.job_html(job(status="done", stage="known"))
+
+
 def test_failed_job_card_shows_the_message_escaped_and_in_window_words():
     card = F.job_html(job(status="failed", error="'<b>x.pdf' is password-protected; add it "
                                                  "again with its password (--password)."))
