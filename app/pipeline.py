@@ -85,7 +85,8 @@ def _pdf_message(exc: Exception, name: str) -> E.DocLoRAError:
         (C.WrongPasswordError, E.PasswordRequiredError, "The password for '{n}' is wrong; "
                                                         "add it again with the right password."),
         (C.NoTextError, E.InvalidDocumentError, "'{n}' has no extractable text (scanned pages?); "
-                                                "install Tesseract for OCR or use a PDF with text."),
+                                                "install Tesseract OCR (apt install tesseract-ocr) "
+                                                "or use a PDF with text."),
         (C.TooManyPagesError, E.InvalidDocumentError, "'{n}' has more pages than the limit; "
                                                       "split it or raise the limit (--max-pages)."),
         (C.FileVanishedError, E.InvalidDocumentError, "'{n}' vanished or changed while it was being "

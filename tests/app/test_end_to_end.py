@@ -20,7 +20,7 @@ from app.api import DocLoRA
 from app.cli import cli
 from app.paths import adapters_dir, home_dir
 
-from app_helpers import PROSE, QUESTION, library_state, make_pdf, needle_text
+from app_helpers import PROSE, QUESTION, library_state, make_pdf, make_scanned_pdf, needle_text
 
 
 def test_two_documents_each_answer_their_own_needle_without_reloading_the_base(demo_pair, pdfs):
@@ -186,3 +186,29 @@ def test_adding_a_file_already_in_the_library_says_so(demo_pair, pdfs):
     job = app.wait(app.submit(path).id, timeout=60)
     assert (job.status, job.stage, job.document_id) == ("done", "known", 1)
     app.close()
+
+
+def test_a_scanned_page_is_read_by_ocr_and_answered(demo_pair, pdfs):
+    path = make_scanned_pdf(pdfs / "scan.pdf", needle_text("4821"))
+    app = DocLoRA()
+    doc = app.add(path)
+    assert "The special magic number is 4821" in app.library.pages(doc.id)[0][1]
+    answer = app.ask(doc.id, QUESTION)
+    assert "4821" in answer.text and answer.sources[0].page == 1
+    app.close()
+
+
+def test_a_scanned_page_without_tesseract_is_refused_with_the_install_hint(demo_pair, pdfs,
+                                                                           monkeypatch):
+    import converters.pdf
+
+    real_which = converters.pdf.shutil.which
+    monkeypatch.setattr(converters.pdf.shutil, "which",
+                        lambda name: None if name == "tesseract" else real_which(name))
+    path = make_scanned_pdf(pdfs / "scan.pdf", needle_text("4821"))
+    before = library_state()
+    result = CliRunner().invoke(cli, ["add", str(path)])
+    assert result.exit_code == 2
+    assert ("Error: 'scan.pdf' has no extractable text (scanned pages?); install Tesseract OCR "
+            "(apt install tesseract-ocr) or use a PDF with text.") in result.stderr
+    assert library_state() == before
