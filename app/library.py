@@ -266,7 +266,8 @@ class Library:
             self.db["documents"].update(doc_id, {"title": title})
 
     def remove(self, doc_id: int) -> list[str]:
-        """Delete a document's rows; returns its files (absolute) for the caller to delete."""
+        """Delete a document's rows (and the finished jobs that made it); returns its files
+        (absolute) for the caller to delete."""
         with self._lock, self.db.atomic():
             doc = self.db["documents"].get(doc_id)
             adapters = list(self.db["adapters"].rows_where("document_id = ?", [doc_id]))
@@ -278,6 +279,7 @@ class Library:
             self.db["chats"].delete_where("document_id = ?", [doc_id])
             self.db["adapters"].delete_where("document_id = ?", [doc_id])
             self.db["pages"].delete_where("document_id = ?", [doc_id])
+            self.db["jobs"].delete_where("document_id = ?", [doc_id])  # its "Ready" cards go too
             self.db["documents"].delete(doc_id)
         for file in files:
             Path(file).unlink(missing_ok=True)

@@ -139,6 +139,14 @@ def test_remove_deletes_rows_and_files_and_leaves_others(lib):
     assert lib.document(keep, "tiny-needle").status == READY
 
 
+def test_remove_takes_the_jobs_that_made_the_document(lib):
+    made, other = (lib.create_job(f"/tmp/{n}.pdf", f"{n}.pdf", "tiny-needle", 1) for n in "ab")
+    doc = insert_document(lib, "Made", ["text"])
+    lib.update_job(made.id, status="done", stage="done", document_id=doc)
+    lib.remove(doc)
+    assert [j.id for j in lib.jobs()] == [other.id]
+
+
 def test_history_round_trip_pop_and_clear(lib):
     doc = insert_document(lib, "Town", ["text"])
     lib.add_exchange(doc, "first?", "one", [Source(2, "p **two**")])
