@@ -278,7 +278,7 @@ class DocLoRA:
             text = grown
         stopped = is_stopped(stop)
         text = text.strip()
-        sources = self.library.search_pages(doc.id, f"{question} {text}") if doc else []
+        sources = self.library.search_pages(doc.id, question, text) if doc else []
         self.library.add_exchange(doc.id if doc else None, question, text, sources)
         yield Answer(text=text, sources=sources, document=doc.id if doc else None,
                      documents=[doc.id] if doc else [], done=True, stopped=stopped)
@@ -301,7 +301,7 @@ class DocLoRA:
             text = grown
         text = text.strip()
         sources = [replace(s, title=doc.title) for doc in docs
-                   for s in self.library.search_pages(doc.id, f"{question} {text}", limit=2)]
+                   for s in self.library.search_pages(doc.id, question, text, limit=2)]
         yield Answer(text=text, sources=sources, documents=ids, done=True,
                      stopped=is_stopped(stop))
 

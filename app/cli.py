@@ -20,7 +20,7 @@ from pathlib import Path
 from app.api import DocLoRA
 from app.errors import DocLoRAError
 from app.pipeline import display_name
-from app.records import ProgressEvent
+from app.records import ALREADY, NO_SUPPORT, ProgressEvent
 
 
 class UserError(click.ClickException):
@@ -135,6 +135,11 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 page``, ``2 pages``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @cli.command(name="add")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.option("--password", help="Password of encrypted PDFs.")
@@ -158,9 +163,17 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
     for file in files:
         start = time.monotonic()
         name = shown(display_name(Path(file)))
+        if not Path(file).exists():  # before the progress bar, which would print a stray line
+            click.echo(f"Error: '{shown(str(file))}' does not exist; check the path and add it again.",
+                       err=True)
+            failed += 1
+            continue
+        known = []
         with click.progressbar(length=1000, label=name[:32].ljust(32), file=sys.stderr,
                                show_eta=True, show_percent=True) as bar:
             def progress(event: ProgressEvent, bar=bar) -> None:
+                if event.message == ALREADY:
+                    known.append(True)
                 bar.label = f"{name[:24]:<24} {event.stage:>7}"
                 bar.update(int(event.fraction * 1000) - bar.pos)
             try:
@@ -174,8 +187,12 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                 failed += 1
                 continue
         added.append(doc)
-        if not as_json:
-            click.echo(f"Ready: [{doc.id}] {shown(doc.title)} ({doc.pages} pages, {doc.tokens} tokens, "
+        if not as_json and known:
+            click.echo(f"Already in the library: [{doc.id}] {shown(doc.title)}; ask it with "
+                       f"'doclora ask {doc.id} \"...\"'.")
+        elif not as_json:
+            click.echo(f"Ready: [{doc.id}] {shown(doc.title)} ({_count(doc.pages, 'page')}, "
+                       f"{_count(doc.tokens, 'token')}, "
                        f"{_rank(doc.adapter)}) in {time.monotonic() - start:.1f} s")
     if as_json:
         _print_json([d.to_dict() for d in added])
@@ -215,20 +232,24 @@ def list_cmd(ctx, search, as_json) -> None:
     if not docs:
         click.echo("The library is empty; add a PDF with 'doclora add FILE.pdf'.")
         return
+    click.echo(f"{'ID':>4}  {'TITLE':<48} {'PAGES':>5} {'TOKENS':>7}  {'RANK':>4}  "
+               f"{'STATUS':<13} ADDED")
     for d in docs:
         rank = d.adapter.rank if d.adapter else "-"
-        click.echo(f"{d.id:>4}  {shown(d.title[:48]):<48} {d.pages:>5} p {d.tokens:>7} tok  "
-                   f"rank {rank!s:>4}  {d.status:<13} {d.created[:10]}")
+        click.echo(f"{d.id:>4}  {shown(d.title[:48]):<48} {d.pages:>5} {d.tokens:>7}  "
+                   f"{rank!s:>4}  {d.status:<13} {d.created[:10]}")
 
 
 def _doc_ref(ref: str) -> str | None:
     return None if ref == "-" else ref
 
 
-def _print_sources(sources) -> None:
-    if sources:
+def _print_sources(answer) -> None:
+    if (answer.document is not None or answer.documents) and not answer.sources:
+        click.echo(f"\n{NO_SUPPORT}")
+    if answer.sources:
         click.echo("\nSupporting pages:")
-        for s in sources:
+        for s in answer.sources:
             where = f"{shown(s.title)}, p. {s.page}" if s.title else f"p. {s.page}"
             click.echo(f"  {where}: {shown(s.snippet)}")
 
@@ -257,7 +278,7 @@ def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
                      "document": answer.document, "documents": answer.documents})
         return
     click.echo()
-    _print_sources(answer.sources)
+    _print_sources(answer)
 
 
 @cli.command(name="chat")
@@ -300,7 +321,7 @@ def chat_cmd(ctx, doc) -> None:
             click.echo(f"Error: {shown(str(exc))}", err=True)
             continue
         click.echo()
-        _print_sources(answer.sources)
+        _print_sources(answer)
 
 
 @cli.command(name="rm")

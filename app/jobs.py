@@ -17,7 +17,8 @@ from pathlib import Path
 from app.errors import CancelledError, DocLoRAError
 from app.library import Library
 from app.records import (
-    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, Job, ProgressEvent)
+    ALREADY, JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, Job,
+    ProgressEvent)
 
 _FINISHED = (JOB_DONE, JOB_FAILED, JOB_CANCELLED)
 _MIN_UPDATE_S = 0.25  # at most ~4 progress writes per second per job
@@ -91,8 +92,10 @@ class JobQueue:
                 continue
             self.library.update_job(job_id, status=JOB_RUNNING, stage="extract")
             last = [0.0, ""]
+            known = [False]
 
             def progress(event: ProgressEvent, job_id: int = job_id) -> None:
+                known[0] = known[0] or event.message == ALREADY
                 t = time.monotonic()
                 if event.stage != last[1] or t - last[0] >= _MIN_UPDATE_S:
                     last[:] = [t, event.stage]
@@ -110,7 +113,8 @@ class JobQueue:
                              error=f"Internal error ({type(exc).__name__}: {exc}); "
                                    "please report it.")
             else:
-                self._finish(job_id, status=JOB_DONE, stage="done", fraction=1.0, eta_s=0.0,
+                self._finish(job_id, status=JOB_DONE, stage=KNOWN if known[0] else "done",
+                             fraction=1.0, eta_s=0.0,
                              document_id=doc.id)
             finally:
                 self._cancel.pop(job_id, None)

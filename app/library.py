@@ -7,6 +7,7 @@ connection is shared by the app's threads behind a lock (the UI's handlers and t
 
 from __future__ import annotations
 
+import difflib
 import errno
 import json
 import re
@@ -111,6 +112,18 @@ def _terms(text: str) -> list[str]:
     return [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]
 
 
+def _fts_any(text: str) -> str:
+    """An FTS5 query matching any of the words of ``text`` (stopwords left out); "" if none."""
+    return " OR ".join(f'"{t}"' for t in list(dict.fromkeys(_terms(text)))[:32])
+
+
+def _did_you_mean(text: str, rows: list[dict]) -> str:
+    """`` (did you mean 'Town guide'?)`` when a title or a word of one is close to ``text``."""
+    words = {w: r["title"] for r in rows for w in [r["title"].lower(), *_terms(r["title"])]}
+    close = difflib.get_close_matches(text.lower(), list(words), n=1, cutoff=0.6)
+    return f" (did you mean '{words[close[0]]}'?)" if close else ""
+
+
 class Library:
     """Documents, pages (FTS5), adapters, chats and jobs of one DOCLORA_HOME."""
 
@@ -190,16 +203,21 @@ class Library:
             return self._document(rows[0], model)
 
     def resolve(self, ref: int | str, model: str) -> Document:
-        """A document by id (int or digits) or a unique, case-insensitive title prefix."""
+        """A document by id (int or digits), a unique case-insensitive title prefix, or else
+        the start of any word of a title ("millbrook" finds "The Millbrook Report")."""
         with self._lock:
             text = str(ref).strip()
             if text.isdigit() and self.db["documents"].count_where("id = ?", [int(text)]):
                 return self.document(int(text), model)
-            rows = [r for r in self.db["documents"].rows_where(order_by="id")
-                    if r["title"].lower().startswith(text.lower())] if text else []
+            every = list(self.db["documents"].rows_where(order_by="id")) if text else []
+            rows = [r for r in every if r["title"].lower().startswith(text.lower())]
+            if not rows:
+                word = re.compile(r"(?<!\w)" + re.escape(text.lower()))
+                rows = [r for r in every if word.search(r["title"].lower())]
             if not rows:
                 raise DocumentNotFoundError(
-                    f"No document matches '{text}'; run 'doclora list' to see ids and titles.")
+                    f"No document matches '{text}'{_did_you_mean(text, every)}; "
+                    "run 'doclora list' to see ids and titles.")
             exact = [r for r in rows if r["title"].lower() == text.lower()]
             if len(rows) > 1 and len(exact) != 1:
                 names = ", ".join(f"{r['id']} ({r['title']})" for r in rows[:5])
@@ -249,7 +267,8 @@ class Library:
             self.db["documents"].update(doc_id, {"title": title})
 
     def remove(self, doc_id: int) -> list[str]:
-        """Delete a document's rows; returns its files (absolute) for the caller to delete."""
+        """Delete a document's rows (and the finished jobs that made it); returns its files
+        (absolute) for the caller to delete."""
         with self._lock, self.db.atomic():
             doc = self.db["documents"].get(doc_id)
             adapters = list(self.db["adapters"].rows_where("document_id = ?", [doc_id]))
@@ -262,6 +281,7 @@ class Library:
             self.db["chats"].delete_where("document_id = ?", [doc_id])
             self.db["adapters"].delete_where("document_id = ?", [doc_id])
             self.db["pages"].delete_where("document_id = ?", [doc_id])
+            self.db["jobs"].delete_where("document_id = ?", [doc_id])  # its "Ready" cards go too
             self.db["documents"].delete(doc_id)
         for file in files:
             Path(file).unlink(missing_ok=True)
@@ -298,19 +318,29 @@ class Library:
             return [(r["number"], r["text"]) for r in
                     self.db["pages"].rows_where("document_id = ?", [doc_id], order_by="number")]
 
-    def search_pages(self, doc_id: int, text: str, limit: int = 3) -> list[Source]:
-        """The pages of a document that best match the words of ``text`` (FTS5, bm25)."""
-        terms = list(dict.fromkeys(_terms(text)))[:32]
-        if not terms:
+    def search_pages(self, doc_id: int, question: str, answer: str = "",
+                     limit: int = 3) -> list[Source]:
+        """The pages of a document that match the question's words, best first (FTS5, bm25).
+
+        The answer's words rank them too, but only when they all occur on one page of the
+        document (a grounded answer): a wrong answer never brings in a page of its own."""
+        asked = _fts_any(question)
+        if not asked:
             return []
-        query = " OR ".join(f'"{t}"' for t in terms)
+        said = _fts_any(answer)
         sql = """SELECT pages.number AS page,
                         snippet(pages_fts, 0, '**', '**', '…', 16) AS snippet
                  FROM pages_fts JOIN pages ON pages.id = pages_fts.rowid
                  WHERE pages_fts MATCH ? AND pages.document_id = ?
+                   AND pages_fts.rowid IN (SELECT rowid FROM pages_fts WHERE pages_fts MATCH ?)
                  ORDER BY bm25(pages_fts) LIMIT ?"""
         with self._lock:
-            rows = self.db.execute(sql, [query, doc_id, limit]).fetchall()
+            grounded = said and self.db.execute(
+                """SELECT 1 FROM pages_fts JOIN pages ON pages.id = pages_fts.rowid
+                   WHERE pages_fts MATCH ? AND pages.document_id = ? LIMIT 1""",
+                [said.replace(" OR ", " AND "), doc_id]).fetchone()
+            ranked = f"{asked} OR {said}" if grounded else asked
+            rows = self.db.execute(sql, [ranked, doc_id, asked, limit]).fetchall()
         return [Source(page=page, snippet=" ".join(snippet.split())) for page, snippet in rows]
 
     # -- chats -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from app.chat import is_stopped
 from app.library import Library, checked_title
 from app.pair import Pair, check_pair
 from app.paths import adapters_dir, documents_dir
-from app.records import Document, ProgressEvent, Settings
+from app.records import ALREADY, Document, ProgressEvent, Settings
 from app.staging import new_staging, note_files
 
 Progress = Callable[[ProgressEvent], None] | None
@@ -85,7 +85,8 @@ def _pdf_message(exc: Exception, name: str) -> E.DocLoRAError:
         (C.WrongPasswordError, E.PasswordRequiredError, "The password for '{n}' is wrong; "
                                                         "add it again with the right password."),
         (C.NoTextError, E.InvalidDocumentError, "'{n}' has no extractable text (scanned pages?); "
-                                                "install Tesseract for OCR or use a PDF with text."),
+                                                "install Tesseract OCR (apt install tesseract-ocr) "
+                                                "or use a PDF with text."),
         (C.TooManyPagesError, E.InvalidDocumentError, "'{n}' has more pages than the limit; "
                                                       "split it or raise the limit (--max-pages)."),
         (C.FileVanishedError, E.InvalidDocumentError, "'{n}' vanished or changed while it was being "
@@ -207,7 +208,7 @@ class Ingestor:
             if known is not None:
                 doc = self.library.document(known["id"], self.pair.name)
                 if doc.adapter is not None and Path(doc.adapter.file).is_file():
-                    report("commit", 1, 1, "already in the library: reusing its adapter")
+                    report("commit", 1, 1, ALREADY)
                     return doc
             staging = None
             placed: list[Path] = []

@@ -17,6 +17,9 @@ STAGES = ("queued", "extract", "chunk", "encode", "write", "commit", "done")
 READY = "ready"  # has a usable adapter for the active model pair
 NEEDS_REINDEX = "needs-reindex"  # only has adapters made by another model pair
 FAILED = "failed"  # its adapter file for the active pair is missing or unreadable
+KNOWN = "known"  # Job.stage of a done job whose file was already in the library
+ALREADY = "already in the library: reusing its adapter"  # its ProgressEvent.message
+NO_SUPPORT = "No page supports this answer."  # no page matches the question
 
 # Job.status values.
 JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_CANCELLED = (

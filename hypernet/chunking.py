@@ -70,7 +70,9 @@ def _render(tokenizer, messages: list[dict]) -> str:
 
 
 def _encode(tokenizer, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    # verbose=False: whole documents exceed model_max_length on purpose (we chunk them), so
+    # transformers' "Token indices sequence length is longer than ..." warning must not show.
+    return list(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
 def affix_ids(tokenizer, prefix: str, suffix: str) -> tuple[list[int], list[int]]:

@@ -46,6 +46,8 @@ class ChatPanel:
     question: gr.Textbox
     regenerate: gr.Button
     clear: gr.Button
+    confirm_clear: gr.Button  # shown by Clear history: the chat goes only after this
+    cancel_clear: gr.Button
 
 
 def build() -> ChatPanel:
@@ -57,15 +59,27 @@ def build() -> ChatPanel:
     chatbot = gr.Chatbot(elem_id="dl-chat", show_label=False, height="62vh", min_height=320,
                          buttons=["copy", "copy_all"], placeholder=PLACEHOLDER,
                          feedback_options=None, layout="bubble")
-    question = gr.Textbox(placeholder="Ask about the document…   Enter sends · Shift+Enter new "
-                                      "line · Esc stops", lines=1, max_lines=8, show_label=False,
+    # A short placeholder (it must fit an 800 px window); the keys are named under the box.
+    question = gr.Textbox(placeholder="Ask about the document…", lines=1, max_lines=8,
+                          show_label=False,
                           submit_btn=True, stop_btn=False, elem_id=INPUT_ID, autofocus=True)
+    gr.Markdown("Enter sends · Shift+Enter new line · Esc stops", elem_id="dl-keys")
     with gr.Row(elem_id="dl-chat-actions"):
         regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="dl-regenerate", scale=0,
                                min_width=130)
         clear = gr.Button("Clear history", size="sm", elem_id="dl-clear", scale=0,
                           min_width=130)
-    return ChatPanel(chatbot, question, regenerate, clear)
+        confirm_clear = gr.Button("Delete this chat", variant="stop", size="sm", scale=0,
+                                  min_width=130, visible="hidden", elem_id="dl-confirm-clear")
+        cancel_clear = gr.Button("Keep it", size="sm", scale=0, min_width=90,
+                                 visible="hidden", elem_id="dl-cancel-clear")
+    return ChatPanel(chatbot, question, regenerate, clear, confirm_clear, cancel_clear)
+
+
+def clear_confirm_updates(show: bool) -> tuple:
+    """Show (or hide) the two buttons that confirm or cancel clearing the chat."""
+    visible = True if show else "hidden"
+    return gr.Button(visible=visible), gr.Button(visible=visible)
 
 
 def wire(win: Window) -> None:
@@ -90,7 +104,7 @@ def wire(win: Window) -> None:
                 if part.done:
                     if part.stopped:
                         shown[-1]["content"] = (as_text(part.text) + " *(stopped)*").strip()
-                    block = sources_message(part.sources)
+                    block = sources_message(part.sources, part.document is not None or bool(part.documents))
                     if block:
                         shown.append(block)
                 yield shown, gr.skip(), gr.skip()
@@ -116,15 +130,15 @@ def wire(win: Window) -> None:
             return
         yield from answer(question, selected, request)
 
-    def clear(selected: int | None, picked: list[int] | None = None) -> list:
+    def clear(selected: int | None, picked: list[int] | None = None) -> tuple:
         if len(picked or []) > 1:  # only the view: the selected document's chat stays
-            return []
+            return [], *clear_confirm_updates(False)
         doc = find_document(core, selected)
         try:
             core.clear_history(doc.id if doc else None)
         except DocLoRAError as exc:
             raise user_error(exc) from exc
-        return []
+        return [], *clear_confirm_updates(False)
 
     def stop(request: gr.Request) -> None:
         win.stops.stop(request.session_hash)
@@ -138,5 +152,12 @@ def wire(win: Window) -> None:
     for trigger in (chat.regenerate.click, chat.chatbot.retry):
         trigger(regenerate, [win.selected, *picks], outputs, show_progress="hidden",
                 concurrency_id="chat")
+
+    def keep(selected: int | None) -> tuple:  # the chatbot's own trash icon empties it at once
+        return chat_history(core, find_document(core, selected)), *clear_confirm_updates(False)
+
+    confirm = [chat.confirm_clear, chat.cancel_clear]
     for trigger in (chat.clear.click, chat.chatbot.clear):
-        trigger(clear, [win.selected, *picks], chat.chatbot)
+        trigger(lambda: clear_confirm_updates(True), None, confirm)
+    chat.cancel_clear.click(keep, win.selected, [chat.chatbot, *confirm])
+    chat.confirm_clear.click(clear, [win.selected, *picks], [chat.chatbot, *confirm])

@@ -7,8 +7,8 @@ import re
 from datetime import datetime, timezone
 
 from app.records import (
-    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, Document, Job, Message, Source,
-    Status)
+    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, NO_SUPPORT, Document, Job,
+    Message, Source, Status)
 
 # What each ingestion stage means to a user (app.records.STAGES).
 STAGE_LABELS = {
@@ -109,7 +109,8 @@ def job_html(job: Job) -> str:
     elif job.status == JOB_CANCELLED:
         state, detail = "cancelled", "Cancelled; nothing was kept."
     elif job.status == JOB_DONE:
-        state, detail = "done", "Ready to chat"
+        state = "done"
+        detail = "Already in the library" if job.stage == KNOWN else "Ready to chat"
     else:
         state = job.status
         detail = " · ".join(filter(None, [STAGE_LABELS.get(job.stage, job.stage),
@@ -151,10 +152,12 @@ def status_html(status: Status | None, doc: Document | None, error: str | None =
     return f'<div class="dl-status">{items}</div>'
 
 
-def sources_message(sources: list[Source]) -> dict | None:
-    """The collapsible 'Supporting pages' block shown under an answer."""
+def sources_message(sources: list[Source], document: bool = True) -> dict | None:
+    """The collapsible 'Supporting pages' block shown under an answer about a document; says
+    so when no page supports it (nothing for an answer without a document)."""
     if not sources:
-        return None
+        return {"role": "assistant", "content": NO_SUPPORT} if document else None
+
     def where(s: Source) -> str:  # answers from several documents name the document
         return f"{as_text(s.title)}, p. {s.page}" if s.title else f"p. {s.page}"
     lines = [f"**{where(s)}** — {snippet_markup(s.snippet)}" for s in sources]
@@ -162,13 +165,14 @@ def sources_message(sources: list[Source]) -> dict | None:
             "metadata": {"title": f"{SOURCES_TITLE}: " + ", ".join(where(s) for s in sources)}}
 
 
-def chat_messages(history: list[Message]) -> list[dict]:
-    """A stored chat as Gradio chatbot messages (each answer followed by its sources)."""
+def chat_messages(history: list[Message], document: bool = True) -> list[dict]:
+    """A stored chat as Gradio chatbot messages (each answer about a document followed by its
+    sources)."""
     out: list[dict] = []
     for message in history:
         out.append({"role": message.role, "content": as_text(message.content)})
         if message.role == "assistant":
-            block = sources_message(message.sources)
+            block = sources_message(message.sources, document)
             if block:
                 out.append(block)
     return out

@@ -24,6 +24,7 @@ EXPORT_FORMATS = [("GGUF adapter", "gguf"), ("PEFT adapter (zip)", "peft"),
 class LibraryPanel:
     search: gr.Textbox
     docs: gr.Radio
+    no_document: gr.Button  # back to the no-document chat (the CLI's `ask -`)
     title: gr.Textbox
     rename: gr.Button
     export_format: gr.Dropdown
@@ -52,28 +53,32 @@ def build() -> LibraryPanel:
     search = gr.Textbox(placeholder="Search titles and text…", show_label=False, container=False,
                         elem_id="dl-search")
     docs = gr.Radio(choices=[], label="Documents", elem_id="dl-docs")
+    no_document = gr.Button("No document (chat with the base model)", size="sm",
+                            elem_id="dl-no-doc")
     # What appears on demand is a component (not a layout block) that starts as visible="hidden"
     # (in the page, not shown): Gradio 6 applies visibility updates unreliably to a Column and to
     # components created with visible=False.
     with gr.Accordion("Selected document", open=True, elem_id="dl-manage"):
         with gr.Row(equal_height=True):
             title = gr.Textbox(show_label=False, placeholder="Title", elem_id="dl-title",
-                               max_lines=1, scale=3, container=False)
-            rename = gr.Button("Rename", size="sm", elem_id="dl-rename", scale=1, min_width=80)
+                               max_lines=1, scale=3, container=False, interactive=False)
+            rename = gr.Button("Rename", size="sm", elem_id="dl-rename", scale=1, min_width=80,
+                               interactive=False)
         with gr.Row(equal_height=True):
             export_format = gr.Dropdown(EXPORT_FORMATS, value="gguf", show_label=False,
                                         elem_id="dl-export-format", scale=3, container=False)
-            export = gr.Button("Export", size="sm", elem_id="dl-export", scale=1, min_width=80)
+            export = gr.Button("Export", size="sm", elem_id="dl-export", scale=1, min_width=80,
+                               interactive=False)
         download = gr.File(label="Download", visible="hidden", interactive=False,
                            elem_id="dl-download")
-        delete = gr.Button("Delete…", size="sm", elem_id="dl-delete")
+        delete = gr.Button("Delete…", size="sm", elem_id="dl-delete", interactive=False)
         confirm_text = gr.Markdown(visible="hidden", elem_id="dl-confirm")
         with gr.Row():
             confirm_delete = gr.Button("Delete", variant="stop", size="sm", visible="hidden",
                                        elem_id="dl-confirm-delete")
             cancel_delete = gr.Button("Cancel", size="sm", visible="hidden",
                                       elem_id="dl-cancel-delete")
-    return LibraryPanel(search, docs, title, rename, export_format, export, download, delete,
+    return LibraryPanel(search, docs, no_document, title, rename, export_format, export, download, delete,
                         confirm_text, confirm_delete, cancel_delete)
 
 
@@ -118,8 +123,16 @@ def wire(win: Window) -> None:
         gr.Info(f"Deleted “{html.escape(doc.title)}”.")
         return win.open(None, search)
 
+    def on_selection(doc_id: int | None) -> tuple:  # the actions work only on a selection
+        active = doc_id is not None
+        return (gr.Textbox(interactive=active), gr.Button(interactive=active),
+                gr.Button(interactive=active), gr.Button(interactive=active))
+
+    lib.docs.change(on_selection, lib.docs, [lib.title, lib.rename, lib.export, lib.delete],
+                    show_progress="hidden")
     lib.search.change(on_search, [lib.search, win.selected], lib.docs, show_progress="hidden")
     lib.docs.input(on_select, [lib.docs, lib.search], win.open_outputs)
+    lib.no_document.click(lambda search: win.open(None, search), lib.search, win.open_outputs)
     rename_args = dict(fn=on_rename, inputs=[win.selected, lib.title, lib.search],
                        outputs=win.open_outputs)
     lib.rename.click(**rename_args)

@@ -7,10 +7,36 @@ uploads up to ``MAX_UPLOAD_MB`` each.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
+import webbrowser
 from collections.abc import Iterable
 
 MAX_UPLOAD_MB = 200  # a larger PDF would take hours to internalize on a laptop anyway
+
+
+def no_browser_reason() -> str | None:
+    """Why no browser can be opened here (no display, no browser found), or None."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        return "there is no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return "no web browser was found"
+    return None
+
+
+def banner(url: str, share_url: str | None = None, why_no_browser: str | None = None) -> str:
+    """The lines the terminal shows once the window is served: its address, set apart."""
+    lines = ["", f"  DocLoRA is running at  {url}"]
+    if share_url:
+        lines.append(f"  Public link:  {share_url}")
+    if why_no_browser:
+        lines.append(f"  No browser was opened: {why_no_browser}; open the address above "
+                     "in a browser.")
+    lines += ["  Ctrl+C stops it.", ""]
+    return "\n".join(lines)
 
 
 def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool = True,
@@ -28,20 +54,23 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
 
     from app.api import DocLoRA
     from app.errors import DocLoRAError
+    from app.settings_file import load_settings
     from app.ui import theme, window
     from app.ui.guard import LocalOnly, allowed_hosts
 
     from app.models import enforce_offline
 
     enforce_offline()
-    core = DocLoRA(model)
+    core = DocLoRA(model, settings=load_settings())  # what the window's Settings last applied
     core.tidy()  # jobs of a killed window show as failed, its leftovers go
     blocks = window.build(core)
     blocks.queue(default_concurrency_limit=1)
+    why_no_browser = no_browser_reason() if open_browser else None
     try:
         try:
             _, local_url, share_url = blocks.launch(
-                server_name=host, server_port=port, inbrowser=open_browser, share=share,
+                server_name=host, server_port=port, inbrowser=open_browser and not why_no_browser,
+                share=share,
                 prevent_thread_lock=True, quiet=True, show_error=False, footer_links=[],
                 theme=theme.theme(), css=theme.CSS, head=theme.HEAD,
                 ssr_mode=False, pwa=False, mcp_server=False,
@@ -51,8 +80,7 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
         except OSError as exc:
             raise DocLoRAError(f"Cannot serve the window on {host}:{port or 7860} ({exc}); "
                                "choose another port with --port.") from exc
-        print(f"DocLoRA window: {local_url}" + (f"  (public link: {share_url})" if share_url
-                                                 else "") + "  Ctrl+C stops it.", flush=True)
+        print(banner(local_url, share_url, why_no_browser), flush=True)
         blocks.block_thread()
     finally:
         core.close()

@@ -10,6 +10,7 @@ import gradio as gr
 
 from app.api import DocLoRA, Settings
 from app.errors import DocLoRAError
+from app.settings_file import save_settings
 from app.ui.errors import user_error
 
 if TYPE_CHECKING:
@@ -83,7 +84,12 @@ def wire(win: Window) -> None:
                            llama_extra_bufts=extra_bufts)
         except DocLoRAError as exc:
             raise user_error(exc) from exc
-        gr.Info("Settings applied.")
+        save_settings(core.settings)
+        if device == "gpu" and core.status().device == "cpu":
+            gr.Warning("Settings applied, but answers still run on the CPU: this computer has "
+                       "no GPU that llama.cpp can use (or this build has no GPU support).")
+        else:
+            gr.Info("Settings applied.")
         return win.open(selected, search)
 
     panel.apply.click(on_apply, [panel.model, panel.device, panel.threads, panel.n_ctx,

@@ -50,6 +50,8 @@ CSS = """
 .dl-job-failed .dl-bar > div { background: var(--error-text-color); }
 .dl-job-failed .dl-job-detail { color: var(--error-text-color); }
 .dl-job-done .dl-bar > div { background: #16a34a; }
+#dl-progress { max-height: 30vh; overflow-y: auto; }  /* many cards never push the library away */
+#dl-keys, #dl-keys p { color: var(--body-text-color-subdued); font-size: .8rem; margin: 0; }
 #dl-drop { min-height: 0 !important; }
 #dl-drop .wrap { font-size: .9rem; }
 #dl-drop-overlay { position: fixed; inset: 0; z-index: 1000; display: none;

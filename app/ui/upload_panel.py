@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from app.errors import DocLoRAError
-from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING
+from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING, KNOWN
 from app.ui.errors import user_error
 from app.ui.format import jobs_html, visible_jobs
 from app.ui.theme import DROP_ID
@@ -51,12 +51,14 @@ def wire(win: Window) -> None:
     core, up, lib = win.core, win.uploads, win.library
 
     def on_upload(paths: list[str] | None, password: str) -> tuple:
+        # What was done before these files: the next tick then sees each of them finish.
+        seen = sorted(j.id for j in core.jobs() if j.status == JOB_DONE)
         for path in paths or []:
             try:
                 core.submit(path, password or None)
             except DocLoRAError as exc:
                 raise user_error(exc) from exc
-        return None, gr.Timer(active=True)
+        return None, gr.Timer(active=True), seen
 
     def on_tick(search: str, selected: int | None, seen: list[int] | None) -> tuple:
         jobs = core.jobs()
@@ -73,6 +75,9 @@ def wire(win: Window) -> None:
         if done == seen:
             return head + (gr.skip(),) + unchanged
         fresh = [j for j in jobs if j.status == JOB_DONE and j.id not in seen]
+        known = [j for j in fresh if j.stage == KNOWN]
+        if known:  # a file already in the library (its card says so): open it
+            return head + (done,) + win.open(known[0].document_id, search)
         if selected is None and fresh:  # nothing open yet: open what just became ready
             return head + (done,) + win.open(fresh[0].document_id, search)
         return head + refreshed
@@ -82,7 +87,7 @@ def wire(win: Window) -> None:
             core.cancel(job.id)
         gr.Info("Cancelled; nothing of the cancelled files is kept.")
 
-    up.files.upload(on_upload, [up.files, up.password], [up.files, up.timer])
+    up.files.upload(on_upload, [up.files, up.password], [up.files, up.timer, up.done_seen])
     up.timer.tick(on_tick, [lib.search, win.selected, up.done_seen],
                   [up.progress, up.cancel, up.timer, up.done_seen] + win.open_outputs,
                   show_progress="hidden")

@@ -62,7 +62,7 @@ def status_line(core: DocLoRA, doc: Document | None) -> str:
 def chat_history(core: DocLoRA, doc: Document | None) -> list[dict]:
     """The open document's stored chat as chatbot messages."""
     try:
-        return chat_messages(core.history(doc.id if doc else None))
+        return chat_messages(core.history(doc.id if doc else None), doc is not None)
     except DocLoRAError as exc:
         raise user_error(exc) from exc
 

@@ -134,3 +134,17 @@ def demo_ready() -> bool:
     root = demo_pair_dir()
     return (root / "model.gguf").is_file() and (root / "hypernet").exists()
 
+
+
+def make_scanned_pdf(path: Path, text: str) -> Path:
+    """A one-page PDF whose page is only a picture of ``text`` (a scan: no text layer)."""
+    source = pymupdf.open()
+    page = source.new_page(width=595, height=842)
+    page.insert_textbox(pymupdf.Rect(56, 56, 540, 800), text, fontsize=14)
+    picture = page.get_pixmap(dpi=200)
+    source.close()
+    doc = pymupdf.open()
+    doc.new_page(width=595, height=842).insert_image(pymupdf.Rect(0, 0, 595, 842), pixmap=picture)
+    doc.save(str(path))
+    doc.close()
+    return path

@@ -330,3 +330,40 @@ def test_chat_with_several_documents(engine, docs, composed):
     assert result.exit_code == 0, result.output
     assert "Chatting with Town guide, Notes." in result.stdout
     assert "doclora> 4821" in result.stdout and composed
+
+
+def test_list_has_column_headings(engine, docs):
+    lines = run("list").stdout.splitlines()
+    assert lines[0].split() == ["ID", "TITLE", "PAGES", "TOKENS", "RANK", "STATUS", "ADDED"]
+    assert lines[1].split()[:4] == [str(docs["notes"]), "Notes", "1", "4"]
+
+
+REFS = [  # (reference, the title it finds)
+    ("town", "Town guide"),         # a title prefix
+    ("GUIDE", "Town guide"),        # a later word of the title
+    ("gui", "Town guide"),          # the start of a later word
+    (" notes ", "Notes"),
+]
+
+
+@pytest.mark.parametrize("ref, title", REFS)
+def test_a_reference_matches_any_word_of_a_title(engine, docs, ref, title):
+    result = run("ask", ref, "What is the special magic number?", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["document"] == docs[title.split()[0].lower()]
+
+
+def test_a_reference_inside_a_word_does_not_match_and_a_near_miss_says_did_you_mean(engine, docs):
+    assert "No document matches 'own'" in run("ask", "own", "q?").stderr
+    result = run("ask", "tonw", "q?")
+    assert result.exit_code == 2
+    assert "No document matches 'tonw' (did you mean 'Town guide'?)" in result.stderr
+
+
+def test_adding_a_missing_file_prints_only_the_error(engine, tmp_path):
+    result = run("add", str(tmp_path / "missing.pdf"))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: '{tmp_path / 'missing.pdf'}' does not exist; check the path and add it again.")
+    assert [l for l in result.stderr.splitlines() if not l.startswith("Using the bundled")] \
+        == [result.stderr.splitlines()[-1]]

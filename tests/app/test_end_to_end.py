@@ -20,7 +20,7 @@ from app.api import DocLoRA
 from app.cli import cli
 from app.paths import adapters_dir, home_dir
 
-from app_helpers import PROSE, QUESTION, library_state, make_pdf, needle_text
+from app_helpers import PROSE, QUESTION, library_state, make_pdf, make_scanned_pdf, needle_text
 
 
 def test_two_documents_each_answer_their_own_needle_without_reloading_the_base(demo_pair, pdfs):
@@ -155,3 +155,60 @@ def test_redo_rebuilds_a_missing_adapter_from_the_stored_copy(demo_pair, pdfs):
     assert fixed.status == "ready" and fixed.adapter.file != doc.adapter.file
     assert "8642" in again.ask(doc.id, QUESTION).text
     assert library_state()["counts"]["adapters"] == 1
+
+
+def test_supporting_pages_come_from_the_question_and_say_when_none_supports(demo_pair, pdfs):
+    path = make_pdf(pdfs / "orders.pdf", [PROSE[0], needle_text("4821"), "Order 4821 shipped."],
+                    title="Orders")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["add", str(path)]).exit_code == 0
+    data = json.loads(runner.invoke(cli, ["ask", "orders", QUESTION, "--json"]).stdout)
+    assert "4821" in data["answer"]
+    # page 3 has the answer's number but none of the question's words: it supports nothing
+    assert [s["page"] for s in data["sources"]] == [2]
+    assert "**magic**" in data["sources"][0]["snippet"] and "**4821**" in data["sources"][0]["snippet"]
+    unsupported = runner.invoke(cli, ["ask", "orders", "Who wrote the preface?"])
+    assert unsupported.exit_code == 0, unsupported.output
+    assert unsupported.stdout.rstrip().endswith("No page supports this answer.")
+    assert "Supporting pages:" not in unsupported.stdout
+
+
+def test_adding_a_file_already_in_the_library_says_so(demo_pair, pdfs):
+    path = make_pdf(pdfs / "harbour.pdf", [needle_text("6152")], title="Harbour guide")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["add", str(path)])
+    assert first.stdout.startswith("Ready: [1] Harbour guide (1 page, ")
+    again = runner.invoke(cli, ["add", str(path)])
+    assert again.exit_code == 0, again.output
+    assert again.stdout == ("Already in the library: [1] Harbour guide; ask it with "
+                            "'doclora ask 1 \"...\"'.\n")
+    app = DocLoRA()
+    job = app.wait(app.submit(path).id, timeout=60)
+    assert (job.status, job.stage, job.document_id) == ("done", "known", 1)
+    app.close()
+
+
+def test_a_scanned_page_is_read_by_ocr_and_answered(demo_pair, pdfs):
+    path = make_scanned_pdf(pdfs / "scan.pdf", needle_text("4821"))
+    app = DocLoRA()
+    doc = app.add(path)
+    assert "The special magic number is 4821" in app.library.pages(doc.id)[0][1]
+    answer = app.ask(doc.id, QUESTION)
+    assert "4821" in answer.text and answer.sources[0].page == 1
+    app.close()
+
+
+def test_a_scanned_page_without_tesseract_is_refused_with_the_install_hint(demo_pair, pdfs,
+                                                                           monkeypatch):
+    import converters.pdf
+
+    real_which = converters.pdf.shutil.which
+    monkeypatch.setattr(converters.pdf.shutil, "which",
+                        lambda name: None if name == "tesseract" else real_which(name))
+    path = make_scanned_pdf(pdfs / "scan.pdf", needle_text("4821"))
+    before = library_state()
+    result = CliRunner().invoke(cli, ["add", str(path)])
+    assert result.exit_code == 2
+    assert ("Error: 'scan.pdf' has no extractable text (scanned pages?); install Tesseract OCR "
+            "(apt install tesseract-ocr) or use a PDF with text.") in result.stderr
+    assert library_state() == before

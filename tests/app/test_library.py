@@ -91,10 +91,26 @@ def test_search_pages_ranks_the_page_with_the_answer_first(lib):
         "The keeper wrote down the ships. The special magic number is 4821.",
         "Children ran along the pier.",
     ])
-    sources = lib.search_pages(doc, "What is the special magic number? 4821")
+    sources = lib.search_pages(doc, "What is the special magic number?", "4821")
     assert sources[0].page == 2
     assert "**4821**" in sources[0].snippet
-    assert lib.search_pages(doc, "what is the") == []
+    assert lib.search_pages(doc, "what is the", "4821") == []
+
+
+def test_search_pages_ranks_by_the_question_and_only_a_grounded_answer(lib):
+    doc = insert_document(lib, "Spec", [
+        "Desktops: the specification unifies GNOME and KDE menus.",
+        "Types: 50:text/x-diff:*.diff and 51:text/x-patch.",
+        "Desktops differ in their icons; the specification unifies KDE themes.",
+    ])
+    question = "Which desktops does the specification unify?"
+    # "50" occurs in the document but on no page the question matches: it cites nothing new.
+    assert [s.page for s in lib.search_pages(doc, question, "50")] == [1, 3]
+    # a grounded answer ranks the pages the question matches: "GNOME" is on page 1 only.
+    assert [s.page for s in lib.search_pages(doc, question, "GNOME")] == [1, 3]
+    assert [s.page for s in lib.search_pages(doc, question, "icons")] == [3, 1]
+    assert [s.page for s in lib.search_pages(doc, "Which icons differ?", "KDE themes")] == [3]
+    assert lib.search_pages(doc, "Who wrote the preface?", "50") == []
 
 
 def test_commit_reuses_the_document_row_for_a_second_pair(lib):
@@ -121,6 +137,14 @@ def test_remove_deletes_rows_and_files_and_leaves_others(lib):
     assert all(not Path(f).exists() for f in files) and len(files) == 3
     assert library_state() == before
     assert lib.document(keep, "tiny-needle").status == READY
+
+
+def test_remove_takes_the_jobs_that_made_the_document(lib):
+    made, other = (lib.create_job(f"/tmp/{n}.pdf", f"{n}.pdf", "tiny-needle", 1) for n in "ab")
+    doc = insert_document(lib, "Made", ["text"])
+    lib.update_job(made.id, status="done", stage="done", document_id=doc)
+    lib.remove(doc)
+    assert [j.id for j in lib.jobs()] == [other.id]
 
 
 def test_history_round_trip_pop_and_clear(lib):

@@ -196,7 +196,7 @@ def test_titles_lose_control_characters_on_the_way_in(demo_pair, existing, pdfs)
                     title="Evil\x1b[2J\x00 \u202eTitle\x07")
     result = add(path)
     assert result.exit_code == 0, result.output
-    assert "Ready: [2] Evil[2J Title (" in result.stdout
+    assert "Ready: [2] Evil[2J Title (1 page, " in result.stdout
     assert "\x1b" not in result.output and "\u202e" not in result.output
     assert DocLoRA().get(2).title == "Evil[2J Title"
 

@@ -167,3 +167,23 @@ def test_mistral_chat_prompt_through_the_hub_template_matches_training():
     trained = tok(f"<s> [INST] \n\n{question} [/INST] {answer}</s>", add_special_tokens=False)["input_ids"]
     assert trained[: len(prompt)] == prompt
     assert tok.convert_ids_to_tokens(trained[len(prompt) :]) == ["\u2581Quint", "el", ".", "</s>"]
+
+
+def test_a_document_longer_than_the_tokenizer_maximum_logs_no_length_warning():
+    import logging
+
+    tok = qwen3()
+    before, tok.model_max_length = tok.model_max_length, 64
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        tok.deprecation_warnings.clear()  # transformers warns once per tokenizer
+        chunks = chunk_text(tok, DOC * 40, max_chunk_tokens=48)
+    finally:
+        logger.removeHandler(handler)
+        tok.model_max_length = before
+    assert len(chunks) > 1
+    assert not [r for r in records if "sequence length is longer" in r.getMessage()]

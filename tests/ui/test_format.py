@@ -53,6 +53,11 @@ def test_running_job_card_has_stage_bar_and_eta():
     assert "width:50%" in card and "about 12 s left" in card
 
 
+def test_a_done_job_card_says_whether_the_file_was_already_in_the_library():
+    assert "Ready to chat" in F.job_html(job(status="done", stage="done"))
+    assert "Already in the library" in F.job_html(job(status="done", stage="known"))
+
+
 def test_failed_job_card_shows_the_message_escaped_and_in_window_words():
     card = F.job_html(job(status="failed", error="'<b>x.pdf' is password-protected; add it "
                                                  "again with its password (--password)."))
@@ -91,9 +96,12 @@ def test_chat_messages_put_sources_under_each_answer():
                Message(3, 7, "user", "Again?", [], NOW.isoformat()),
                Message(4, 7, "assistant", "4821", [], NOW.isoformat())]
     messages = F.chat_messages(history)
-    assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "user", "assistant"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "user", "assistant",
+                                             "assistant"]
     assert messages[2]["metadata"]["title"] == "Supporting pages: p. 1"
     assert messages[2]["content"] == "**p. 1** — magic number is <b>4821</b>"
+    assert messages[5]["content"] == "No page supports this answer."
+    assert len(F.chat_messages(history, document=False)) == 5  # the base model cites nothing
 
 
 def test_document_text_is_shown_as_text_not_markdown_or_html():

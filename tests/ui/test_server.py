@@ -77,3 +77,28 @@ def test_which_hosts_are_answered(serving, extra, host, accepted):
     assert LOOPBACK <= allowed and (ANY_HOST in allowed) == (serving == "0.0.0.0" and not extra)
     assert (refusal({"host": host}, allowed) is None) == accepted
     assert hostname("[::1]:7860") == "::1" and hostname("::1") == "::1"
+
+
+def test_without_a_display_no_browser_is_tried_and_the_banner_says_why(monkeypatch):
+    import webbrowser
+
+    from app.ui import server as srv
+
+    monkeypatch.setattr(srv.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    why = srv.no_browser_reason()
+    assert why == "there is no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    text = srv.banner("http://127.0.0.1:7860/", why_no_browser=why)
+    assert "\n  DocLoRA is running at  http://127.0.0.1:7860/\n" in text
+    assert "No browser was opened: there is no display" in text
+    monkeypatch.setenv("DISPLAY", ":0")
+
+    def no_browser():
+        raise webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(srv.webbrowser, "get", no_browser)
+    assert srv.no_browser_reason() == "no web browser was found"
+    monkeypatch.setattr(srv.webbrowser, "get", lambda: object())
+    assert srv.no_browser_reason() is None
+    assert "No browser" not in srv.banner("http://127.0.0.1:7860/")

@@ -224,6 +224,7 @@ def test_regenerate_and_clear_history(page, shots):
     assert page.locator("#dl-chat .user-row").count() == before  # replaced, not added
     assert HARBOR[2] in page.locator("#dl-chat .bot-row").last.inner_text()
     page.locator("#dl-clear").click()
+    page.locator("#dl-confirm-clear").click()
     page.wait_for_function("document.querySelectorAll('#dl-chat .user-row').length === 0")
     page.reload()
     page.locator("#dl-status", has_text=HARBOR[1]).wait_for()

@@ -1,0 +1,137 @@
+"""What a newcomer meets in the window (issue 16), in a real browser against a real `doclora ui`
+with the bundled demo pair; the tests share one server and run in order."""
+
+from __future__ import annotations
+
+import pytest
+from test_window import (  # the user's actions, shared with the main window session
+    HARBOR, INGEST_TIMEOUT_MS, QUESTION, add_with_file_input, ask, doc_labels, job_card,
+    open_document, toast_text)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_the_status_line_says_what_the_demo_pair_can_do(page, shots):
+    status = page.locator("#dl-status", has_text="tiny-needle")
+    status.wait_for()
+    assert "needle" in page.locator("#dl-status .dl-model-notes").inner_text()
+    for action in ("#dl-rename", "#dl-export", "#dl-delete"):  # nothing to act on yet
+        assert page.locator(action).is_disabled(), action
+    assert page.locator("#dl-title input").is_disabled()
+    shots(page, "demo-limits")
+
+
+def test_no_document_is_a_choice_again_once_one_is_open(page, pdfs, shots):
+    name, title, needle, topic = HARBOR
+    add_with_file_input(page, pdfs.needle(name, needle, topic))
+    job_card(page, name, "done").wait_for(timeout=INGEST_TIMEOUT_MS)
+    page.locator("#dl-status", has_text=title).wait_for()  # opened by itself
+    page.wait_for_function("!document.querySelector('#dl-delete').disabled")
+    page.locator("#dl-no-doc").click()
+    page.locator("#dl-status", has_text="No document").wait_for()
+    assert page.locator("#dl-docs input:checked").count() == 0
+    page.wait_for_function("document.querySelector('#dl-delete').disabled")
+    shots(page, "back-to-no-document")
+
+
+def test_adding_a_file_already_there_says_so_and_selects_it(page, pdfs, shots):
+    name, title, needle, topic = HARBOR
+    page.locator("#dl-status", has_text="No document").wait_for()
+    add_with_file_input(page, pdfs.folder / name)
+    card = page.locator('.dl-job[data-status="done"][data-stage="known"]', has_text=name)
+    card.wait_for(timeout=INGEST_TIMEOUT_MS)
+    assert "Already in the library" in card.inner_text()
+    page.locator("#dl-status", has_text=title).wait_for()
+    assert len(doc_labels(page)) == 1
+    shots(page, "already-there")
+
+
+def test_an_answer_no_page_supports_says_so(page, shots):
+    _, title, needle, _ = HARBOR
+    open_document(page, title)
+    answer, sources = ask(page, QUESTION)
+    assert needle in answer and "Supporting pages: p. 1" in sources
+    ask(page, "Who wrote the preface?")
+    last = page.locator("#dl-chat .bot-row").last.inner_text()
+    assert "No page supports this answer." in last
+    shots(page, "no-supporting-page")
+
+
+def test_clear_history_asks_first(page, shots):
+    open_document(page, HARBOR[1])
+    rows = page.locator("#dl-chat .user-row").count()
+    assert rows == 2
+    page.locator('#dl-chat button[aria-label="Clear"]').click()  # the chat's own trash icon
+    page.locator("#dl-confirm-clear").wait_for()
+    page.locator("#dl-cancel-clear").click()
+    page.wait_for_function(f"document.querySelectorAll('#dl-chat .user-row').length === {rows}")
+    page.locator("#dl-clear").click()
+    page.locator("#dl-confirm-clear").wait_for()
+    shots(page, "confirm-clear")
+    page.locator("#dl-cancel-clear").click()
+    page.locator("#dl-confirm-clear").wait_for(state="hidden")
+    assert page.locator("#dl-chat .user-row").count() == rows  # kept
+    page.locator("#dl-clear").click()
+    page.locator("#dl-confirm-clear").click()
+    page.wait_for_function("document.querySelectorAll('#dl-chat .user-row').length === 0")
+    page.locator("#dl-confirm-clear").wait_for(state="hidden")
+    page.reload()
+    page.locator("#dl-status", has_text=HARBOR[1]).wait_for()
+    assert page.locator("#dl-chat .user-row").count() == 0
+    shots(page, "cleared")
+
+
+# Whether the question box's placeholder fits its box (measured in the box's own font).
+PLACEHOLDER_FITS = """() => {
+  const box = document.querySelector('#dl-input textarea');
+  const style = getComputedStyle(box);
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = style.font;
+  const room = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return [ctx.measureText(box.placeholder).width, room];
+}"""
+
+
+def test_at_800_px_the_question_placeholder_fits(page, shots):
+    page.set_viewport_size({"width": 800, "height": 700})
+    page.locator("#dl-status", has_text="tiny-needle").wait_for()
+    page.locator("#dl-input textarea").wait_for()
+    text, room = page.evaluate(PLACEHOLDER_FITS)
+    assert 0 < text <= room, (text, room)
+    keys = page.locator("#dl-keys")
+    assert "Shift+Enter new line" in keys.inner_text()
+    assert keys.bounding_box()["height"] < 30  # on one line
+    shots(page, "800px")
+
+
+def test_gpu_without_one_says_why_and_settings_survive_a_restart(page, ui_server, shots):
+    page.locator("#dl-settings").get_by_text("Settings").click()
+    page.locator("#dl-device input").click()
+    page.get_by_role("option", name="GPU").click()
+    page.locator("#dl-max-tokens input[type=number]").fill("48")
+    page.locator("#dl-apply").click()
+    assert "answers still run on the CPU" in toast_text(page)
+    assert "Device cpu" in " ".join(page.locator("#dl-status").inner_text().split())
+    shots(page, "gpu-without-one")
+    ui_server.restart()
+    page.reload()
+    page.locator("#dl-status", has_text="tiny-needle").wait_for(timeout=120_000)
+    page.locator("#dl-settings").get_by_text("Settings").click()
+    assert page.locator("#dl-device input").input_value() == "GPU"
+    assert page.locator("#dl-max-tokens input[type=number]").input_value() == "48"
+    shots(page, "settings-after-restart")
+
+
+def test_a_deleted_documents_card_is_gone_after_a_reload(page, pdfs, shots):
+    name, title, needle, _ = ("orchard-diary.pdf", "Orchard Diary", "7356", "orchard")
+    add_with_file_input(page, pdfs.needle(name, needle, "orchard"))
+    job_card(page, name, "done").wait_for(timeout=INGEST_TIMEOUT_MS)
+    open_document(page, title)
+    page.locator("#dl-delete").click()
+    page.locator("#dl-confirm-delete").click()
+    page.locator("#dl-docs label", has_text=title).wait_for(state="detached")
+    page.reload()
+    page.locator("#dl-docs").wait_for()
+    page.wait_for_timeout(2000)  # the progress list is drawn by the first poll after the load
+    assert page.locator(".dl-job", has_text=name).count() == 0
+    shots(page, "deleted-card-gone")
