@@ -57,7 +57,7 @@ def test_active_pair_order_explicit_then_env_then_library_then_bundled(tmp_path,
 
 def test_unknown_and_missing_pairs_say_what_to_do(tmp_path):
     with pytest.raises(PairNotFoundError, match="no model pair named 'nope'; choose one of: "
-                                                "tiny-needle, qwen3-4b"):
+                                                "tiny-needle, smollm2-135m, qwen3-4b"):
         active_pair("nope")
     with pytest.raises(PairNotInstalledError, match="run 'doclora models pull qwen3-4b'"):
         active_pair("qwen3-4b")
