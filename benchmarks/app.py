@@ -87,12 +87,22 @@ def main() -> None:
     docs = []
     for i, pages in enumerate(int(p) for p in args.pages.split(",")):
         pdf = make_pdf(home / f"doc{pages}.pdf", pages, 1000 + i)
+        stages: dict[str, float] = {}  # seconds spent in each ingestion stage
+        last = [None, time.perf_counter()]
+
+        def progress(event, stages=stages, last=last) -> None:
+            now = time.perf_counter()
+            if last[0] is not None:
+                stages[last[0]] = stages.get(last[0], 0.0) + now - last[1]
+            last[:] = [event.stage, now]
+
         t = time.perf_counter()
-        doc = app.add(pdf)
+        doc = app.add(pdf, progress=progress)
         dt = time.perf_counter() - t
         docs.append(doc)
         rows.append((f"add -> chat-ready, {pages} pages / {doc.tokens} tokens (rank {doc.adapter.rank})",
                      f"{dt:.2f} s = {dt / pages:.3f} s/page = {dt / doc.tokens * 1000:.3f} s/1k tok"))
+        rows.append(("  by stage", ", ".join(f"{k} {v:.2f} s" for k, v in stages.items())))
 
     engine: ChatEngine = app.engine
     t = time.perf_counter()
