@@ -117,6 +117,16 @@ def expect_toast(page, text: str, timeout: int = 30_000) -> None:
         raise AssertionError(f"no toast says {text!r}; showing: {shown}") from None
 
 
+def restart_and_reopen(page, server) -> None:
+    """Restart the server with the window closed, then open it again (same browser storage).
+
+    Reloading the old page instead races Gradio's own reconnect: once the server answers again,
+    a page that saw the connection drop reloads itself, aborting the test's navigation."""
+    page.goto("about:blank")
+    server.restart()
+    page.goto(server.url)
+
+
 # -- the session ---------------------------------------------------------------------------
 
 def test_window_loads_with_local_assets_only(page, shots):
@@ -311,8 +321,7 @@ def test_bad_pdfs_show_their_messages_and_a_password_opens_the_locked_one(page, 
 
 
 def test_restart_keeps_library_and_chat(page, ui_server, shots):
-    ui_server.restart()
-    page.reload()
+    restart_and_reopen(page, ui_server)
     page.locator("#dl-docs label", has_text=HARBOR[1]).wait_for(timeout=ANSWER_TIMEOUT_MS)  # a fresh server is slow to answer first
     assert len(doc_labels(page)) == 2  # Harbor Notes and the unlocked PDF
     open_document(page, HARBOR[1])
