@@ -130,7 +130,7 @@ def restart_and_reopen(page, server) -> None:
 # -- the session ---------------------------------------------------------------------------
 
 def test_window_loads_with_local_assets_only(page, shots):
-    assert page.title() == "DocLoRA"
+    page.wait_for_function("document.title === 'DocLoRA'")  # set once the config is read
     page.locator("#dl-status", has_text="tiny-needle").wait_for()
     assert "No documents yet" in page.locator("#dl-docs").inner_text()
     font = page.evaluate("getComputedStyle(document.querySelector('.gradio-container')).fontFamily")
