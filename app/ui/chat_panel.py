@@ -76,6 +76,12 @@ def build() -> ChatPanel:
     return ChatPanel(chatbot, question, regenerate, clear, confirm_clear, cancel_clear)
 
 
+def unchanged() -> tuple:
+    """What a chat handler yields to leave its outputs (chat, question box, status line) as they
+    are. A generator that ends without yielding blanks them all: Gradio sends None to each."""
+    return gr.skip(), gr.skip(), gr.skip()
+
+
 def clear_confirm_updates(show: bool) -> tuple:
     """Show (or hide) the two buttons that confirm or cancel clearing the chat."""
     visible = True if show else "hidden"
@@ -90,6 +96,7 @@ def wire(win: Window) -> None:
                picked: list[int] | None = None) -> Iterator[tuple]:
         question = (question or "").strip()
         if not question:
+            yield unchanged()
             return
         several = list(picked or []) if len(picked or []) > 1 else None
         doc = None if several else find_document(core, selected)
@@ -119,6 +126,7 @@ def wire(win: Window) -> None:
         if len(picked or []) > 1:  # answers to several documents are not saved
             gr.Warning("With several documents ticked nothing is saved to regenerate; ask the "
                        "question again.")
+            yield unchanged()
             return
         doc = find_document(core, selected)
         try:
@@ -127,6 +135,7 @@ def wire(win: Window) -> None:
             raise user_error(exc) from exc
         if question is None:
             gr.Warning("There is no answer to regenerate yet.")
+            yield unchanged()
             return
         yield from answer(question, selected, request)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from test_window import (  # the user's actions, shared with the main window session
-    HARBOR, INGEST_TIMEOUT_MS, QUESTION, add_with_file_input, ask, doc_labels, job_card,
-    open_document, toast_text)
+    HARBOR, INGEST_TIMEOUT_MS, QUESTION, add_with_file_input, ask, doc_labels, expect_toast,
+    job_card, open_document, restart_and_reopen)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -110,11 +110,10 @@ def test_gpu_without_one_says_why_and_settings_survive_a_restart(page, ui_server
     page.get_by_role("option", name="GPU").click()
     page.locator("#dl-max-tokens input[type=number]").fill("48")
     page.locator("#dl-apply").click()
-    assert "answers still run on the CPU" in toast_text(page)
+    expect_toast(page, "answers still run on the CPU")
     assert "Device cpu" in " ".join(page.locator("#dl-status").inner_text().split())
     shots(page, "gpu-without-one")
-    ui_server.restart()
-    page.reload()
+    restart_and_reopen(page, ui_server)
     page.locator("#dl-status", has_text="tiny-needle").wait_for(timeout=120_000)
     page.locator("#dl-settings").get_by_text("Settings").click()
     assert page.locator("#dl-device input").input_value() == "GPU"

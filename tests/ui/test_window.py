@@ -106,16 +106,31 @@ def ask(page, question: str) -> tuple[str, str]:
     return answer, sources
 
 
-def toast_text(page) -> str:
-    toast = page.locator(".toast-body").last
-    toast.wait_for()
-    return toast.inner_text()
+def expect_toast(page, text: str, timeout: int = 30_000) -> None:
+    """Wait for a toast that says ``text``. Earlier toasts may still show (an Info stays for
+    seconds, and Gradio groups toasts by type), so the last toast need not be the new one."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+    try:
+        page.locator(".toast-body", has_text=text).first.wait_for(timeout=timeout)
+    except PlaywrightTimeoutError:
+        shown = page.locator(".toast-body").all_inner_texts()
+        raise AssertionError(f"no toast says {text!r}; showing: {shown}") from None
+
+
+def restart_and_reopen(page, server) -> None:
+    """Restart the server with the window closed, then open it again (same browser storage).
+
+    Reloading the old page instead races Gradio's own reconnect: once the server answers again,
+    a page that saw the connection drop reloads itself, aborting the test's navigation."""
+    page.goto("about:blank")
+    server.restart()
+    page.goto(server.url)
 
 
 # -- the session ---------------------------------------------------------------------------
 
 def test_window_loads_with_local_assets_only(page, shots):
-    assert page.title() == "DocLoRA"
+    page.wait_for_function("document.title === 'DocLoRA'")  # set once the config is read
     page.locator("#dl-status", has_text="tiny-needle").wait_for()
     assert "No documents yet" in page.locator("#dl-docs").inner_text()
     font = page.evaluate("getComputedStyle(document.querySelector('.gradio-container')).fontFamily")
@@ -187,10 +202,15 @@ def test_chat_with_several_documents_and_save_a_collection(page, pdfs, shots):
     assert f"{HARBOR[1]}, p. 1" in sources, sources
     page.locator("#dl-collection-name input").fill("Harbor set")
     page.locator("#dl-save-collection").click()
-    assert "Saved the collection" in toast_text(page)
+    expect_toast(page, "Saved the collection")
     shots(page, "several-documents")
+    status = page.locator("#dl-status").inner_text()
+    rows = page.locator("#dl-chat .user-row").count()
     page.locator("#dl-regenerate").click()
-    assert "nothing is saved to regenerate" in toast_text(page)
+    expect_toast(page, "nothing is saved to regenerate")
+    page.wait_for_timeout(1500)  # the toast comes before the event ends (and what it returns)
+    assert page.locator("#dl-status").inner_text() == status  # the refusal changes nothing
+    assert page.locator("#dl-chat .user-row").count() == rows
     for title in (HARBOR[1], "Quay Log"):  # untick, then pick the collection to tick them again
         boxes.filter(has_text=title).click()
     page.locator("#dl-collections input").click()
@@ -241,7 +261,7 @@ def test_settings_apply_and_the_next_answer_uses_them(page, shots):
     page.locator("#dl-threads input[type=number]").fill("1")
     page.locator("#dl-max-tokens input[type=number]").fill("32")
     page.locator("#dl-apply").click()
-    assert "Settings applied." in toast_text(page)
+    expect_toast(page, "Settings applied.")
     shots(page, "settings")
     answer, _ = ask(page, QUESTION)  # the engine was rebuilt for the new thread count
     assert HARBOR[2] in answer
@@ -251,7 +271,7 @@ def test_rename_and_export(page, shots):
     open_document(page, ORCHARD[1])
     page.locator("#dl-title input").fill("")
     page.locator("#dl-rename").click()
-    assert "title is empty" in toast_text(page)
+    expect_toast(page, "title is empty")
     page.locator("#dl-title input").fill("Orchard journal")
     page.locator("#dl-rename").click()
     page.locator("#dl-docs label", has_text="Orchard journal").wait_for()
@@ -301,8 +321,7 @@ def test_bad_pdfs_show_their_messages_and_a_password_opens_the_locked_one(page, 
 
 
 def test_restart_keeps_library_and_chat(page, ui_server, shots):
-    ui_server.restart()
-    page.reload()
+    restart_and_reopen(page, ui_server)
     page.locator("#dl-docs label", has_text=HARBOR[1]).wait_for(timeout=ANSWER_TIMEOUT_MS)  # a fresh server is slow to answer first
     assert len(doc_labels(page)) == 2  # Harbor Notes and the unlocked PDF
     open_document(page, HARBOR[1])
