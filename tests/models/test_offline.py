@@ -48,7 +48,7 @@ def test_nothing_touches_the_network_after_install(fake_hub, monkeypatch, tmp_pa
     # The app's own model calls work from the library and local files alone.
     pair = active_pair()
     assert pair.name == "qwen3-4b" and pair.installed
-    assert {p.name for p in list_pairs() if p.installed} == {"tiny-needle", "qwen3-4b"}
+    assert {p.name for p in list_pairs() if p.installed} == {"tiny-needle", "smollm2-135m", "qwen3-4b"}
     assert pull("qwen3-4b").installed  # already installed: answered without the hub
     assert use_pair("tiny-needle").active and use_pair("qwen3-4b").active
     runner = CliRunner()
