@@ -5,12 +5,5 @@ set -euo pipefail
 if command -v tesseract >/dev/null 2>&1; then
   exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "[install-ocr] tesseract is missing; run this script as root (it uses apt-get)." >&2
-  exit 1
-fi
-echo "[install-ocr] installing Debian's tesseract-ocr (apt-get)"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng >/dev/null
+bash "$(dirname "$0")/apt-install.sh" install-ocr tesseract-ocr tesseract-ocr-eng
 echo "[install-ocr] $(tesseract --version 2>&1 | head -n 1)"
