@@ -94,12 +94,11 @@ class Teacher:
         from hypernet.apply import lora_applied
         from hypernet.train.data import chat_prompt, gather_positions, padded_topk, with_response
         from hypernet.train.objectives import topk_cross_entropy
-        from hypernet.train.teacher import generate_batch, teacher_prompt
+        from hypernet.train.teacher import generate_batch, stop_ids, teacher_prompt
 
-        stop = sorted({self.tok.eos_token_id, self.tok.convert_tokens_to_ids("<|im_end|>")})
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             outs = generate_batch(self.model, self.tok, [teacher_prompt(self.tok, text, q) for q in CD_QUESTIONS],
-                                  max_new_tokens, 16, stop)
+                                  max_new_tokens, 16, stop_ids(self.tok))
         cfg = self.model.config
         L, d_in, d_out, r = cfg.num_hidden_layers, cfg.intermediate_size, cfg.hidden_size, 8
         A = (torch.randn(L, r, d_in) / d_in**0.5).requires_grad_()

@@ -22,22 +22,15 @@ def teacher_prompt(tokenizer, context: str, prompt: str) -> list[int]:
     return chat_prompt(tokenizer, f"{context}\n\n{prompt}")
 
 
-def done_indices(path: Path) -> set[int]:
-    """Indices already present in a teacher file."""
-    if not path.exists():
-        return set()
-    out = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.add(json.loads(line)["i"])
-        except (ValueError, KeyError):
-            continue  # a line cut by an interruption
-    return out
+def stop_ids(tokenizer) -> list[int]:
+    """Tokens that end a response: eos and the ChatML turn end where the vocabulary has it."""
+    ends = [t for t in ("<|im_end|>",) if t in tokenizer.get_vocab()]
+    return sorted({tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(ends)})
 
 
 @torch.no_grad()
 def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, top_k: int,
-                   stop_ids: list[int]) -> list[dict]:
+                   stops: list[int]) -> list[dict]:
     """Greedy responses of a left-padded batch, with per-position top-k log-probs."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     width = max(map(len, prompts))
@@ -47,7 +40,7 @@ def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: i
         ids[i, width - len(p):] = torch.tensor(p)
         mask[i, width - len(p):] = 1
     out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                         eos_token_id=stop_ids, pad_token_id=pad, output_logits=True, return_dict_in_generate=True)
+                         eos_token_id=stops, pad_token_id=pad, output_logits=True, return_dict_in_generate=True)
     logits = torch.stack(out.logits, dim=1).float()  # (B, steps, V)
     logp = logits.log_softmax(-1)
     vals, idx = logp.topk(top_k, dim=-1)
@@ -55,7 +48,7 @@ def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: i
     results = []
     for b in range(len(prompts)):
         resp = gen[b].tolist()
-        n = next((i + 1 for i, t in enumerate(resp) if t in stop_ids), len(resp))
+        n = next((i + 1 for i, t in enumerate(resp) if t in stops), len(resp))
         results.append({"response_ids": resp[:n], "topk_idx": idx[b, :n].tolist(),
                         "topk_logp": [[round(v, 3) for v in row] for row in vals[b, :n].tolist()]})
     return results
@@ -71,10 +64,10 @@ def precompute(base_model: str | Path, records_path: str | Path, out_path: str |
     torch.set_num_threads(threads)
     records = [json.loads(ln) for ln in Path(records_path).read_text(encoding="utf-8").splitlines() if ln.strip()]
     out_path = Path(out_path)
-    done = done_indices(out_path)
+    done = set(load_teacher(out_path)) if out_path.exists() else set()
     tok = AutoTokenizer.from_pretrained(base_model)
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32).eval()
-    stop_ids = sorted({tok.eos_token_id, *tok.convert_tokens_to_ids([t for t in ("<|im_end|>",) if t in tok.get_vocab()])})
+    stops = stop_ids(tok)
     use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
     todo = [i for i in range(len(records)) if i not in done]
     prompts = {i: teacher_prompt(tok, records[i]["context"], records[i]["prompt"]) for i in todo}
@@ -84,7 +77,7 @@ def precompute(base_model: str | Path, records_path: str | Path, out_path: str |
         for s in range(0, len(todo), batch_size):
             batch = todo[s : s + batch_size]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                results = generate_batch(model, tok, [prompts[i] for i in batch], max_new_tokens, top_k, stop_ids)
+                results = generate_batch(model, tok, [prompts[i] for i in batch], max_new_tokens, top_k, stops)
             for i, r in zip(batch, results):
                 f.write(json.dumps({"i": i, **r}) + "\n")
             f.flush()
@@ -97,7 +90,8 @@ def precompute(base_model: str | Path, records_path: str | Path, out_path: str |
 
 
 def load_teacher(path: str | Path) -> dict[int, dict]:
-    """Index -> {response_ids, topk_idx, topk_logp} of a teacher file."""
+    """Index -> {response_ids, topk_idx, topk_logp} of a teacher file (a line cut by an
+    interruption is skipped, so that record is computed again on resume)."""
     out = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         try:
