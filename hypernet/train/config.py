@@ -57,8 +57,10 @@ class TrainConfig:
     warmup: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    scaler_lr_mult: float = 1.0  # learning-rate multiple of the LoRA scalers (1: like every weight)
+    scaler_lr_mult: float = 1.0  # learning-rate multiple of scaler_B, which starts at 0 (1: like every weight)
     l1_coef: float = 0.1  # on the mean absolute value of the combined LoRA
+    l1_warmup: int = 0  # steps over which the L1 coefficient ramps up from 0 (the LoRA has time to carry
+    #                     the document before the penalty pulls it towards zero)
     precision: str = "auto"  # "auto" (bf16 on GPU and on CPUs with native bf16, else fp32), "bf16", "fp32"
     seed: int = 0
     threads: int = 2  # CPU threads (torch.set_num_threads)
@@ -126,6 +128,13 @@ def cosine_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 
         return lr * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def l1_at(step: int, cfg: TrainConfig) -> float:
+    """The L1 coefficient at ``step``: linear ramp over ``l1_warmup`` steps, then ``l1_coef``."""
+    if cfg.l1_warmup <= 0 or step >= cfg.l1_warmup:
+        return cfg.l1_coef
+    return cfg.l1_coef * step / cfg.l1_warmup
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

@@ -100,8 +100,11 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
 
     stage("data", work / "train.jsonl", data)
     stage("teacher", work / "teacher.done", teacher)
+    # The eval is on training documents: not a held-out score, but the check that each LoRA carries
+    # its own document (its loss against the loss with another document's LoRA).
     cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "hypernet"), objective="distill",
                       train_file=str(work / "train.jsonl"), teacher_file=str(work / "teacher.jsonl"),
+                      eval_file=str(work / "train.jsonl"), eval_teacher_file=str(work / "teacher.jsonl"),
                       base_record="../base", seed=seed, **recipe.stage2)
     stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
     stage("hypernet", out / "hypernet" / "model.safetensors",

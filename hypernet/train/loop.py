@@ -7,6 +7,7 @@ gradient accumulation). The base model stays frozen; only the hypernetwork learn
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from hypernet.device import cpu_has_native_bf16
 from hypernet.encoder import ContextEncoder
 from hypernet.model import HypernetConfig, HypernetModel
 
-from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, lr_at
+from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, l1_at, lr_at
 from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
 from .objectives import answer_cross_entropy, l1_penalty, topk_cross_entropy, topk_distillation
@@ -39,13 +40,26 @@ def hypernet_config_for(base_config, cfg: TrainConfig) -> HypernetConfig:
 
 
 def param_groups(model: HypernetModel, cfg: TrainConfig) -> list[dict]:
-    """AdamW groups: the LoRA scalers (B's starts at 0, so no document reaches the LoRA until it
-    grows) at ``scaler_lr_mult`` times the learning rate and without weight decay; the rest as is."""
-    scalers = [p for n, p in model.named_parameters() if n.startswith(("scaler_A", "scaler_B"))]
-    others = [p for n, p in model.named_parameters() if not n.startswith(("scaler_A", "scaler_B"))]
+    """AdamW groups: the LoRA scalers without weight decay, scaler_B (it starts at 0, so no document
+    reaches the LoRA until it grows) at ``scaler_lr_mult`` times the learning rate; the rest as is.
+
+    scaler_A keeps the base rate: at a multiplied rate the L1 penalty drove it to ~0 within tens of
+    steps, before scaler_B had grown, and the document path never opened (only the bias LoRA learned).
+    """
+    named = list(model.named_parameters())
     if cfg.scaler_lr_mult == 1.0:
-        return [{"params": scalers + others}]
-    return [{"params": others}, {"params": scalers, "lr_mult": cfg.scaler_lr_mult, "weight_decay": 0.0}]
+        return [{"params": [p for _, p in named]}]
+    pick = lambda *prefixes: [p for n, p in named if n.startswith(prefixes)]  # noqa: E731
+    others = [p for n, p in named if not n.startswith(("scaler_A", "scaler_B"))]
+    return [{"params": others}, {"params": pick("scaler_A"), "weight_decay": 0.0},
+            {"params": pick("scaler_B"), "lr_mult": cfg.scaler_lr_mult, "weight_decay": 0.0}]
+
+
+def scaler_means(model: HypernetModel) -> tuple[float, float]:
+    """Mean |scaler_A| and |scaler_B|: whether generated (document) LoRAs reach the base at all."""
+    a = torch.cat([p.detach().abs().flatten() for p in model.scaler_A.values()]).mean()
+    b = torch.cat([p.detach().abs().flatten() for p in model.scaler_B.values()]).mean()
+    return float(a), float(b)
 
 
 class Trainer:
@@ -189,12 +203,20 @@ class Trainer:
     @torch.no_grad()
     def eval_loss(self, n_docs: int, seed: int = 4321) -> float:
         """Mean held-out objective over ``n_docs`` contexts."""
+        return self.content_gap(n_docs, seed)[0]
+
+    @torch.no_grad()
+    def content_gap(self, n_docs: int, seed: int = 4321) -> tuple[float, float]:
+        """Mean held-out objective over ``n_docs`` contexts with each one's own LoRA, and with the
+        next context's LoRA instead: equal values mean the LoRAs carry no document content."""
         rng = random.Random(seed)
-        saved, self.rng = self.rng, rng
         self.model.eval()
-        losses = [self.loss([self.eval_task.sample(rng)])[1]["task"] for _ in range(n_docs)]
-        self.rng = saved
-        return sum(losses) / len(losses)
+        examples = [self.eval_task.sample(rng) for _ in range(n_docs)]
+        swapped = [dataclasses.replace(ex, chunks=examples[(i + 1) % n_docs].chunks) for i, ex in enumerate(examples)]
+        with self.acc.autocast():
+            own = [self.loss([ex])[1]["task"] for ex in examples]
+            other = [self.loss([ex])[1]["task"] for ex in swapped]
+        return sum(own) / n_docs, sum(other) / n_docs
 
 
 def train(cfg: TrainConfig, log=None) -> Path:
@@ -222,15 +244,16 @@ def train(cfg: TrainConfig, log=None) -> Path:
             else:
                 cap, warm = chunk_cap_at(step, cfg), step < cfg.curriculum_hold  # warm: one chunk, no L1
             stats = trainer.step([trainer.task.sample(trainer.rng, cap, single=warm) for _ in range(cfg.batch_size)],
-                                 step, l1_coef=0.0 if warm else cfg.l1_coef)
+                                 step, l1_coef=0.0 if warm else l1_at(step, cfg))
             tokens += stats["tokens"]
             if adaptive:
                 adaptive.update(stats["task"])
         bar.update(1)
         bar.set_postfix(loss=f"{stats['task']:.3f}", l1=f"{stats['l1']:.3f}", tok_s=f"{tokens / (time.time() - t0):.0f}")
         if log and step % 25 == 0:
+            sa, sb = scaler_means(trainer.unwrapped)
             log(f"stage2 step {step} loss {stats['task']:.4f} l1 {stats['l1']:.4f} chunk cap {cap} "
-                f"tok/s {tokens / (time.time() - t0):.0f}")
+                f"scalers A {sa:.3g} B {sb:.3g} tok/s {tokens / (time.time() - t0):.0f}")
         done = step + 1
         if trainer.eval_task is not None and cfg.eval_every and done % cfg.eval_every == 0 and acc.is_main_process:
             if cfg.objective == "needle":
@@ -240,7 +263,8 @@ def train(cfg: TrainConfig, log=None) -> Path:
                     say(f"stage2 reached {cfg.stop_accuracy:.0%} at every eval length; stopping at step {done}")
                     break
             else:
-                say(f"stage2 step {done} held-out loss {trainer.eval_loss(cfg.eval_docs):.4f}")
+                own, other = trainer.content_gap(cfg.eval_docs)
+                say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}")
         if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:
             save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints,
                                 extra={"chunk_cap": adaptive.cap} if adaptive else {})

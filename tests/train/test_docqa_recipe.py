@@ -120,7 +120,7 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert sum("skipped" in m for m in logs) == 4, logs
 
 
-def test_scalers_get_their_own_learning_rate_and_no_weight_decay():
+def test_scaler_b_gets_its_own_learning_rate_and_scalers_no_weight_decay():
     from hypernet.model import HypernetConfig, HypernetModel
     from hypernet.train.config import TrainConfig
     from hypernet.train.loop import param_groups
@@ -128,10 +128,21 @@ def test_scalers_get_their_own_learning_rate_and_no_weight_decay():
     model = HypernetModel(HypernetConfig(n_layers=2, base_hidden_size=16, d_in=32, d_out=16, latent_size=16,
                                          n_heads=2, head_dim=8, n_kv_heads=1, num_blocks=1))
     cfg = TrainConfig(base_model="b", out_dir="o", scaler_lr_mult=30.0)
-    rest, scalers = param_groups(model, cfg)
+    rest, scaler_a, scaler_b = param_groups(model, cfg)
     named = {id(p): n for n, p in model.named_parameters()}
-    assert sorted(named[id(p)] for p in scalers["params"]) == ["scaler_A.down_proj", "scaler_B.down_proj"]
-    assert scalers["lr_mult"] == 30.0 and scalers["weight_decay"] == 0.0
+    assert [named[id(p)] for p in scaler_a["params"]] == ["scaler_A.down_proj"]
+    assert [named[id(p)] for p in scaler_b["params"]] == ["scaler_B.down_proj"]
+    # scaler_A at the base rate: a multiplied rate let L1 close the document path in tens of steps
+    assert "lr_mult" not in scaler_a and scaler_a["weight_decay"] == 0.0
+    assert scaler_b["lr_mult"] == 30.0 and scaler_b["weight_decay"] == 0.0
     assert len(rest["params"]) + 2 == len(named)
     (only,) = param_groups(model, TrainConfig(base_model="b", out_dir="o"))  # the reference's single group
     assert len(only["params"]) == len(named)
+
+
+def test_l1_ramps_up_over_its_warmup_then_stays():
+    from hypernet.train.config import TrainConfig, l1_at
+
+    cfg = TrainConfig(base_model="b", out_dir="o", l1_coef=0.1, l1_warmup=100)
+    assert [l1_at(s, cfg) for s in (0, 50, 100, 500)] == pytest.approx([0.0, 0.05, 0.1, 0.1])
+    assert l1_at(0, TrainConfig(base_model="b", out_dir="o", l1_coef=0.1)) == 0.1

@@ -47,6 +47,23 @@ def test_distill_objective_loss_decreases(tiny_base_dir, tmp_path):
     assert losses[-1] < losses[0] - 0.01 and losses[-1] <= min(losses[:5]), losses
 
 
+def test_content_gap_tells_own_from_another_documents_lora(tiny_base_dir, tmp_path):
+    torch.manual_seed(0)
+    data = tmp_path / "train.jsonl"
+    texts = [t[:150] for t in HELDOUT.read_text().split("\n")[:40] if len(t) > 100]
+    data.write_text("\n".join(json.dumps({"context": t, "prompt": "Repeat the text.", "response": t[:30]})
+                              for t in texts))
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
+                      train_file=str(data), eval_file=str(data), top_k=1, **GEOMETRY)
+    trainer = Trainer(cfg)
+    own, other = trainer.content_gap(4)  # scaler_B starts at 0: no document reaches the LoRA yet
+    assert own == pytest.approx(other, abs=1e-6) and own == pytest.approx(trainer.eval_loss(4))
+    for p in trainer.unwrapped.scaler_B.values():  # open the document path
+        p.data.fill_(1.0)
+    own, other = trainer.content_gap(4)
+    assert abs(own - other) > 1e-3
+
+
 def test_topk_distillation_is_minimal_when_student_matches_teacher():
     teacher = torch.randn(2, 3, 50)
     mask = torch.ones(2, 3, dtype=torch.bool)
