@@ -19,6 +19,7 @@ Columns: token F1 against the gold answer, F1 agreement with the in-prompt answe
 (document -> ready adapter or index), median time to first token, KV cache in use while answering.
 
   python benchmarks/docqa.py                     # 30 one-chunk + 25 long documents
+  python benchmarks/docqa.py --report rows.json  # the table of an earlier (or interrupted) --json run
   python benchmarks/docqa.py --short 5 --long 3 --cd-docs 2
 """
 
@@ -44,6 +45,7 @@ from hypernet.train.manpages import collect  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
 METHODS = ("d2l", "prompt", "none", "cd", "retrieval", "compose", "other")
+KV_BYTES_PER_TOKEN = 30 * 3 * 64 * 2 * 2  # SmolLM2-135M: layers x KV heads x head dim x (K, V) x f16 bytes
 CD_QUESTIONS = ("Summarize the document in one sentence.", "What is this document about?",
                 "What are the main options described in the document?", "Who is the document for?")
 
@@ -170,7 +172,8 @@ def run(args) -> list[dict]:
                 ad = teacher.distill(text, args.cd_steps, args.cd_lr, args.max_tokens)
                 cd_file = str(adapter_to_gguf(ad, work / f"{page.name}-cd.gguf", base_gguf=app.pair.gguf))
                 cd_update = time.perf_counter() - t0
-            qas = [q for q in page.questions if q.kind != "option"] + [q for q in page.questions if q.kind == "option"][:2]
+            qas = ([q for q in page.questions if q.kind != "option"]
+                   + [q for q in page.questions if q.kind == "option"][: args.options])
             for qa in qas:
                 got = {}
                 for method in args.methods:
@@ -199,6 +202,10 @@ def run(args) -> list[dict]:
             print(f"[{length}] {n + 1}/{len(pages)} {page.name}: " + ", ".join(
                 f"{m} {statistics.mean(r['f1'] for r in rows if r['doc'] == page.name and r['method'] == m):.2f}"
                 for m in args.methods if any(r["doc"] == page.name and r["method"] == m for r in rows)), flush=True)
+            if args.json:  # after every document: an interrupted run keeps what it measured
+                tmp = Path(args.json + ".tmp")
+                tmp.write_text(json.dumps(rows, indent=1))
+                os.replace(tmp, args.json)
     app.close()
     return rows
 
@@ -218,6 +225,14 @@ def report(rows: list[dict], kv_bytes_per_token: int) -> str:
                        f"{statistics.mean(r['f1'] for r in sel):.3f} | {statistics.mean(r['agree'] for r in sel):.3f} | "
                        f"{med(ups):.2f} | {med([r['ttft_s'] for r in sel]):.2f} | "
                        f"{med([r['kv_tokens'] for r in sel]) * kv_bytes_per_token / 2**20:.1f} |")
+    out.append("")
+    for length in dict.fromkeys(r["length"] for r in rows):
+        f1 = {m: statistics.mean(r["f1"] for r in sel) for m in ("d2l", "none", "prompt", "other")
+              if (sel := [r for r in rows if r["length"] == length and r["method"] == m])}
+        if {"d2l", "none", "prompt"} <= f1.keys() and f1["prompt"] != f1["none"]:
+            closed = (f1["d2l"] - f1["none"]) / (f1["prompt"] - f1["none"])
+            vs_other = f" (F1 {f1['d2l'] - f1['other']:+.3f} against another document's adapter)" if "other" in f1 else ""
+            out.append(f"- {length}: D2L closes {closed:.0%} of the F1 gap between no context and in prompt{vs_other}")
     return "\n".join(out)
 
 
@@ -230,21 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cd-docs", type=int, default=10, help="documents per length for cd (slow)")
     p.add_argument("--cd-steps", type=int, default=30)
     p.add_argument("--cd-lr", type=float, default=2e-3)
+    p.add_argument("--options", type=int, default=3, help="option questions asked of each document (at most)")
     p.add_argument("--max-tokens", type=int, default=40)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--json", default=None, help="also write every answer here")
+    p.add_argument("--json", default=None, help="also write every answer here (after each document)")
+    p.add_argument("--report", default=None, help="print the table of a --json file and exit")
     args = p.parse_args(argv)
     args.methods = [m for m in args.methods.split(",") if m]
     if unknown := set(args.methods) - set(METHODS):
         p.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
+    if args.report:
+        print(report(json.loads(Path(args.report).read_text()), KV_BYTES_PER_TOKEN))
+        return 0
     torch.set_num_threads(args.threads)
     print(f"machine: {machine()}")
     rows = run(args)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
-    kv = 30 * 3 * 64 * 2 * 2  # SmolLM2-135M: layers x KV heads x head dim x (K, V) x f16 bytes
-    print(report(rows, kv))
+    print(report(rows, KV_BYTES_PER_TOKEN))
     return 0
 
 
