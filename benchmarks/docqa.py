@@ -233,6 +233,12 @@ def report(rows: list[dict], kv_bytes_per_token: int) -> str:
             closed = (f1["d2l"] - f1["none"]) / (f1["prompt"] - f1["none"])
             vs_other = f" (F1 {f1['d2l'] - f1['other']:+.3f} against another document's adapter)" if "other" in f1 else ""
             out.append(f"- {length}: D2L closes {closed:.0%} of the F1 gap between no context and in prompt{vs_other}")
+        if {"d2l", "other"} <= f1.keys() and (sel := [r for r in rows if r["length"] == length and r["method"] == "compose"]):
+            # a selection of two documents asked both documents' questions: one document's adapter alone
+            # answers its own questions (d2l) and the other's (other), so a single one scores their mean
+            single = (f1["d2l"] + f1["other"]) / 2
+            out.append(f"- {length}: two documents composed F1 {statistics.mean(r['f1'] for r in sel):.3f} "
+                       f"against {single:.3f} for one of them alone on both documents' questions")
     return "\n".join(out)
 
 
