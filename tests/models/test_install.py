@@ -24,7 +24,7 @@ def file_gets(hub) -> list[str]:
     return [path for method, path, _ in hub.log if method == "GET" and "/resolve/" in path]
 
 
-def assert_nothing_installed() -> None:
+def assert_nothing_installed(library) -> None:
     assert not (models_dir() / "qwen3-4b").exists()
     assert not get_pair(library, "qwen3-4b").installed
     assert active_pair(library).name == "tiny-needle"
@@ -79,7 +79,7 @@ def test_interrupted_download_resumes_with_a_range_request(library, fake_hub):
     size = len(fake_hub.repos[BASE].files["model.safetensors"])
     with pytest.raises(DownloadError, match="interrupted.*run the same pull again to resume"):
         pull(library, "qwen3-4b", gguf_from=GGUF_OK)
-    assert_nothing_installed()
+    assert_nothing_installed(library)
     partial = list(staging_dir("qwen3-4b").rglob("*.incomplete"))
     assert len(partial) == 1
     kept = partial[0].stat().st_size
@@ -97,7 +97,7 @@ def test_corrupt_file_is_rejected_and_fetched_again_next_time(library, fake_hub)
     fake_hub.faults[hyper] = "corrupt"
     with pytest.raises(CorruptDownloadError, match="arrived corrupted.*pull qwen3-4b"):
         pull(library, "qwen3-4b", gguf_from=GGUF_OK)
-    assert_nothing_installed()
+    assert_nothing_installed(library)
     assert not list(staging_dir("qwen3-4b").rglob("pytorch_model.bin"))  # the bad copy is gone
 
     del fake_hub.faults[hyper]
@@ -111,7 +111,7 @@ def test_gguf_that_does_not_fit_the_base_is_rejected(library, fake_hub):
     with pytest.raises(IncompatiblePairError,
                        match=r"blk\.0\.ffn_down\.weight is \(64, 96\) but the base config says \(64, 128\)"):
         pull(library, "qwen3-4b", gguf_from=GGUF_OTHER)
-    assert_nothing_installed()
+    assert_nothing_installed(library)
     assert not (staging_dir("qwen3-4b") / "model.gguf").exists()
 
 
@@ -123,7 +123,7 @@ def test_gated_repo_needs_a_token_with_access(library, fake_hub, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_token_without_access")
     with pytest.raises(HubAccessError, match="no access yet: accept its licence"):
         pull(library, "qwen3-4b", gguf_from=GGUF_OK)
-    assert_nothing_installed()
+    assert_nothing_installed(library)
 
     monkeypatch.setenv("HF_TOKEN", fake_hub.repos[BASE].token)
     assert pull(library, "qwen3-4b", gguf_from=GGUF_OK).installed
@@ -138,7 +138,7 @@ def test_not_enough_disk_space_stops_before_downloading(library, fake_hub, monke
     with pytest.raises(InsufficientDiskError, match=r"needs 0\.0 GB free .* only 0\.0 GB is free"):
         pull(library, "qwen3-4b", gguf_from=GGUF_OK)
     assert file_gets(fake_hub) == []
-    assert_nothing_installed()
+    assert_nothing_installed(library)
 
 
 @pytest.mark.slow
@@ -174,7 +174,7 @@ def test_unreachable_hub_says_so_and_changes_nothing(library, fake_hub, monkeypa
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     with pytest.raises(DownloadError, match=f"Could not reach the hub at http://127.0.0.1:{port}"):
         pull(library, "qwen3-4b")
-    assert_nothing_installed()
+    assert_nothing_installed(library)
 
 
 def test_a_second_pull_of_the_same_pair_waits_its_turn(library, fake_hub):
@@ -211,7 +211,7 @@ def test_a_checkpoint_the_loader_refuses_is_not_installed(library, fake_hub, tmp
     with pytest.raises(IncompatiblePairError, match=f"{HYPER_REPO}/{HYPER_FILE} cannot be used by DocLoRA, so "
                                                     f"nothing was installed: .*{REFUSED[case]}"):
         pull(library, "qwen3-4b", gguf_from=GGUF_OK)
-    assert_nothing_installed()
+    assert_nothing_installed(library)
     assert not (staging_dir("qwen3-4b") / "model.gguf").exists()  # refused before the GGUF step
 
 
