@@ -85,5 +85,7 @@ def m004_collections(db: Database) -> None:
 @migrations()
 def m005_drop_document_status(db: Database) -> None:
     """Drop ``documents.status``: a document's status depends on the active pair and is computed
-    from its adapters (``app.library.document_status``); the stored value was never read."""
-    db.execute("ALTER TABLE documents DROP COLUMN status")
+    from its adapters (``app.library.document_status``); the stored value was never read.
+    sqlite-utils rebuilds the table (any SQLite version), keeping its index and the foreign keys
+    that point to it."""
+    db["documents"].transform(drop={"status"})

@@ -113,5 +113,7 @@ def test_a_library_from_before_m005_loses_the_status_column_and_keeps_its_rows(d
     assert listed == {"Old report": "ready", "Other pair's": "needs-reindex"}
     assert [d.title for d in lib.documents("tiny-needle", search="keeper")] == ["Old report"]
     assert lib.pages(doc) == [(1, "the lighthouse keeper")]
-    lib.remove(other)  # the foreign keys still hold: its adapter row goes with it
-    assert lib.db["adapters"].count == 1
+    assert [(i.columns, i.unique) for i in lib.db["documents"].indexes] == [(["sha256"], 1)]
+    assert lib.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert {fk.other_table for t in ("pages", "adapters", "chats", "collection_documents")
+            for fk in lib.db[t].foreign_keys} >= {"documents"}
