@@ -27,7 +27,7 @@ from app.chat import ChatEngine, build_messages, is_stopped
 from app.errors import DocLoRAError, DocumentNotReadyError
 from app.jobs import JobQueue
 from app.library import Library
-from app.pair import Pair, active_pair, check_pair
+from app.models import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
@@ -81,7 +81,7 @@ class DocLoRA:
         """The active model pair (its files are checked when the engines load)."""
         with self._lock:
             if self._pair is None:
-                self._pair = active_pair(self._model_name)
+                self._pair = active_pair(self.library, self._model_name)
             return self._pair
 
     @property

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -68,7 +69,7 @@ class DocLoRAGroup(click.Group):
             if os.environ.get("DOCLORA_RAISE_ERRORS"):
                 raise
             if not isinstance(exc, _domain_errors()):  # the library's disk or database failed
-                from app.library import storage_error
+                from app.database import storage_error
                 exc = storage_error(exc)
             raise UserError(shown(str(exc))) from exc
 
@@ -94,9 +95,11 @@ def cli(ctx: click.Context, model: str | None) -> None:
         doclora chat paper
     """
     ctx.obj = {"model": model, "app": None, "told": False}
+    from app.library import Library
     from app.models import enforce_offline
 
-    enforce_offline()  # once the active pair is installed, nothing touches the network (`models pull` lifts it)
+    with closing(Library.open()) as library:
+        enforce_offline(library)  # once the active pair is installed, nothing touches the network (`models pull` lifts it)
 
 
 def _app(ctx: click.Context, announce: bool = False) -> DocLoRA:

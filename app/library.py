@@ -1,111 +1,48 @@
-"""The library: one store class that owns the SQLite database (sqlite-utils).
+"""The library: one store class that owns the SQLite database (sqlite-utils), every table.
 
-Every public write is one ``with db.atomic():``; rows come back as the dataclasses of
-``app.records``. File paths are stored relative to ``home_dir()`` and returned absolute. One
-connection is shared by the app's threads behind a lock (the UI's handlers and the job worker).
+Documents, pages, adapters, chats and jobs are here; collections (``app.library_collections``)
+and installed model pairs (``app.library_pairs``) are mixed in. Every public write is one
+``with db.atomic():``; rows come back as the dataclasses of ``app.records``. File paths are
+stored relative to ``home_dir()`` and returned absolute. One connection (``app.database``) is
+shared by the app's threads behind a lock (the UI's handlers and the job worker).
 """
 
 from __future__ import annotations
 
 import difflib
-import errno
 import json
 import re
-import sqlite3
 import threading
-import unicodedata
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 
-from filelock import FileLock, Timeout
 from sqlite_utils import Database
 
 from app.compose import forget as forget_compositions
-from app.errors import (
-    AmbiguousDocumentError, DiskFullError, DocLoRAError, DocumentNotFoundError, LibraryError,
-    is_disk_full)
-from app.migrations import migrations
+from app.database import connect, now
+from app.errors import AmbiguousDocumentError, DocumentNotFoundError
+from app.library_collections import CollectionTables
+from app.library_pairs import PairTable
 from app.paths import home_dir, library_db_path
 from app.records import (
-    FAILED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NEEDS_REINDEX, READY, Adapter, Collection,
-    Document, Job, Message, Source)
+    FAILED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NEEDS_REINDEX, READY, Adapter, Document, Job,
+    Message, Source)
+from app.titles import MAX_TITLE, checked_title, clean_title
 
 # Words too common to help find the page that supports an answer.
 _STOPWORDS = frozenset("""a an and are as at be by do does for from has have how i in is it its
 me my of on or please reply say that the their this to was what when where which who why with
 you your only number""".split())
 
-MAX_TITLE = 120  # as converters.pdf caps a PDF's own title
-# Bidirectional overrides and isolates: they reorder what a terminal or page shows.
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
-
-def now() -> str:
-    """UTC timestamp, ISO 8601, second precision."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def clean_title(text: str) -> str:
-    """A title without control characters (NUL, terminal escapes, bidi overrides); line breaks
-    and tabs become spaces, runs of spaces one."""
-    kept = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if ch in _BIDI or (category in ("Cc", "Cs") and not ch.isspace()):
-            continue
-        kept.append(" " if ch.isspace() or category in ("Zl", "Zp") else ch)
-    return " ".join("".join(kept).split())
-
-
-def checked_title(text: str) -> str:
-    """A title a user typed, cleaned; refused when empty or longer than MAX_TITLE."""
-    title = clean_title(text)
-    if not title:
-        raise LibraryError("The new title is empty; give a title with some text.")
-    if len(title) > MAX_TITLE:
-        raise LibraryError(f"The title has {len(title)} characters; give one of at most "
-                           f"{MAX_TITLE}.")
-    return title
-
-
-def storage_error(exc: BaseException, path: Path | None = None) -> DocLoRAError:
-    """One sentence for a failure of the library's database or folder (``exc`` from sqlite3 or
-    the file system)."""
-    home = home_dir()
-    if is_disk_full(exc):
-        return DiskFullError(f"The disk holding {home} is full; free some space and try again.")
-    text = str(exc)
-    if (isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
-            or "readonly" in text or "unable to open database" in text):
-        return LibraryError(f"The library folder {home} cannot be written ({text}); give "
-                            "yourself write access to it or set DOCLORA_HOME to another folder.")
-    if isinstance(exc, Timeout):
-        return LibraryError(f"Another DocLoRA process has held the library lock {exc.lock_file} "
-                            "for a minute; wait for it to finish and try again.")
-    if isinstance(exc, sqlite3.DatabaseError):
-        return LibraryError(f"The library database {path or library_db_path()} is damaged "
-                            f"({text}); restore it from a backup, or move it away together with "
-                            "the 'adapters' and 'documents' folders to start afresh.")
-    return LibraryError(f"The library in {home} could not be used ({text}); check the folder "
-                        "and the free disk space.")
-
-
-def connect(path: Path | None = None) -> Database:
-    """The library database, created and migrated under a file lock: migrations read what is
-    pending before they write, so two processes starting at once must not interleave."""
-    path = path or library_db_path()
-    try:
-        with FileLock(f"{path}.lock", timeout=60):
-            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-            db = Database(conn)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            migrations.apply(db)
-            db.execute("SELECT count(*) FROM documents").fetchone()  # a damaged file fails here
-            return db
-    except (sqlite3.Error, OSError, Timeout) as exc:
-        raise storage_error(exc, path) from exc
+def document_status(adapters: list[Adapter], model: str) -> str:
+    """The one re-index rule: READY with a usable adapter made by ``model``, NEEDS_REINDEX when
+    the document only has adapters made by other pairs, FAILED otherwise (its adapter file is
+    missing, or it has none)."""
+    mine = next((a for a in adapters if a.model == model), None)
+    if mine is not None:
+        return READY if Path(mine.file).is_file() else FAILED
+    return NEEDS_REINDEX if adapters else FAILED
 
 
 def _terms(text: str) -> list[str]:
@@ -124,15 +61,16 @@ def _did_you_mean(text: str, rows: list[dict]) -> str:
     return f" (did you mean '{words[close[0]]}'?)" if close else ""
 
 
-class Library:
-    """Documents, pages (FTS5), adapters, chats and jobs of one DOCLORA_HOME."""
+class Library(CollectionTables, PairTable):
+    """Documents, pages (FTS5), adapters, chats, jobs, collections and model pairs of one
+    DOCLORA_HOME, through one connection."""
 
     def __init__(self, db: Database, db_path: Path | None = None) -> None:
+        """``db``: a connection from ``app.database.connect`` (created and migrated)."""
         self.db = db
         self.db_path = db_path or library_db_path()
         self.home = home_dir()
         self._lock = threading.RLock()
-        migrations.apply(db)
 
     @classmethod
     def open(cls, path: Path | None = None) -> Library:
@@ -168,13 +106,10 @@ class Library:
         return Adapter.from_row(row)
 
     def _document(self, row: dict, model: str) -> Document:
-        adapters = list(self.db["adapters"].rows_where("document_id = ?", [row["id"]]))
-        mine = next((self._adapter(a) for a in adapters if a["model"] == model), None)
-        if mine is not None:
-            status = READY if Path(mine.file).is_file() else FAILED
-        else:
-            status = NEEDS_REINDEX if adapters else FAILED
-        return Document.from_row(row, adapter=mine, status=status)
+        adapters = [self._adapter(a) for a in
+                    self.db["adapters"].rows_where("document_id = ?", [row["id"]])]
+        mine = next((a for a in adapters if a.model == model), None)
+        return Document.from_row(row, adapter=mine, status=document_status(adapters, model))
 
     def documents(self, model: str, search: str | None = None) -> list[Document]:
         """Documents newest first; ``search`` matches title substrings or words in the text."""
@@ -240,7 +175,7 @@ class Library:
                 doc_id = self.db["documents"].insert({
                     "sha256": sha256, "title": clean_title(title)[:MAX_TITLE] or file_name, "file_name": file_name,
                     "source_file": self.rel(source_file), "pages": len(pages), "tokens": tokens,
-                    "status": READY, "created": now(),
+                    "created": now(),
                 }).last_pk
                 self.db["pages"].insert_all(
                     {"document_id": doc_id, "number": n, "text": text} for n, text in pages)
@@ -396,54 +331,6 @@ class Library:
                 return None
             self.db["messages"].delete_where("chat_id = ? AND id >= ?", [chat_id, users[0]["id"]])
             return users[0]["content"]
-
-    # -- collections -----------------------------------------------------------------------
-
-    def _collection(self, row: dict) -> Collection:
-        ids = [r["document_id"] for r in self.db["collection_documents"].rows_where(
-            "collection_id = ?", [row["id"]], order_by="position")]
-        return Collection(id=row["id"], name=row["name"], documents=ids, created=row["created"])
-
-    def collections(self) -> list[Collection]:
-        """Every collection, by name."""
-        with self._lock:
-            return [self._collection(r) for r in self.db["collections"].rows_where(order_by="name")]
-
-    def collection(self, name: str) -> Collection:
-        """A collection by its name (case-insensitive); DocumentNotFoundError if none."""
-        with self._lock:
-            rows = list(self.db["collections"].rows_where("lower(name) = lower(?)", [name.strip()]))
-            if not rows:
-                raise DocumentNotFoundError(
-                    f"No collection is called '{name}'; run 'doclora collections list'.")
-            return self._collection(rows[0])
-
-    def save_collection(self, name: str, doc_ids: list[int]) -> Collection:
-        """Create or replace the collection ``name`` with these documents."""
-        name = clean_title(name)
-        if not name or name.startswith("@") or "," in name:
-            raise DocLoRAError("A collection name must be non-empty, without commas, and not "
-                               "start with '@'.")
-        if not doc_ids:
-            raise DocLoRAError("A collection needs at least one document.")
-        with self._lock, self.db.atomic():
-            old = list(self.db["collections"].rows_where("lower(name) = lower(?)", [name]))
-            if old:
-                self.db["collection_documents"].delete_where("collection_id = ?", [old[0]["id"]])
-                self.db["collections"].delete(old[0]["id"])
-            cid = self.db["collections"].insert({"name": name, "created": now()}).last_pk
-            self.db["collection_documents"].insert_all(
-                {"collection_id": cid, "document_id": d, "position": i}
-                for i, d in enumerate(dict.fromkeys(doc_ids)))
-        return self.collection(name)
-
-    def remove_collection(self, name: str) -> Collection:
-        """Delete a collection (its documents stay)."""
-        found = self.collection(name)
-        with self._lock, self.db.atomic():
-            self.db["collection_documents"].delete_where("collection_id = ?", [found.id])
-            self.db["collections"].delete(found.id)
-        return found
 
     # -- jobs ------------------------------------------------------------------------------
 

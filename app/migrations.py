@@ -1,4 +1,4 @@
-"""The whole library schema as named, transactional steps (applied on start by ``Library``).
+"""The whole library schema as named, transactional steps (applied by ``app.database.connect``).
 
 Never edit a step that has shipped: add ``m00N_...`` instead.
 """
@@ -80,3 +80,12 @@ def m004_collections(db: Database) -> None:
         pk=("collection_id", "document_id"),
         foreign_keys=[("collection_id", "collections", "id"), ("document_id", "documents", "id")],
         not_null={"position"})
+
+
+@migrations()
+def m005_drop_document_status(db: Database) -> None:
+    """Drop ``documents.status``: a document's status depends on the active pair and is computed
+    from its adapters (``app.library.document_status``); the stored value was never read.
+    sqlite-utils rebuilds the table (any SQLite version), keeping its index and the foreign keys
+    that point to it."""
+    db["documents"].transform(drop={"status"})

@@ -45,12 +45,6 @@ def models_dir() -> Path:
     return _sub("models")
 
 
-def cache_dir() -> Path:
-    """Re-creatable downloads (e.g. llama.cpp's converter); ``$DOCLORA_CACHE`` overrides."""
-    from converters.cache import cache_dir as converters_cache_dir
-    return converters_cache_dir()  # one definition, shared with converters/
-
-
 def assets_dir() -> Path:
     """Files shipped with the project (the bundled demo model pair)."""
     return REPO_ROOT / "assets"

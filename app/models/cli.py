@@ -1,30 +1,21 @@
-"""``doclora models ...``: list, pull, use, rm and add model pairs."""
+"""``doclora models ...``: list, pull, use, rm and add model pairs.
+
+A group of the ``doclora`` command (``app.cli``), which shows its errors as one sentence. Each
+command works on the library's ``models`` table through one ``Library``, closed when it ends.
+"""
 
 from __future__ import annotations
 
 import json
-import os
+from contextlib import closing
 from pathlib import Path
 
 import click
 
-from app.errors import DocLoRAError
+from app.library import Library
 from app.models import catalog, install
+from app.models.pair import Pair
 from app.models.registry import QUANTS
-
-
-class ModelsGroup(click.Group):
-    """Shows domain errors as one sentence with exit status 2 (also when used standalone)."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except DocLoRAError as exc:
-            if os.environ.get("DOCLORA_RAISE_ERRORS"):
-                raise
-            err = click.ClickException(str(exc))
-            err.exit_code = 2
-            raise err from exc
 
 
 def _gb(x: float | None) -> str:
@@ -38,7 +29,7 @@ def _commits(source: dict) -> str:
     return ", " + " ".join(parts) if parts else ""
 
 
-def _line(pair: catalog.ModelPair) -> str:
+def _line(pair: Pair) -> str:
     mark = "*" if pair.active else " "
     if pair.installed:
         state = "installed" + _commits(pair.source)
@@ -52,8 +43,9 @@ def _line(pair: catalog.ModelPair) -> str:
     return line + (f"\n    {pair.notes}" if pair.notes else "")
 
 
-@click.group(name="models", cls=ModelsGroup)
-def models() -> None:
+@click.group(name="models")
+@click.pass_context
+def models(ctx: click.Context) -> None:
     """Manage model pairs (base model + chat GGUF + D2L hypernetwork).
 
     \b
@@ -62,13 +54,15 @@ def models() -> None:
         doclora models pull qwen3-4b
         doclora models use tiny-needle
     """
+    ctx.obj = ctx.with_resource(closing(Library.open()))  # the subcommands' library
 
 
 @models.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print the pairs as a JSON array.")
-def models_list(as_json: bool) -> None:
+@click.pass_obj
+def models_list(library: Library, as_json: bool) -> None:
     """List the pairs; * marks the active one."""
-    pairs = catalog.list_pairs()
+    pairs = catalog.list_pairs(library)
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in pairs], indent=2))
         return
@@ -99,8 +93,9 @@ def _progress_printer() -> install.Progress:
 @click.option("--revision", "revisions", multiple=True, metavar="PART=REV",
               help="Pin a repository (PART: base, hypernet or gguf) to a commit, branch or tag; "
                    "repeatable. Default: the registry's revision (main).")
-def models_pull(name: str, quant: str | None, gguf_from: str | None, force: bool, use: bool,
-                revisions: tuple[str, ...]) -> None:
+@click.pass_obj
+def models_pull(library: Library, name: str, quant: str | None, gguf_from: str | None,
+                force: bool, use: bool, revisions: tuple[str, ...]) -> None:
     """Download, verify and install a pair (resumes an interrupted pull).
 
     \b
@@ -114,7 +109,7 @@ def models_pull(name: str, quant: str | None, gguf_from: str | None, force: bool
         if not sep or not rev:
             raise click.UsageError(f"--revision takes PART=REV (e.g. base=1abe8ae), not '{item}'.")
         pins[part] = rev
-    pair = install.pull(name, quant=quant, gguf_from=gguf_from, force=force, use=use,
+    pair = install.pull(library, name, quant=quant, gguf_from=gguf_from, force=force, use=use,
                         progress=_progress_printer(), revisions=pins)
     click.echo(f"{pair.name} is installed in {pair.base_dir.parent}"
                + (" and active." if pair.active else "."))
@@ -122,21 +117,23 @@ def models_pull(name: str, quant: str | None, gguf_from: str | None, force: bool
 
 @models.command(name="use")
 @click.argument("name")
-def models_use(name: str) -> None:
+@click.pass_obj
+def models_use(library: Library, name: str) -> None:
     """Make an installed pair the active one."""
-    pair = catalog.use_pair(name)
+    pair = catalog.use_pair(library, name)
     click.echo(f"Now using {pair.name}; documents made with another pair need re-internalizing.")
 
 
 @models.command(name="rm")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def models_rm(name: str, yes: bool) -> None:
+@click.pass_obj
+def models_rm(library: Library, name: str, yes: bool) -> None:
     """Uninstall a pulled pair (or forget a pair you added; its files stay)."""
-    pair = catalog.get_pair(name)
+    pair = catalog.get_pair(library, name)
     if not yes and pair.kind == "registry":
         click.confirm(f"Delete {pair.name} and its files?", abort=True)
-    catalog.remove_pair(name)
+    catalog.remove_pair(library, name)
     click.echo(f"Removed {name}.")
 
 
@@ -149,7 +146,9 @@ def models_rm(name: str, yes: bool) -> None:
 @click.option("--hypernet", required=True, type=click.Path(path_type=Path),
               help="D2L hypernetwork checkpoint (pytorch_model.bin or our folder format).")
 @click.option("--use", is_flag=True, help="Make the pair active.")
-def models_add(name: str, base_dir: Path, gguf: Path, hypernet: Path, use: bool) -> None:
+@click.pass_obj
+def models_add(library: Library, name: str, base_dir: Path, gguf: Path, hypernet: Path,
+               use: bool) -> None:
     """Add your own pair after checking that the GGUF and hypernetwork fit the base."""
-    pair = install.add_pair(name, base_dir, gguf, hypernet, use=use)
+    pair = install.add_pair(library, name, base_dir, gguf, hypernet, use=use)
     click.echo(f"Added {pair.name}" + (" (active)." if pair.active else "."))

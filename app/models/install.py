@@ -13,16 +13,20 @@ import shutil
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from app.models import hub, store, verify
 from filelock import FileLock, Timeout
 
-from app.models.catalog import GGUF_NAME, ModelPair, get_pair, install_dir, use_pair
+from app.models import hub, verify
+from app.models.catalog import GGUF_NAME, get_pair, install_dir, use_pair
 from app.models.errors import (
     BundledPairError, DownloadError, IncompatiblePairError, PairNotFoundError)
+from app.models.pair import Pair
 from app.models.registry import BUNDLED_NAMES, QUANTS, PairSpec, RepoFiles, load_specs
 from app.paths import models_dir
+
+if TYPE_CHECKING:
+    from app.library import Library
 
 # progress(stage, done, total): stages "download" (bytes), "convert", "verify", "install".
 Progress = Callable[[str, int, int], None]
@@ -161,10 +165,10 @@ def _move_into_place(stage: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def pull(name: str, quant: str | None = None, gguf_from: str | None = None,
+def pull(library: Library, name: str, quant: str | None = None, gguf_from: str | None = None,
          force: bool = False, use: bool = True, progress: Progress | None = None,
-         revisions: dict[str, str] | None = None) -> ModelPair:
-    """Download, verify and install a registry pair; offline afterwards.
+         revisions: dict[str, str] | None = None) -> Pair:
+    """Download, verify and install a registry pair, recorded in ``library``; offline afterwards.
 
     Already installed (and not ``force``): returns at once without any network access.
     ``quant``: Q4_K_M (default), Q8_0 or F16 for the locally converted chat GGUF; ``gguf_from``:
@@ -172,28 +176,28 @@ def pull(name: str, quant: str | None = None, gguf_from: str | None = None,
     ``revisions``: {"base"|"hypernet"|"gguf": commit, branch or tag} pins those repositories.
     """
     spec = _spec_for(name, quant, gguf_from, revisions)
-    current = get_pair(name)
+    current = get_pair(library, name)
     if current.installed and not force:
         if use:
-            store.set_active(name)
+            library.set_active_pair(name)
             current.active = True
         return current
     stage = staging_dir(name)
     stage.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(stage.with_name(f"{name}.lock"), timeout=0):
-            return _pull_locked(spec, stage, force, use, progress)
+            return _pull_locked(library, spec, stage, force, use, progress)
     except Timeout:
         raise DownloadError(f"Another pull of {name} is already running; wait for it to "
                             "finish.") from None
 
 
-def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
-                 progress: Progress | None) -> ModelPair:
+def _pull_locked(library: Library, spec: PairSpec, stage: Path, force: bool, use: bool,
+                 progress: Progress | None) -> Pair:
     """The pull itself, while holding the pair's lock."""
     name = spec.name
-    if not force and get_pair(name).installed:  # another process finished it meanwhile
-        return use_pair(name) if use else get_pair(name)
+    if not force and get_pair(library, name).installed:  # another process finished it meanwhile
+        return use_pair(library, name) if use else get_pair(library, name)
     stage.mkdir(parents=True, exist_ok=True)
     with hub.online():
         from huggingface_hub import get_token
@@ -202,7 +206,7 @@ def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
         base = hub.list_files(spec.base, ("config.json", "*.safetensors"), token)
         hyper = hub.list_files(spec.hypernet, spec.hypernet.patterns, token)
         gguf = hub.list_files(spec.gguf, spec.gguf.patterns, token) if spec.gguf else []
-        _check_unchanged(base + hyper + gguf, get_pair(name).source.get("files", {}), name)
+        _check_unchanged(base + hyper + gguf, get_pair(library, name).source.get("files", {}), name)
         verify.check_free_space(models_dir(), _needed_bytes(base, hyper + gguf, spec,
                                                             _folder_bytes(stage)), name)
         parts = [(base, stage / "base"), (hyper, stage / "hypernet"), (gguf, stage / "gguf")]
@@ -242,11 +246,11 @@ def _pull_locked(spec: PairSpec, stage: Path, force: bool, use: bool,
                   for f in base + hyper + gguf},
     }
     _move_into_place(stage, target)
-    store.record(name, target / "base", target / GGUF_NAME,
-                 target / "hypernet" / spec.hypernet_file, source, active=use)
+    library.record_pair(name, target / "base", target / GGUF_NAME,
+                        target / "hypernet" / spec.hypernet_file, source, active=use)
     if progress:
         progress("install", 1, 1)
-    return get_pair(name)
+    return get_pair(library, name)
 
 
 def _check_unchanged(files: list[hub.RemoteFile], recorded: dict[str, dict], name: str) -> None:
@@ -265,9 +269,10 @@ def _check_unchanged(files: list[hub.RemoteFile], recorded: dict[str, dict], nam
                 "HF_ENDPOINT (or the mirror it names) before pulling again.")
 
 
-def add_pair(name: str, base_dir: Path, gguf: Path, hypernet: Path, use: bool = False) -> ModelPair:
-    """Register a user's own pair (files stay where they are) after checking that the GGUF and
-    the hypernetwork both fit the base model."""
+def add_pair(library: Library, name: str, base_dir: Path, gguf: Path, hypernet: Path,
+             use: bool = False) -> Pair:
+    """Record a user's own pair in ``library`` (files stay where they are) after checking that
+    the GGUF and the hypernetwork both fit the base model."""
     if name in BUNDLED_NAMES or name in load_specs():
         raise IncompatiblePairError(f"'{name}' is the name of a registry pair; choose another name.")
     base_dir, gguf, hypernet = (Path(p).expanduser().resolve() for p in (base_dir, gguf, hypernet))
@@ -275,5 +280,5 @@ def add_pair(name: str, base_dir: Path, gguf: Path, hypernet: Path, use: bool = 
         raise IncompatiblePairError(f"Hypernetwork checkpoint not found: {hypernet}; check the path.")
     verify.check_gguf(gguf, base_dir)
     verify.check_hypernet(hypernet, base_dir)
-    store.record(name, base_dir, gguf, hypernet, {"kind": "user"}, active=use)
-    return get_pair(name)
+    library.record_pair(name, base_dir, gguf, hypernet, {"kind": "user"}, active=use)
+    return get_pair(library, name)

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.library import Library
 
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
-def enforce_offline() -> bool:
-    """Switch the hub libraries to offline mode when the active pair is installed (the bundled
-    pair always is); returns whether offline mode is now on."""
+def enforce_offline(library: Library) -> bool:
+    """Switch the hub libraries to offline mode when the library's active pair is installed (the
+    demo pair always is); returns whether offline mode is now on."""
     from app.models.catalog import active_pair
     from app.models.errors import ModelError
 
     try:
-        active_pair()
+        active_pair(library)
     except ModelError:
         return False  # the user still has to pull the chosen pair; keep the hub reachable
     for var in OFFLINE_VARS:

@@ -8,10 +8,9 @@ from functools import lru_cache
 from pathlib import Path
 
 REGISTRY_FILE = Path(__file__).with_name("pairs.json")
-BUNDLED = "tiny-needle"  # the demo pair in assets/ (needles only)
+DEMO_PAIR = "tiny-needle"  # the demo pair in assets/ (needles only); active when none is chosen
 SMOLLM2 = "smollm2-135m"  # the real-language pair in assets/ (built by `make setup`)
-BUNDLED_NAMES = (BUNDLED, SMOLLM2)
-DEFAULT_PAIR = BUNDLED  # active when the library names none
+BUNDLED_NAMES = (DEMO_PAIR, SMOLLM2)
 QUANTS = ("Q4_K_M", "Q8_0", "F16")
 
 

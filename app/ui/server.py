@@ -60,8 +60,8 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
 
     from app.models import enforce_offline
 
-    enforce_offline()
     core = DocLoRA(model, settings=load_settings())  # what the window's Settings last applied
+    enforce_offline(core.library)
     core.tidy()  # jobs of a killed window show as failed, its leftovers go
     blocks = window.build(core)
     blocks.queue(default_concurrency_limit=1)

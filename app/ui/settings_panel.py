@@ -40,7 +40,7 @@ def model_names(core: DocLoRA) -> list[str]:
         current = None
     try:
         from app.models import list_pairs
-        names = [p.name for p in list_pairs() if getattr(p, "installed", True)]
+        names = [p.name for p in list_pairs(core.library) if getattr(p, "installed", True)]
     except Exception:  # the models package is optional; the active pair is always listed
         names = []
     if current and current not in names:

@@ -22,7 +22,8 @@ def test_fresh_database_gets_every_table_and_the_models_columns_exactly():
     assert db["models"].pks == ["name"]
     applied = [m.name for m in migrations.applied(db)]
     assert applied == ["m001_initial", "m002_jobs", "m003_adapter_compression",
-                       "m004_collections"]
+                       "m004_collections", "m005_drop_document_status"]
+    assert "status" not in {c.name for c in db["documents"].columns}
 
 
 def test_reopening_applies_nothing_again_and_keeps_rows():
@@ -32,15 +33,14 @@ def test_reopening_applies_nothing_again_and_keeps_rows():
     lib = Library.open()
     assert migrations.pending(lib.db) == []
     assert lib.db["models"].count == 1
-    assert len(migrations.applied(lib.db)) == 4
+    assert len(migrations.applied(lib.db)) == 5
 
 
 def test_fts_index_follows_page_inserts_and_deletes():
     lib = Library.open()
     with lib.db.atomic():
         doc = lib.db["documents"].insert({"sha256": "s", "title": "t", "file_name": "f",
-                                          "pages": 1, "tokens": 1, "status": "ready",
-                                          "created": "now"}).last_pk
+                                          "pages": 1, "tokens": 1, "created": "now"}).last_pk
         lib.db["pages"].insert({"document_id": doc, "number": 1, "text": "lighthouse keeper"})
     hits = lib.db.execute("SELECT rowid FROM pages_fts WHERE pages_fts MATCH 'keeper'").fetchall()
     assert len(hits) == 1
@@ -86,3 +86,34 @@ def test_a_library_from_before_m004_gets_collections_that_round_trip():
     assert [(c.name, c.documents) for c in lib.collections()] == [("Both", [ids[1], ids[0]])]
     lib.remove(ids[0])
     assert lib.collection("both").documents == [ids[1]]
+
+
+def test_a_library_from_before_m005_loses_the_status_column_and_keeps_its_rows(doclora_home):
+    db = Database(sqlite3.connect(library_db_path()))
+    migrations.apply(db, stop_before="m005_drop_document_status")
+    (doclora_home / "a.gguf").write_bytes(b"GGUF")
+    with db.atomic():
+        old = {"sha256": "s1", "title": "Old report", "file_name": "old.pdf", "pages": 1,
+               "tokens": 7, "status": "ready", "created": "c", "source_file": "old.pdf"}
+        doc = db["documents"].insert(old).last_pk
+        other = db["documents"].insert(dict(old, sha256="s2", title="Other pair's",
+                                            status="needs-reindex")).last_pk
+        db["pages"].insert({"document_id": doc, "number": 1, "text": "the lighthouse keeper"})
+        for doc_id, model in ((doc, "tiny-needle"), (other, "qwen3-4b")):
+            db["adapters"].insert({"document_id": doc_id, "model": model, "base_model": "b",
+                                   "hypernet_id": "h", "rank": 8, "n_chunks": 1,
+                                   "file": "a.gguf", "peft_file": "a.st", "size": 4,
+                                   "created": "c"})
+    db.close()
+    lib = Library.open()
+    assert "status" not in {c.name for c in lib.db["documents"].columns}
+    assert {k: v for k, v in lib.db["documents"].get(doc).items()} == {
+        k: v for k, v in dict(old, id=doc).items() if k != "status"}
+    listed = {d.title: d.status for d in lib.documents("tiny-needle")}
+    assert listed == {"Old report": "ready", "Other pair's": "needs-reindex"}
+    assert [d.title for d in lib.documents("tiny-needle", search="keeper")] == ["Old report"]
+    assert lib.pages(doc) == [(1, "the lighthouse keeper")]
+    assert [(i.columns, i.unique) for i in lib.db["documents"].indexes] == [(["sha256"], 1)]
+    assert lib.db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert {fk.other_table for t in ("pages", "adapters", "chats", "collection_documents")
+            for fk in lib.db[t].foreign_keys} >= {"documents"}

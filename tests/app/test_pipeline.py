@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import threading
+from dataclasses import replace
 
 import gguf
 import numpy as np
@@ -19,7 +20,7 @@ from app.api import DocLoRA
 from app.cli import cli
 from app.errors import CancelledError
 from app.library import Library
-from app.pair import demo_pair
+from app.models import demo_pair
 from app.paths import adapters_dir, home_dir
 
 from app_helpers import (
@@ -220,7 +221,7 @@ def test_adapter_for_another_base_model_is_refused(demo_pair, existing, pdfs, tm
                                                    monkeypatch):
     other = _mismatched_gguf(tmp_path / "other.gguf")
     pair = demo_pair_with(other)
-    monkeypatch.setattr("app.api.active_pair", lambda name=None: pair)
+    monkeypatch.setattr("app.api.active_pair", lambda library, name=None: pair)
     result = add(make_pdf(pdfs / "doc.pdf", [needle_text("5503")]))
     assert result.exit_code == 2
     assert "The adapter does not fit the chat model other.gguf" in result.stderr
@@ -228,8 +229,7 @@ def test_adapter_for_another_base_model_is_refused(demo_pair, existing, pdfs, tm
 
 
 def demo_pair_with(gguf_path):
-    base = demo_pair()
-    return type(base)("other-pair", base.base_dir, gguf_path, base.hypernet)
+    return replace(demo_pair(), name="other-pair", gguf=gguf_path)
 
 
 def test_cancel_during_encoding_keeps_nothing(demo_pair, existing, pdfs):

@@ -207,6 +207,16 @@ class FakeHubServer:
         self.thread.join(timeout=5)
 
 
+@pytest.fixture
+def library():
+    """The test's library (its ``models`` table records installed and active pairs)."""
+    from app.library import Library
+
+    lib = Library.open()
+    yield lib
+    lib.close()
+
+
 # --- tiny stand-ins for the real repositories ------------------------------------------------
 
 BASE_REPO = "Qwen/Qwen3-4B-Instruct-2507"  # served with a tiny random Qwen3 (parity fixture)

@@ -1,29 +1,27 @@
-"""Which pairs exist, which one is active, use/rm, and the re-internalize rule."""
+"""Which pairs exist, which one is active, and use/rm."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.models import (
-    active_pair, get_pair, list_pairs, needs_reinternalize, remove_pair, use_pair)
-from app.models import store
+from app.models import active_pair, get_pair, list_pairs, remove_pair, use_pair
 from app.models.errors import BundledPairError, PairNotFoundError, PairNotInstalledError
 from app.paths import demo_pair_dir
 
 
-def fake_user_pair(tmp_path, name: str) -> None:
+def fake_user_pair(library, tmp_path, name: str) -> None:
     """Record a user pair whose files exist (as ``add`` would after its checks)."""
     folder = tmp_path / name
     (folder / "base").mkdir(parents=True)
     (folder / "base" / "config.json").write_text("{}")
     (folder / "m.gguf").write_bytes(b"GGUF")
     (folder / "hn.bin").write_bytes(b"x")
-    store.record(name, folder / "base", folder / "m.gguf", folder / "hn.bin", {"kind": "user"},
-                 active=False)
+    library.record_pair(name, folder / "base", folder / "m.gguf", folder / "hn.bin",
+                        {"kind": "user"}, active=False)
 
 
-def test_fresh_library_lists_the_registry_and_uses_the_bundled_pair():
-    pairs = {p.name: p for p in list_pairs()}
+def test_fresh_library_lists_the_registry_and_uses_the_bundled_pair(library):
+    pairs = {p.name: p for p in list_pairs(library)}
     assert list(pairs) == ["tiny-needle", "smollm2-135m", "qwen3-4b", "gemma-2-2b", "mistral-7b"]
     demo = pairs["tiny-needle"]
     assert demo.installed and demo.active and demo.kind == "bundled"
@@ -37,57 +35,48 @@ def test_fresh_library_lists_the_registry_and_uses_the_bundled_pair():
     assert qwen.gguf_method == "convert" and qwen.quant == "Q4_K_M"
     assert pairs["gemma-2-2b"].gated and "token" in pairs["gemma-2-2b"].licence
     assert pairs["mistral-7b"].hypernet_file.startswith("mistral_7b_d2l/")
-    assert active_pair().name == "tiny-needle"
+    assert active_pair(library).name == "tiny-needle"
 
 
-def test_active_pair_order_explicit_then_env_then_library_then_bundled(tmp_path, monkeypatch):
-    fake_user_pair(tmp_path, "mine")
-    fake_user_pair(tmp_path, "other")
-    assert active_pair().name == "tiny-needle"
-    use_pair("mine")
-    assert active_pair().name == "mine"
-    assert [p.name for p in list_pairs() if p.active] == ["mine"]
+def test_active_pair_order_explicit_then_env_then_library_then_bundled(library, tmp_path, monkeypatch):
+    fake_user_pair(library, tmp_path, "mine")
+    fake_user_pair(library, tmp_path, "other")
+    assert active_pair(library).name == "tiny-needle"
+    use_pair(library, "mine")
+    assert active_pair(library).name == "mine"
+    assert [p.name for p in list_pairs(library) if p.active] == ["mine"]
     monkeypatch.setenv("DOCLORA_MODEL", "other")
-    assert active_pair().name == "other"
-    assert active_pair("tiny-needle").name == "tiny-needle"
+    assert active_pair(library).name == "other"
+    assert active_pair(library, "tiny-needle").name == "tiny-needle"
     monkeypatch.delenv("DOCLORA_MODEL")
-    use_pair("tiny-needle")
-    assert active_pair().name == "tiny-needle"
+    use_pair(library, "tiny-needle")
+    assert active_pair(library).name == "tiny-needle"
 
 
-def test_unknown_and_missing_pairs_say_what_to_do(tmp_path):
+def test_unknown_and_missing_pairs_say_what_to_do(library, tmp_path):
     with pytest.raises(PairNotFoundError, match="no model pair named 'nope'; choose one of: "
                                                 "tiny-needle, smollm2-135m, qwen3-4b"):
-        active_pair("nope")
+        active_pair(library, "nope")
     with pytest.raises(PairNotInstalledError, match="run 'doclora models pull qwen3-4b'"):
-        active_pair("qwen3-4b")
+        active_pair(library, "qwen3-4b")
     with pytest.raises(PairNotInstalledError, match="pull qwen3-4b' first"):
-        use_pair("qwen3-4b")
-    fake_user_pair(tmp_path, "mine")
-    use_pair("mine")
+        use_pair(library, "qwen3-4b")
+    fake_user_pair(library, tmp_path, "mine")
+    use_pair(library, "mine")
     (tmp_path / "mine" / "m.gguf").unlink()  # files vanished behind the app's back
-    assert not get_pair("mine").installed
+    assert not get_pair(library, "mine").installed
     with pytest.raises(PairNotInstalledError, match="'mine' is not installed"):
-        active_pair()
+        active_pair(library)
 
 
-def test_remove_keeps_user_files_and_never_removes_the_bundled_pair(tmp_path):
+def test_remove_keeps_user_files_and_never_removes_the_bundled_pair(library, tmp_path):
     with pytest.raises(BundledPairError, match="cannot be removed"):
-        remove_pair("tiny-needle")
+        remove_pair(library, "tiny-needle")
     with pytest.raises(PairNotInstalledError, match="nothing to remove"):
-        remove_pair("qwen3-4b")
-    fake_user_pair(tmp_path, "mine")
-    use_pair("mine")
-    remove_pair("mine")
-    assert "mine" not in {p.name for p in list_pairs()}
+        remove_pair(library, "qwen3-4b")
+    fake_user_pair(library, tmp_path, "mine")
+    use_pair(library, "mine")
+    remove_pair(library, "mine")
+    assert "mine" not in {p.name for p in list_pairs(library)}
     assert (tmp_path / "mine" / "m.gguf").exists()  # the user's own files stay
-    assert active_pair().name == "tiny-needle"
-
-
-def test_needs_reinternalize_compares_with_the_active_pair(tmp_path):
-    assert not needs_reinternalize("tiny-needle")
-    assert needs_reinternalize("qwen3-4b")
-    fake_user_pair(tmp_path, "mine")
-    use_pair("mine")
-    assert needs_reinternalize("tiny-needle") and not needs_reinternalize("mine")
-    assert needs_reinternalize("mine", active="tiny-needle")
+    assert active_pair(library).name == "tiny-needle"

@@ -31,26 +31,26 @@ def block_network(monkeypatch) -> list:
     return attempts
 
 
-def test_nothing_touches_the_network_after_install(fake_hub, monkeypatch, tmp_path):
+def test_nothing_touches_the_network_after_install(library, fake_hub, monkeypatch, tmp_path):
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as on a machine without the env var
     for var in OFFLINE_VARS:  # restored after the test, whatever enforce_offline sets
         monkeypatch.delenv(var, raising=False)
-    pull("qwen3-4b", gguf_from=GGUF_OK)
-    assert enforce_offline() is True  # what the app does at start
+    pull(library, "qwen3-4b", gguf_from=GGUF_OK)
+    assert enforce_offline(library) is True  # what the app does at start
     assert constants.HF_HUB_OFFLINE is True
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
 
     attempts = block_network(monkeypatch)
     served = len(fake_hub.log)
     # The app's own model calls work from the library and local files alone.
-    pair = active_pair()
+    pair = active_pair(library)
     assert pair.name == "qwen3-4b" and pair.installed
-    assert {p.name for p in list_pairs() if p.installed} == {"tiny-needle", "smollm2-135m", "qwen3-4b"}
-    assert pull("qwen3-4b").installed  # already installed: answered without the hub
-    assert use_pair("tiny-needle").active and use_pair("qwen3-4b").active
+    assert {p.name for p in list_pairs(library) if p.installed} == {"tiny-needle", "smollm2-135m", "qwen3-4b"}
+    assert pull(library, "qwen3-4b").installed  # already installed: answered without the hub
+    assert use_pair(library, "tiny-needle").active and use_pair(library, "qwen3-4b").active
     runner = CliRunner()
     listed = json.loads(runner.invoke(models, ["list", "--json"]).output)
     assert [p["name"] for p in listed if p["active"]] == ["qwen3-4b"]
@@ -74,15 +74,15 @@ def test_nothing_touches_the_network_after_install(fake_hub, monkeypatch, tmp_pa
         get_session().head(f"{fake_hub.url}/Qwen/Qwen3-4B-Instruct-2507/resolve/main/config.json")
     assert attempts and len(fake_hub.log) == served
     reset_sessions()
-    assert get_pair("qwen3-4b").source["base"]["repo"] == "Qwen/Qwen3-4B-Instruct-2507"
+    assert get_pair(library, "qwen3-4b").source["base"]["repo"] == "Qwen/Qwen3-4B-Instruct-2507"
 
 
-def test_offline_mode_stays_off_while_the_chosen_pair_is_not_installed(monkeypatch):
+def test_offline_mode_stays_off_while_the_chosen_pair_is_not_installed(library, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     for var in OFFLINE_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DOCLORA_MODEL", "qwen3-4b")
-    assert enforce_offline() is False  # the user still has to pull it
+    assert enforce_offline(library) is False  # the user still has to pull it
     assert constants.HF_HUB_OFFLINE is False and "HF_HUB_OFFLINE" not in os.environ
