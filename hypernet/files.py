@@ -1,21 +1,46 @@
-"""Atomic file writes: a temp file beside the target, renamed into place only when complete."""
+"""Atomic file writes, the one helper of hypernet/, converters/ and app/: the writer fills a
+temporary path beside the target, which is renamed into place only when the writer succeeded."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(target: Path, write: Callable[[str], object]) -> None:
-    """Call write(tmp_path) on a temp file beside `target`, then os.replace it; nothing is left on failure."""
+def atomic_write(target: str | Path, write: Callable[[Path], object], *, replace: bool = True) -> Path:
+    """Call ``write(tmp)``, then rename ``tmp`` to ``target``; returns ``target``.
+
+    ``tmp`` is a fresh path beside ``target`` that the writer creates (a file, or a folder), so it
+    gets the usual permissions. On any failure it is removed and ``target`` is untouched.
+    ``replace=False`` never replaces a file that exists when the rename comes (FileExistsError);
+    a file system without hard links falls back to a plain rename.
+    """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if replace or tmp.is_dir():
+            os.replace(tmp, target)
+        else:
+            _link_into_place(tmp, target)
+    finally:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+    return target
+
+
+def _link_into_place(tmp: Path, target: Path) -> None:
+    """Put ``tmp`` at ``target`` unless a file is there (a hard link fails rather than replace)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
         raise
+    except OSError:  # no hard links here (FAT, some network shares)
+        if target.exists() or target.is_symlink():
+            raise FileExistsError(target) from None
+        os.replace(tmp, target)
