@@ -15,17 +15,18 @@ def atomic_write(target: str | Path, write: Callable[[Path], object], *, replace
 
     ``tmp`` is a fresh path beside ``target`` that the writer creates (a file, or a folder), so it
     gets the usual permissions. On any failure it is removed and ``target`` is untouched.
-    ``replace=False`` never replaces a file that exists when the rename comes (FileExistsError);
-    a file system without hard links falls back to a plain rename.
+    ``replace=False`` never replaces an existing ``target`` (FileExistsError): a file goes into
+    place by a hard link, which fails rather than replace; a folder, or a file on a file system
+    without hard links, is checked just before the rename.
     """
     target = Path(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         write(tmp)
-        if replace or tmp.is_dir():
+        if replace:
             os.replace(tmp, target)
         else:
-            _link_into_place(tmp, target)
+            _into_place_unless_taken(tmp, target)
     finally:
         if tmp.is_dir() and not tmp.is_symlink():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -34,13 +35,15 @@ def atomic_write(target: str | Path, write: Callable[[Path], object], *, replace
     return target
 
 
-def _link_into_place(tmp: Path, target: Path) -> None:
-    """Put ``tmp`` at ``target`` unless a file is there (a hard link fails rather than replace)."""
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links here (FAT, some network shares)
-        if target.exists() or target.is_symlink():
-            raise FileExistsError(target) from None
-        os.replace(tmp, target)
+def _into_place_unless_taken(tmp: Path, target: Path) -> None:
+    if not tmp.is_dir():
+        try:
+            os.link(tmp, target)
+            return
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (FAT, some network shares)
+            pass
+    if target.exists() or target.is_symlink():
+        raise FileExistsError(target)
+    os.replace(tmp, target)
