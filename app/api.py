@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields, replace
 from pathlib import Path
 
 from app import exports
 from app.compose import composed_file
 from app.chat import ChatEngine, build_messages, is_stopped
-from app.errors import DocLoRAError, DocumentNotReadyError
+from app.errors import FOREIGN_ERRORS, DocLoRAError, DocumentNotReadyError, translated
 from app.jobs import JobQueue
 from app.library import Library
 from app.models import Pair, active_pair, check_pair
@@ -217,7 +218,8 @@ class DocLoRA:
         ``out``: a file, or a folder (an existing one, or any path ending with a slash) that gets
         the default name; an existing file is replaced only with ``force``."""
         doc = self.get(ref)
-        return exports.export(self.library, doc, format, out or None, force)
+        with _translated():
+            return exports.export(self.library, doc, format, out or None, force)
 
     # -- chat ------------------------------------------------------------------------------
 
@@ -258,6 +260,10 @@ class DocLoRA:
     def stream(self, ref: Refs, question: str, stop: StopFlag = None,
                history: bool = True) -> Iterator[Answer]:
         """Like ``ask`` but yields growing Answers; the last has ``done=True`` and ``sources``."""
+        with _translated():
+            yield from self._stream(ref, question, stop, history)
+
+    def _stream(self, ref: Refs, question: str, stop: StopFlag, history: bool) -> Iterator[Answer]:
         question = question.strip()
         if not question:
             raise DocLoRAError("The question is empty; type a question first.")
@@ -325,11 +331,11 @@ class DocLoRA:
         if doc.status == NEEDS_REINDEX:
             raise DocumentNotReadyError(
                 f"'{doc.title}' was internalized with another model; re-internalize it for "
-                f"{self.pair.name} with 'doclora redo {doc.id}' (or Redo in the window).")
+                f"{self.pair.name} with 'doclora redo {doc.id}'.")
         if doc.status != READY or doc.adapter is None:
             raise DocumentNotReadyError(
-                f"The adapter of '{doc.title}' is missing; rebuild it with 'doclora redo {doc.id}' "
-                "(or Redo in the window).")
+                f"The adapter of '{doc.title}' is missing; rebuild it with "
+                f"'doclora redo {doc.id}'.")
         return doc.adapter.file
 
     def history(self, ref: Ref | None) -> list[Message]:
@@ -369,3 +375,13 @@ class DocLoRA:
             self._queue.close()
         self._drop_engines()
         self.library.close()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Re-raise converters/hypernet errors as the DocLoRAError of their class (``add`` and the
+    queue get this from the pipeline)."""
+    try:
+        yield
+    except FOREIGN_ERRORS as exc:
+        raise translated(exc) from exc

@@ -19,9 +19,10 @@ import click
 from pathlib import Path
 
 from app.api import DocLoRA
-from app.errors import DocLoRAError
+from app.errors import FOREIGN_ERRORS, DocLoRAError, translated
+from app.exports import FORMATS
 from app.pipeline import display_name
-from app.records import ALREADY, NO_SUPPORT, ProgressEvent
+from app.records import ALREADY, JOB_DONE, JOB_QUEUED, JOB_RUNNING, NO_SUPPORT, ProgressEvent
 
 
 class UserError(click.ClickException):
@@ -34,17 +35,6 @@ def shown(text: str) -> str:
     """``text`` safe for a terminal: control characters, bidi overrides and undecodable bytes
     are escaped (``\\x1b``, ``\\u202e``), so a title cannot recolour, move or reorder output."""
     return "".join(ch if ch.isprintable() or ch in " \n" else ascii(ch)[1:-1] for ch in text)
-
-
-def _domain_errors() -> tuple[type[BaseException], ...]:
-    """DocLoRAError, plus the converters/hypernet error bases once those packages are loaded
-    (importing them just to catch their errors would cost seconds of torch import)."""
-    found: list[type[BaseException]] = [DocLoRAError]
-    for module, name in (("converters.errors", "ConversionError"),
-                         ("hypernet.errors", "HypernetError")):
-        if module in sys.modules:
-            found.append(getattr(sys.modules[module], name))
-    return tuple(found)
 
 
 class DocLoRAGroup(click.Group):
@@ -65,10 +55,12 @@ class DocLoRAGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (*_domain_errors(), sqlite3.Error, OSError) as exc:
+        except (DocLoRAError, *FOREIGN_ERRORS, sqlite3.Error, OSError) as exc:
             if os.environ.get("DOCLORA_RAISE_ERRORS"):
                 raise
-            if not isinstance(exc, _domain_errors()):  # the library's disk or database failed
+            if isinstance(exc, FOREIGN_ERRORS):  # from `models` or `train`, which skip the facade
+                exc = translated(exc)
+            elif not isinstance(exc, DocLoRAError):  # the library's disk or database failed
                 from app.database import storage_error
                 exc = storage_error(exc)
             raise UserError(shown(str(exc))) from exc
@@ -182,7 +174,7 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
             try:
                 doc = app.add(file, password=password, progress=progress,
                               title=title if len(files) == 1 else None)
-            except _domain_errors() as exc:
+            except DocLoRAError as exc:
                 if os.environ.get("DOCLORA_RAISE_ERRORS"):
                     raise
                 bar.render_finish()
@@ -211,11 +203,15 @@ def redo_cmd(ctx, doc, password) -> None:
     """Internalize DOC again for the active model pair (from its stored copy)."""
     app = _app(ctx, announce=True)
     found = app.get(doc)
-    source = app.library.source_file(found.id)
+    job = app.redo(found.id, password=password)
     with click.progressbar(length=1000, label=shown(found.title[:32]), file=sys.stderr) as bar:
-        def progress(event: ProgressEvent) -> None:
-            bar.update(int(event.fraction * 1000) - bar.pos)
-        done = app.add(source, password=password, progress=progress)
+        while job.status in (JOB_QUEUED, JOB_RUNNING):
+            job = app.wait(job.id, timeout=0.2)
+            bar.update(int(job.fraction * 1000) - bar.pos)
+    if job.status != JOB_DONE:
+        raise DocLoRAError(job.error or f"Re-internalizing '{found.title}' was cancelled; "
+                                        "nothing changed.")
+    done = app.get(job.document_id)
     click.echo(f"Ready: [{done.id}] {shown(done.title)} for {app.pair.name} ({_rank(done.adapter)})")
 
 
@@ -400,7 +396,7 @@ def collections_rm(ctx, name) -> None:
 
 @cli.command(name="export")
 @click.argument("doc")
-@click.option("--format", "fmt", type=click.Choice(["gguf", "peft", "markdown"]),
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)),
               default="gguf", show_default=True)
 @click.option("--out", "-o", type=click.Path(),
               help="Target file, or folder (existing, or ending with '/'; default: here).")

@@ -10,7 +10,6 @@ removes the compositions it belongs to (``forget``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from app.errors import AdapterError
@@ -44,17 +43,14 @@ def composed_file(adapters: list[Adapter], max_rank: int, base_gguf: Path) -> Pa
     path = composed_path(adapters, max_rank)
     if path.is_file():
         return path
-    tmp = path.with_name(f".{path.stem}-{os.getpid()}.gguf")
     try:
         full = [DocumentAdapter.load(a.peft_file) for a in sorted(adapters, key=lambda a: a.id)]
         small = compress_adapter(compose(full, bias="once"), max_rank).adapter
-        adapter_to_gguf(small, tmp, base_gguf=base_gguf)
+        # written atomically: a concurrent reader sees the whole file or none
+        return adapter_to_gguf(small, path, base_gguf=base_gguf)
     except (OSError, ValueError, HypernetError, ConversionError) as exc:
-        tmp.unlink(missing_ok=True)
         raise AdapterError(f"The selected documents' adapters cannot be composed ({exc}); "
                            "re-internalize them with 'doclora redo ID'.") from exc
-    os.replace(tmp, path)  # atomic: a concurrent reader sees the whole file or none
-    return path
 
 
 def forget(adapter_ids: set[int]) -> list[Path]:

@@ -1,13 +1,16 @@
 """App-level errors. Every message is one sentence that says what to do next.
 
-The core raises these; only the edges (CLI, UI) turn them into readable text. Errors from
-``converters`` and ``hypernet`` are wrapped into one of these by the pipeline and chat engine, with
-the original kept as ``__cause__``.
+The core raises these; only the edges (CLI, UI) turn them into readable text. Errors of
+``converters`` and ``hypernet`` reach API callers as one of these, by class (``translated``), with
+their message (already one sentence) and the original kept as ``__cause__``.
 """
 
 from __future__ import annotations
 
 import errno
+
+from converters import errors as C
+from hypernet import errors as H
 
 
 class DocLoRAError(Exception):
@@ -71,3 +74,30 @@ def is_disk_full(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+# The DocLoRAError class each converters/hypernet error reaches API callers as; the first
+# matching row wins, so subclasses come before their bases.
+_BY_CLASS: tuple[tuple[type[Exception], type[DocLoRAError]], ...] = (
+    (C.EncryptedPdfError, PasswordRequiredError),
+    (C.WrongPasswordError, PasswordRequiredError),
+    (C.PdfError, InvalidDocumentError),
+    (C.GGUFError, AdapterError),
+    (C.ConversionError, ModelError),
+    (H.ChunkingError, InvalidDocumentError),
+    (H.AdapterFormatError, AdapterError),
+    (H.HypernetError, ModelError),
+)
+
+FOREIGN_ERRORS = (C.ConversionError, H.HypernetError)  # what ``translated`` turns into ours
+
+
+def translated(exc: BaseException) -> DocLoRAError | None:
+    """The DocLoRAError for a converters/hypernet error (same message, ``exc`` as its cause);
+    None for any other exception."""
+    for source, target in _BY_CLASS:
+        if isinstance(exc, source):
+            error = target(str(exc))
+            error.__cause__ = exc
+            return error
+    return None

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from app.errors import DocumentNotReadyError, ExportError
 from app.library import Library
 from app.paths import home_dir
 from app.records import Document
+from hypernet.files import atomic_write
 
-FORMATS = ("gguf", "peft", "markdown")
+# The export formats, with what the window calls them (it offers the PEFT folder as a zip).
+FORMATS = {"gguf": "GGUF adapter", "peft": "PEFT adapter (zip)", "markdown": "Chat as Markdown"}
 
 
 def default_name(doc: Document, format: str) -> str:
@@ -57,14 +57,14 @@ def export(library: Library, doc: Document, format: str, out: str | Path | None,
         raise ExportError(f"Unknown export format '{format}'; use one of {', '.join(FORMATS)}.")
     target = target_path(doc, format, out, force)
     if format == "markdown":
-        _write_atomic(target, chat_markdown(library, doc).encode(), force)
-        return target
+        text = chat_markdown(library, doc)
+        return _write_atomic(target, lambda tmp: tmp.write_bytes(text.encode()), force)
     if doc.adapter is None or not Path(doc.adapter.file).is_file():
         raise DocumentNotReadyError(f"'{doc.title}' has no adapter for the active model to export; "
                                     "add the file again first.")
     if format == "gguf":
-        _write_atomic(target, Path(doc.adapter.file).read_bytes(), force)
-        return target
+        data = Path(doc.adapter.file).read_bytes()
+        return _write_atomic(target, lambda tmp: tmp.write_bytes(data), force)
     return _export_peft(doc, target)
 
 
@@ -83,32 +83,16 @@ def chat_markdown(library: Library, doc: Document) -> str:
 
 def _export_peft(doc: Document, target: Path) -> Path:
     from hypernet import DocumentAdapter
-    if target.exists():
-        raise ExportError(f"{target} already exists; remove it or choose another folder.")
-    tmp = Path(tempfile.mkdtemp(prefix=".peft-", dir=target.parent))
-    try:
-        DocumentAdapter.load(doc.adapter.peft_file).save_peft(tmp)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    adapter = DocumentAdapter.load(doc.adapter.peft_file)
+    return _write_atomic(target, adapter.save_peft, force=False,
+                         hint="remove it or choose another folder")
 
 
-def _write_atomic(target: Path, data: bytes, force: bool) -> None:
-    """Write beside ``target``, then rename; without ``force`` a hard link puts it in place, which
-    fails rather than replace a file that appeared meanwhile."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+def _write_atomic(target: Path, write, force: bool,
+                  hint: str = "add --force to overwrite it, or choose another name") -> Path:
+    """``write(tmp)`` beside ``target``, then into place; without ``force`` it never replaces a
+    file that appeared meanwhile."""
     try:
-        tmp.write_bytes(data)
-        if force:
-            os.replace(tmp, target)
-            return
-        try:
-            os.link(tmp, target)
-        except FileExistsError as exc:
-            raise ExportError(f"{target} already exists; add --force to overwrite it, or choose "
-                              "another name.") from exc
-        except OSError:  # a file system without hard links (FAT): checked just before, rename
-            os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+        return atomic_write(target, write, replace=force)
+    except FileExistsError as exc:
+        raise ExportError(f"{target} already exists; {hint}.") from exc

@@ -10,8 +10,26 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Stages of one ingestion, in order (ProgressEvent.stage / Job.stage).
-STAGES = ("queued", "extract", "chunk", "encode", "write", "commit", "done")
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of an ingestion: what it means to a user, and where it starts and ends on the
+    overall 0..1 progress scale."""
+
+    label: str
+    span: tuple[float, float]
+
+
+# The stages of one ingestion, in order (ProgressEvent.stage / Job.stage).
+STAGES: dict[str, Stage] = {
+    "queued": Stage("Waiting in the queue", (0.0, 0.0)),
+    "extract": Stage("Reading the PDF", (0.0, 0.08)),
+    "chunk": Stage("Splitting into chunks", (0.08, 0.12)),
+    "encode": Stage("Writing the LoRA", (0.12, 0.9)),
+    "write": Stage("Saving the GGUF adapter", (0.9, 0.97)),
+    "commit": Stage("Adding to the library", (0.97, 1.0)),
+    "done": Stage("Ready", (1.0, 1.0)),
+}
 
 # Document.status values.
 READY = "ready"  # has a usable adapter for the active model pair
@@ -138,7 +156,6 @@ class ProgressEvent(_Row):
     fraction: float
     message: str = ""
     eta_s: float | None = None
-    error: str | None = None
 
 
 @dataclass

@@ -7,12 +7,12 @@ keys this version does not know, fall back to the defaults.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, fields
 from pathlib import Path
 
 from app.paths import home_dir
 from app.records import Settings
+from hypernet.files import atomic_write
 
 
 def settings_path() -> Path:
@@ -35,7 +35,5 @@ def save_settings(settings: Settings) -> Path:
     """Write ``settings`` atomically; returns the file."""
     path = settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(asdict(settings), indent=2)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

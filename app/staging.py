@@ -21,6 +21,7 @@ from pathlib import Path
 from app.errors import LibraryError
 from app.library import Library
 from app.paths import adapters_dir, home_dir
+from hypernet.files import atomic_write
 
 JOURNAL = "files.json"
 
@@ -53,9 +54,8 @@ def note_files(staging: Path, paths: Iterable[Path]) -> None:
     home = home_dir()
     names = {str(p.relative_to(home)) for p in listed_files(staging)}
     names |= {str(Path(p).relative_to(home)) for p in paths}
-    tmp = staging / f".{JOURNAL}.tmp"
-    tmp.write_text(json.dumps(sorted(names)))
-    os.replace(tmp, staging / JOURNAL)
+    text = json.dumps(sorted(names))
+    atomic_write(staging / JOURNAL, lambda tmp: tmp.write_text(text))
 
 
 @contextmanager

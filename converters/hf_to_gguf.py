@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from converters.errors import ConversionError, GGUFError
-from converters.gguf_info import read_gguf_info
 from converters.llama_src import llama_cpp_source_dir
+from hypernet.files import atomic_write
 
 OUTTYPES = ("f32", "f16", "bf16", "q8_0")
 STDERR_LINES = 6  # how much of the converter's stderr an error quotes
@@ -41,26 +41,24 @@ def _has_chat_template(model_dir: Path) -> bool:
         return False
 
 
-def _tmp_name(out_path: Path) -> Path:
-    return out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-
-
 def hf_to_gguf(model_dir: str | Path, out_path: str | Path, outtype: str = "f16") -> Path:
     """Convert a Hugging Face model folder to GGUF (`outtype`: f32, f16, bf16 or q8_0)."""
+    from converters.gguf_info import read_gguf_info
+
     model_dir, out_path = Path(model_dir), Path(out_path)
     if outtype not in OUTTYPES:
         raise ValueError(f"outtype must be one of {', '.join(OUTTYPES)}, not {outtype!r}")
     _check_model_dir(model_dir)
     src = llama_cpp_source_dir()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(out_path)
     # The converter needs its bundled gguf-py, not the PyPI `gguf` this project uses (their APIs
     # differ), so it runs in its own process with gguf-py first on the path.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src / "gguf-py"), str(src)]), PYTHONNOUSERSITE="1")
     env.pop("NO_LOCAL_GGUF", None)
-    cmd = [sys.executable, str(src / "convert_hf_to_gguf.py"), str(model_dir),
-           "--outfile", str(tmp), "--outtype", outtype]
-    try:
+
+    def convert(tmp: Path) -> None:
+        cmd = [sys.executable, str(src / "convert_hf_to_gguf.py"), str(model_dir),
+               "--outfile", str(tmp), "--outtype", outtype]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=src)
         if proc.returncode != 0 or not tmp.is_file():
             tail = "\n".join(proc.stderr.strip().splitlines()[-STDERR_LINES:])
@@ -72,10 +70,8 @@ def hf_to_gguf(model_dir: str | Path, out_path: str | Path, outtype: str = "f16"
         if _has_chat_template(model_dir) and "tokenizer.chat_template" not in info.metadata:
             # without it llama-cpp-python silently chats in the llama-2 [INST] format
             raise ConversionError(f"The converted {model_dir.name} lost its chat template; convert the folder as downloaded.")
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out_path
+
+    return atomic_write(out_path, convert)
 
 
 def _ftype(name: str) -> int:
@@ -92,19 +88,19 @@ def quantize(gguf_in: str | Path, gguf_out: str | Path, qtype: str = "Q4_K_M", n
     """Quantize a GGUF model with llama.cpp (`qtype`: Q4_K_M, Q8_0, Q5_K_M, Q6_K, ...)."""
     import llama_cpp
 
+    from converters.gguf_info import read_gguf_info
+
     gguf_in, gguf_out = Path(gguf_in), Path(gguf_out)
     ftype = _ftype(qtype)
     read_gguf_info(gguf_in)  # a clear GGUFError for a missing or broken input, not a C-level failure
     gguf_out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(gguf_out)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = nthread
-    try:
+
+    def quantize_to(tmp: Path) -> None:
         rc = llama_cpp.llama_model_quantize(str(gguf_in).encode(), str(tmp).encode(), params)
         if rc != 0 or not tmp.is_file():
             raise GGUFError(f"llama.cpp could not quantize {gguf_in.name} to {qtype} (code {rc}).")
-        os.replace(tmp, gguf_out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return gguf_out
+
+    return atomic_write(gguf_out, quantize_to)

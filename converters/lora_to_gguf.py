@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 from converters.errors import AdapterMismatchError, GGUFError
 from converters.gguf_info import GGUFInfo, read_gguf_info
 from converters.lora_tensors import gather
+from hypernet.files import atomic_write
 
 # The base tensors a LoRA may patch. HF module names are mapped to them by gguf's own
 # TensorNameMap ("model.layers.{bid}.mlp.down_proj" -> "blk.{bid}.ffn_down"); a LoRA on any
@@ -110,8 +110,8 @@ def adapter_to_gguf(adapter: Any, out_path: str | Path, base_gguf: str | Path, o
     tensors, provenance = build_tensors(adapter, info)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         writer = gguf.GGUFWriter(None, arch=info.architecture)  # writes general.architecture
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
@@ -123,8 +123,5 @@ def adapter_to_gguf(adapter: Any, out_path: str | Path, base_gguf: str | Path, o
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out_path
+
+    return atomic_write(out_path, write)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,36 +54,73 @@ def tesseract_available() -> bool:
         return False
 
 
-def _read(path: Path) -> bytes:
-    if not path.exists():
-        raise FileVanishedError(f"{path} was not found; check that the file still exists.")
+@dataclass(frozen=True)
+class PdfFile:
+    """A PDF's bytes, read once, with their sha256 and the file's name as text."""
+
+    path: Path
+    data: bytes = field(repr=False)
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return shown(self.path.name)
+
+
+def shown(text: str) -> str:
+    """A path or name as text: bytes that are not UTF-8 (kept by the OS as surrogates) become
+    U+FFFD, so it can be printed and stored."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def read_pdf(path: str | Path) -> PdfFile:
+    """A PDF file's bytes and their sha256, read once. PdfError when it is missing, unreadable,
+    empty or not a PDF; a device, FIFO or socket is refused (reading /dev/zero would never end)."""
+    path = Path(path)
+    where = shown(str(path))
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before we can look at it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise NotAPdfError(f"'{where}' is a folder; give the PDF file inside it.")
+            if not stat.S_ISREG(mode):
+                raise NotAPdfError(f"'{where}' is not a regular file (a device, FIFO or socket); "
+                                   "give a PDF file.")
+            data = f.read()
     except FileNotFoundError as exc:
-        raise FileVanishedError(f"{path.name} disappeared while it was being read; add it again.") from exc
+        raise FileVanishedError(f"'{where}' does not exist (or vanished); check the path and add it "
+                                "again.") from exc
     except IsADirectoryError as exc:
-        raise NotAPdfError(f"{path.name} is a folder, not a PDF; choose a PDF file.") from exc
+        raise NotAPdfError(f"'{where}' is a folder; give the PDF file inside it.") from exc
     except OSError as exc:
-        raise FileVanishedError(f"{path.name} could not be read ({exc.strerror}); copy it to a local disk and add it again.") from exc
+        raise FileVanishedError(f"'{where}' cannot be read ({exc.strerror}); check its "
+                                "permissions.") from exc
+    pdf = PdfFile(path, data, hashlib.sha256(data).hexdigest())
     if not data:
-        raise EmptyFileError(f"{path.name} is empty (0 bytes); export or download the PDF again.")
+        raise EmptyFileError(f"'{pdf.name}' is empty (0 bytes); choose the real PDF file.")
     if b"%PDF-" not in data[:1024]:
-        raise NotAPdfError(f"{path.name} is not a PDF (its content does not start with %PDF); convert it to PDF first.")
-    return data
+        raise NotAPdfError(f"'{pdf.name}' is not a PDF file, whatever its name says; export it to "
+                           "PDF first.")
+    return pdf
 
 
-def _open(path: Path, data: bytes, password: str | None) -> pymupdf.Document:
+def _open(pdf: PdfFile, password: str | None) -> pymupdf.Document:
+    damaged = f"'{pdf.name}' is a damaged PDF that cannot be read; re-download or re-export it."
     try:
-        doc = pymupdf.open(stream=data, filetype="pdf")
+        doc = pymupdf.open(stream=pdf.data, filetype="pdf")
     except Exception as exc:  # pymupdf raises FileDataError/RuntimeError/ValueError on bad bytes
-        raise CorruptPdfError(f"{path.name} is damaged and cannot be read ({exc}); re-export or re-download it.") from exc
+        raise CorruptPdfError(damaged) from exc
     if doc.needs_pass:
         if password is None:
-            raise EncryptedPdfError(f"{path.name} is password-protected; enter its password to add it.")
+            raise EncryptedPdfError(f"'{pdf.name}' is password-protected; add it again with its "
+                                    "password (--password).")
         if not doc.authenticate(password):
-            raise WrongPasswordError(f"The password for {path.name} is wrong; check it and try again.")
+            raise WrongPasswordError(f"The password for '{pdf.name}' is wrong; add it again with "
+                                     "the right password.")
     if doc.page_count == 0:
-        raise CorruptPdfError(f"{path.name} has no readable pages; it is damaged: re-export or re-download it.")
+        raise CorruptPdfError(damaged)
     return doc
 
 
@@ -93,23 +132,21 @@ def _title(doc: pymupdf.Document, pages: list[Page], path: Path) -> str:
     return (title or path.stem)[:MAX_TITLE]
 
 
-def pdf_to_text(path: str | Path, password: str | None = None, max_pages: int | None = None) -> Document:
+def pdf_to_text(source: str | Path | PdfFile, password: str | None = None,
+                max_pages: int | None = None) -> Document:
     """Extract a PDF's text page by page, in reading order, as a Document.
 
-    Multi-column pages are read column by column, ruled tables come out as Markdown, words
-    hyphenated across lines are joined, and headers/footers repeated across pages are dropped.
-    Image-only pages are OCRed when Tesseract is installed. Raises a PdfError subclass whose
-    message says what to do.
+    ``source``: a path, or a PdfFile already read with ``read_pdf``. Multi-column pages are read
+    column by column, ruled tables come out as Markdown, words hyphenated across lines are joined,
+    and headers/footers repeated across pages are dropped. Image-only pages are OCRed when
+    Tesseract is installed. Raises a PdfError subclass whose message is one sentence for the user.
     """
-    path = Path(path)
-    data = _read(path)
-    doc = _open(path, data, password)
+    pdf = source if isinstance(source, PdfFile) else read_pdf(source)
+    doc = _open(pdf, password)
     try:
         if max_pages is not None and doc.page_count > max_pages:
-            raise TooManyPagesError(
-                f"{path.name} has {doc.page_count} pages, more than the limit of {max_pages}; "
-                "split the PDF or raise the page limit."
-            )
+            raise TooManyPagesError(f"'{pdf.name}' has more pages than the limit; split it or raise "
+                                    "the limit (--max-pages).")
         ocr = tesseract_available()
         boxes, heights, ocr_pages = [], [], []
         for page in doc:
@@ -122,10 +159,10 @@ def pdf_to_text(path: str | Path, password: str | None = None, max_pages: int | 
         boxes = strip_repeated_margins(boxes, heights)
         pages = [Page(i + 1, "\n\n".join(b.text for b in reading_order(bs))) for i, bs in enumerate(boxes)]
         if not any(p.text for p in pages):
-            hint = ("OCR found no text either" if ocr else
-                    "install Tesseract OCR (apt install tesseract-ocr) to read scanned pages")
-            raise NoTextError(f"{path.name} has no extractable text (scanned or image-only pages); {hint}.")
+            hint = ("OCR found none either; use a PDF with text" if ocr else
+                    "install Tesseract OCR (apt install tesseract-ocr) or use a PDF with text")
+            raise NoTextError(f"'{pdf.name}' has no extractable text (scanned pages?); {hint}.")
         metadata = {k: v for k, v in (doc.metadata or {}).items() if v}
-        return Document(pages, _title(doc, pages, path), metadata, hashlib.sha256(data).hexdigest(), ocr_pages)
+        return Document(pages, _title(doc, pages, pdf.path), metadata, pdf.sha256, ocr_pages)
     finally:
         doc.close()

@@ -10,15 +10,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from hypernet.errors import HypernetError
+from hypernet.errors import AdapterFormatError
 from hypernet.files import atomic_write
 
 FORMAT_NAME = "doclora-adapter"
 _META_KEY = "doclora_adapter"
-
-
-class AdapterFormatError(HypernetError):
-    """The file is not a DocLoRA adapter (or is damaged)."""
 
 
 @dataclass
@@ -78,7 +74,7 @@ class DocumentAdapter:
         out_dir.mkdir(parents=True, exist_ok=True)
         tensors = self.lora_tensors()
         atomic_write(out_dir / "adapter_model.safetensors", lambda p: save_file(tensors, p, metadata={"format": "pt"}))
-        atomic_write(out_dir / "adapter_config.json", lambda p: Path(p).write_text(json.dumps(self.peft_config(), indent=2)))
+        atomic_write(out_dir / "adapter_config.json", lambda p: p.write_text(json.dumps(self.peft_config(), indent=2)))
         return out_dir
 
     def metadata(self) -> dict:

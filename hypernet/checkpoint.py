@@ -68,7 +68,7 @@ def save_checkpoint(out_dir: str | Path, model: HypernetModel, config: HypernetC
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT_NAME, "version": 1, "hypernet": config.to_dict(), "base_model_name_or_path": str(base_model_name_or_path)}
     atomic_write(out_dir / "model.safetensors", lambda p: save_file(tensors, str(p)))
-    atomic_write(out_dir / "config.json", lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+    atomic_write(out_dir / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
     return out_dir
 
 

@@ -105,7 +105,7 @@ def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_T
     `trained_on`: the base the hypernetwork was trained on (picks the context format).
     """
     if not text or not text.strip():
-        raise ChunkingError("The document has no text to internalize.")
+        raise ChunkingError("The document has no text to internalize; use a document with text.")
     prefix, suffix = document_affixes(tokenizer, trained_on)
     ids = _encode(tokenizer, prefix + text.strip() + suffix)
     if len(ids) <= max_chunk_tokens:

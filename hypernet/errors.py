@@ -23,5 +23,9 @@ class BaseModelNotFoundError(HypernetError):
     """The base model could not be found locally (and could not be downloaded)."""
 
 
+class AdapterFormatError(HypernetError):
+    """The file is not a DocLoRA adapter (or is damaged)."""
+
+
 class ChunkingError(HypernetError):
     """The document cannot be wrapped or chunked with the base model's tokenizer."""

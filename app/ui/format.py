@@ -7,19 +7,10 @@ import re
 from datetime import datetime, timezone
 
 from app.records import (
-    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, NO_SUPPORT, Document, Job,
-    Message, Source, Status)
+    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, NO_SUPPORT, STAGES, Document,
+    Job, Message, Source, Status)
 
-# What each ingestion stage means to a user (app.records.STAGES).
-STAGE_LABELS = {
-    "queued": "Waiting in the queue",
-    "extract": "Reading the PDF",
-    "chunk": "Splitting into chunks",
-    "encode": "Writing the LoRA",
-    "write": "Saving the GGUF adapter",
-    "commit": "Adding to the library",
-    "done": "Ready",
-}
+STAGE_LABELS = {name: stage.label for name, stage in STAGES.items()}  # what each stage means
 SOURCES_TITLE = "Supporting pages"
 # Markdown's active punctuation (images, links, emphasis, code, tables, LaTeX); backslash-escaped,
 # each shows as itself.

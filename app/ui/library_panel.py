@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from app.errors import DocLoRAError
+from app.exports import FORMATS
 from app.ui.errors import user_error
 from app.ui.format import as_text
 from app.ui.views import document_list, export_file, find_document
@@ -16,8 +17,7 @@ from app.ui.views import document_list, export_file, find_document
 if TYPE_CHECKING:
     from app.ui.window import Window
 
-EXPORT_FORMATS = [("GGUF adapter", "gguf"), ("PEFT adapter (zip)", "peft"),
-                  ("Chat as Markdown", "markdown")]
+EXPORT_FORMATS = [(label, name) for name, label in FORMATS.items()]
 
 
 @dataclass

@@ -186,6 +186,19 @@ def test_a_document_of_another_pair_or_without_adapter_says_how_to_redo(engine, 
     assert listed == {"Other pair doc": "needs-reindex", "Town guide": "failed", "Notes": "ready"}
 
 
+def test_redo_goes_through_the_queue_and_a_failure_is_one_sentence(engine, docs):
+    """The stand-in's stored copy is no real PDF: the queued redo fails with the converter's
+    sentence, and nothing in the library changes."""
+    before = library_state()
+    result = run("redo", "town")
+    assert result.exit_code == 2
+    assert "Error: '" in result.stderr and "is a damaged PDF that cannot be read" in result.stderr
+    assert "Traceback" not in result.output
+    assert [j.status for j in DocLoRA().jobs()] == ["failed"]  # it ran as a job (DocLoRA.redo)
+    after = library_state()
+    assert after["counts"] == before["counts"] and after["files"] == before["files"]
+
+
 def test_ui_binds_to_localhost_without_share_by_default(monkeypatch):
     import app.ui
     calls = []

@@ -4,21 +4,25 @@ library exactly as it was (rows, FTS index, files, integrity). Also: reuse, canc
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import sqlite3
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import gguf
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from converters.errors import CorruptPdfError
+from hypernet.errors import AdapterFormatError, ChunkingError
 
 import app.pipeline as pipeline
 from app.api import DocLoRA
 from app.cli import cli
-from app.errors import CancelledError
+from app.errors import AdapterError, CancelledError, InvalidDocumentError, PasswordRequiredError
 from app.library import Library
 from app.models import demo_pair
 from app.paths import adapters_dir, home_dir
@@ -91,20 +95,63 @@ def test_a_file_name_that_is_not_utf8_gets_a_sentence(existing, pdfs):
     assert library_state() == existing
 
 
-def test_a_file_that_vanishes_while_being_read(existing, pdfs, monkeypatch):
-    path = make_pdf(pdfs / "vanishing.pdf", [needle_text("1234")])
-    hash_file = pipeline.file_sha256
-
-    def hash_then_vanish(p):
-        digest = hash_file(p)
-        p.unlink()  # gone between the hash and the text extraction
-        return digest
-
-    monkeypatch.setattr(pipeline, "file_sha256", hash_then_vanish)
-    result = add(path)
-    assert result.exit_code == 2
-    assert "vanished" in result.stderr and "add it again" in result.stderr
+def test_converter_errors_reach_api_callers_as_one_sentence(existing, pdfs):
+    corrupt = pdfs / "corrupt.pdf"
+    _corrupt(corrupt)
+    encrypted = pdfs / "locked.pdf"
+    _encrypted(encrypted)
+    app = DocLoRA()
+    with pytest.raises(InvalidDocumentError) as info:
+        app.add(corrupt)
+    assert str(info.value) == ("'corrupt.pdf' is a damaged PDF that cannot be read; "
+                               "re-download or re-export it.")
+    assert isinstance(info.value.__cause__, CorruptPdfError)
+    with pytest.raises(PasswordRequiredError, match="'locked.pdf' is password-protected"):
+        app.add(encrypted)
+    job = app.wait(app.submit(encrypted).id, timeout=30)  # the queue says the same sentence
+    assert job.status == "failed" and job.error.startswith("'locked.pdf' is password-protected")
+    app.close()
     assert library_state() == existing
+
+
+def test_a_hypernet_error_reaches_api_callers_as_one_sentence(demo_pair, existing, pdfs):
+    app = DocLoRA()
+    app.ingestor.hypernet.tokenizer = None  # a base model without a tokenizer: ChunkingError
+    with pytest.raises(InvalidDocumentError, match=r"^The base model .* has no tokenizer; ") as info:
+        app.add(make_pdf(pdfs / "doc.pdf", [needle_text("5509")]))
+    assert isinstance(info.value.__cause__, ChunkingError)
+    assert library_state() == existing
+    assert list((adapters_dir() / ".staging").iterdir()) == []
+
+
+def test_an_export_of_a_damaged_adapter_is_one_sentence(existing, tmp_path):
+    app = DocLoRA()  # the existing document's adapter files are stand-ins, not safetensors
+    with pytest.raises(AdapterError, match="is not a readable DocLoRA adapter") as info:
+        app.export(1, "peft", tmp_path / "out")
+    assert isinstance(info.value.__cause__, AdapterFormatError)
+    assert list(tmp_path.iterdir()) == []  # no folder, no temporary
+    assert library_state() == existing
+
+
+def test_the_file_is_read_once_even_if_it_changes_meanwhile(demo_pair, pdfs):
+    """The stored copy, the hash and the pages all come from the one read of the file."""
+    path = make_pdf(pdfs / "doc.pdf", [needle_text("5510")])
+    first = path.read_bytes()
+
+    def rewrite_the_file(event):
+        if event.stage == "chunk":
+            make_pdf(path, [needle_text("9999")])
+
+    doc = DocLoRA().add(path, progress=rewrite_the_file)
+    assert path.read_bytes() != first
+    assert doc.sha256 == hashlib.sha256(first).hexdigest()
+    lib = Library.open()
+    try:
+        assert Path(lib.source_file(doc.id)).read_bytes() == first
+        pages = lib.db.execute("SELECT text FROM pages WHERE document_id = ?", [doc.id]).fetchall()
+    finally:
+        lib.close()
+    assert "5510" in pages[0][0] and "9999" not in pages[0][0]
 
 
 def test_several_files_good_and_bad_in_one_call_report_each(existing, pdfs):
@@ -172,7 +219,7 @@ def _enospc(*args, **kwargs):
 DISK_FULL_AT = [  # (where the disk fills up, the function that fails there)
     ("staging-folder", "app.pipeline.new_staging", _enospc),
     ("adapter-safetensors", "hypernet.adapter.save_file", _safetensors_full),
-    ("source-copy", "app.pipeline.shutil.copyfile", _enospc),
+    ("source-copy", "pathlib.Path.write_bytes", _enospc),
     ("journal", "app.pipeline.note_files", _enospc),
     ("database-commit", "app.library.Library.commit_ingest", _sqlite_full),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pymupdf
@@ -13,7 +14,7 @@ from converters.errors import (
     CorruptPdfError, EmptyFileError, EncryptedPdfError, FileVanishedError, NoTextError, NotAPdfError,
     PdfError, TooManyPagesError, WrongPasswordError,
 )
-from converters.pdf import pdf_to_text
+from converters.pdf import pdf_to_text, read_pdf
 
 LOREM = ("Quantum gardens grow slowly under careful observation. " * 3).strip()
 
@@ -110,9 +111,9 @@ def test_single_page_keeps_its_header(tmp_path):
 def test_encrypted_pdf_needs_the_right_password(tmp_path):
     path = text_pdf(tmp_path / "secret.pdf", ["Top secret text."],
                     encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="open-sesame", owner_pw="owner")
-    with pytest.raises(EncryptedPdfError, match="secret.pdf is password-protected; enter its password to add it."):
+    with pytest.raises(EncryptedPdfError, match=r"'secret.pdf' is password-protected; add it again with its password \(--password\)."):
         pdf_to_text(path)
-    with pytest.raises(WrongPasswordError, match="The password for secret.pdf is wrong; check it and try again."):
+    with pytest.raises(WrongPasswordError, match="The password for 'secret.pdf' is wrong; add it again with the right password."):
         pdf_to_text(path, password="guess")
     assert pdf_to_text(path, password="open-sesame").pages[0].text == "Top secret text."
 
@@ -128,8 +129,8 @@ def image_only_pdf(path: Path) -> Path:
 
 def test_image_only_pdf_without_tesseract(tmp_path, monkeypatch):
     monkeypatch.setattr(pdf_module, "tesseract_available", lambda: False)
-    with pytest.raises(NoTextError, match=r"scan.pdf has no extractable text \(scanned or image-only pages\); "
-                       r"install Tesseract OCR \(apt install tesseract-ocr\) to read scanned pages."):
+    with pytest.raises(NoTextError, match=r"'scan.pdf' has no extractable text \(scanned pages\?\); install Tesseract OCR "
+                       r"\(apt install tesseract-ocr\) or use a PDF with text."):
         pdf_to_text(image_only_pdf(tmp_path / "scan.pdf"))
 
 
@@ -140,11 +141,12 @@ def test_tesseract_detection_follows_the_binary(monkeypatch):
 
 CASES = [
     # (file name, bytes, error class, message)
-    ("empty.pdf", b"", EmptyFileError, "empty.pdf is empty (0 bytes); export or download the PDF again."),
+    ("empty.pdf", b"", EmptyFileError, "'empty.pdf' is empty (0 bytes); choose the real PDF file."),
     ("archive.pdf", b"PK\x03\x04" + b"\0" * 200, NotAPdfError,
-     "archive.pdf is not a PDF (its content does not start with %PDF); convert it to PDF first."),
-    ("notes.pdf", b"Just some notes, saved with the wrong name.\n", NotAPdfError, "notes.pdf is not a PDF"),
-    ("broken.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 8, CorruptPdfError, "broken.pdf is damaged"),
+     "'archive.pdf' is not a PDF file, whatever its name says; export it to PDF first."),
+    ("notes.pdf", b"Just some notes, saved with the wrong name.\n", NotAPdfError, "'notes.pdf' is not a PDF file"),
+    ("broken.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 8, CorruptPdfError,
+     "'broken.pdf' is a damaged PDF that cannot be read; re-download or re-export it."),
 ]
 
 
@@ -160,26 +162,34 @@ def test_bad_files(tmp_path, name, data, error, message):
 
 def test_page_limit(tmp_path):
     path = text_pdf(tmp_path / "long.pdf", ["one", "two", "three"])
-    with pytest.raises(TooManyPagesError, match="long.pdf has 3 pages, more than the limit of 2; split the PDF or raise the page limit."):
+    with pytest.raises(TooManyPagesError, match=r"'long.pdf' has more pages than the limit; split it or raise the limit \(--max-pages\)."):
         pdf_to_text(path, max_pages=2)
     assert pdf_to_text(path, max_pages=3).page_count == 3
 
 
-def test_missing_and_vanishing_file(tmp_path, monkeypatch):
-    with pytest.raises(FileVanishedError, match="gone.pdf was not found; check that the file still exists."):
+def test_missing_file(tmp_path):
+    with pytest.raises(FileVanishedError, match="gone.pdf' does not exist \\(or vanished\\); check the path"):
         pdf_to_text(tmp_path / "gone.pdf")
-    path = text_pdf(tmp_path / "flaky.pdf", ["text"])
 
-    def vanish(self):  # the file is deleted between the existence check and the read
-        self.unlink()
-        raise FileNotFoundError(2, "No such file or directory", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", vanish)
-    with pytest.raises(FileVanishedError, match="flaky.pdf disappeared while it was being read; add it again."):
-        pdf_to_text(path)
+def test_a_file_is_read_once_and_extracted_from_those_bytes(tmp_path):
+    path = text_pdf(tmp_path / "doc.pdf", ["The first version."])
+    pdf = read_pdf(path)
+    assert pdf.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and pdf.name == "doc.pdf"
+    text_pdf(path, ["A later version, written after the read."])
+    doc = pdf_to_text(pdf)
+    assert doc.pages[0].text == "The first version." and doc.sha256 == pdf.sha256
+
+
+@pytest.mark.parametrize("make", [lambda p: os.mkfifo(p), lambda p: p.symlink_to("/dev/zero")],
+                         ids=["fifo", "dev-zero"])
+def test_only_regular_files_are_read(tmp_path, make):
+    make(tmp_path / "odd.pdf")
+    with pytest.raises(NotAPdfError, match="odd.pdf' is not a regular file"):
+        read_pdf(tmp_path / "odd.pdf")
 
 
 def test_folder_named_pdf(tmp_path):
     (tmp_path / "folder.pdf").mkdir()
-    with pytest.raises(NotAPdfError, match="folder.pdf is a folder, not a PDF; choose a PDF file."):
+    with pytest.raises(NotAPdfError, match="folder.pdf' is a folder; give the PDF file inside it."):
         pdf_to_text(tmp_path / "folder.pdf")

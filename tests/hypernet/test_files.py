@@ -1,0 +1,45 @@
+"""atomic_write: the target appears whole or not at all, and replace=False never clobbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from hypernet.files import atomic_write
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def half_then_fail(tmp):
+        tmp.write_bytes(b"half")
+        raise RuntimeError("disk trouble")
+
+    with pytest.raises(RuntimeError, match="disk trouble"):
+        atomic_write(target, half_then_fail)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_replace_false_refuses_a_file_that_appeared(tmp_path):
+    target = tmp_path / "out.txt"
+
+    def write_while_another_appears(tmp):
+        tmp.write_text("mine")
+        target.write_text("theirs")  # created by someone else meanwhile
+
+    with pytest.raises(FileExistsError):
+        atomic_write(target, write_while_another_appears, replace=False)
+    assert target.read_text() == "theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    assert atomic_write(tmp_path / "new.txt", lambda p: p.write_text("x"), replace=False).read_text() == "x"
+
+
+def test_a_folder_is_renamed_into_place_whole(tmp_path):
+    def fill(tmp):
+        tmp.mkdir()
+        (tmp / "a.json").write_text("{}")
+
+    out = atomic_write(tmp_path / "peft", fill)
+    assert [p.name for p in out.iterdir()] == ["a.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["peft"]
