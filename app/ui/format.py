@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from app.records import (
     JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, NO_SUPPORT, Document, Job,
     Message, Source, Status)
+from app.sizes import human_size
 
 # What each ingestion stage means to a user (app.records.STAGES).
 STAGE_LABELS = {
@@ -42,18 +43,6 @@ def snippet_markup(snippet: str) -> str:
     """A snippet as text, with its matches (between the library's ``**`` marks) in bold."""
     parts = snippet.strip().split("**")
     return "".join(f"<b>{as_text(p)}</b>" if i % 2 else as_text(p) for i, p in enumerate(parts))
-
-
-def human_size(n_bytes: int | None) -> str:
-    """1536 -> '1.5 KB' (decimal units, like file managers)."""
-    if n_bytes is None:
-        return "?"
-    size = float(n_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def human_eta(seconds: float | None) -> str:

@@ -19,17 +19,6 @@ def job(id=1, status="running", stage="encode", fraction=0.5, eta=12.0, error=No
                created=updated.isoformat(), updated=updated.isoformat())
 
 
-CASES = [  # (bytes, text)
-    (None, "?"), (0, "0 B"), (999, "999 B"), (1536, "1.5 KB"), (2_400_000, "2.4 MB"),
-    (3_200_000_000, "3.2 GB"),
-]
-
-
-@pytest.mark.parametrize("n, text", CASES)
-def test_human_size(n, text):
-    assert F.human_size(n) == text
-
-
 @pytest.mark.parametrize("seconds, text", [(None, ""), (-1, ""), (0.2, "about 1 s left"),
                                            (42, "about 42 s left"), (120, "about 2 min left"),
                                            (125, "about 2 min 5 s left")])
