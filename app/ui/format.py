@@ -89,14 +89,18 @@ def job_key(job: Job) -> str:
     return f"{job.id}@{job.created}"
 
 
+def recently_finished(job: Job, now: datetime | None = None) -> bool:
+    """Whether the job finished in the last half hour (its card is listed until then)."""
+    now = now or datetime.now(timezone.utc)
+    return finished(job) and (now - parse_time(job.updated)).total_seconds() < RECENT_JOB_S
+
+
 def visible_jobs(jobs: list[Job], now: datetime | None = None,
                  dismissed: Collection[str] = ()) -> list[Job]:
     """Running and queued jobs, then those finished in the last half hour (newest first) whose
     card was not dismissed (``dismissed``: their ``job_key``)."""
-    now = now or datetime.now(timezone.utc)
     active = [j for j in jobs if not finished(j)]
-    recent = [j for j in jobs if finished(j) and job_key(j) not in dismissed
-              and (now - parse_time(j.updated)).total_seconds() < RECENT_JOB_S]
+    recent = [j for j in jobs if recently_finished(j, now) and job_key(j) not in dismissed]
     return (active + recent)[:MAX_JOBS_SHOWN]
 
 

@@ -17,7 +17,7 @@ import gradio as gr
 from app.errors import DocLoRAError
 from app.records import JOB_DONE, KNOWN, Job
 from app.ui.errors import user_error
-from app.ui.format import finished, job_key, jobs_html, visible_jobs
+from app.ui.format import finished, job_key, jobs_html, recently_finished, visible_jobs
 from app.ui.theme import DROP_ID
 from app.ui.views import document_list
 
@@ -63,10 +63,8 @@ def build() -> UploadPanel:
         password = gr.Textbox(type="password", label="PDF password",
                               info="Used for the files you add next.", elem_id="dl-password")
     progress = gr.HTML(elem_id="dl-progress", visible="hidden", js_on_load=DISMISS_JS)
-    with gr.Row():
-        cancel = gr.Button("Cancel adding", size="sm", visible="hidden", elem_id="dl-cancel-jobs")
-        clear = gr.Button("Clear finished", size="sm", visible="hidden",
-                          elem_id="dl-clear-finished")
+    cancel = gr.Button("Cancel adding", size="sm", visible="hidden", elem_id="dl-cancel-jobs")
+    clear = gr.Button("Clear finished", size="sm", visible="hidden", elem_id="dl-clear-finished")
     dismissed = gr.BrowserState([], storage_key="doclora-dismissed-jobs",
                                 secret="doclora-local-ui")
     return UploadPanel(files, password, progress, cancel, clear, gr.Timer(POLL_S), gr.State(None),
@@ -113,17 +111,20 @@ def wire(win: Window) -> None:
             core.cancel(job.id)
         gr.Info("Cancelled; nothing of the cancelled files is kept.")
 
-    def dismiss(dismissed: list[str] | None, keys: set[str]) -> tuple:
-        """Add ``keys`` to the dismissed cards (keeping only those of finished jobs)."""
+    def dismiss(dismissed: list[str] | None, key: str | None = None) -> tuple:
+        """Dismiss the card ``key`` (None: every finished card). The browser keeps only the keys
+        of cards that would still be listed, so what it keeps stays small."""
         jobs = core.jobs()
-        kept = sorted({job_key(j) for j in jobs if finished(j)} & (set(dismissed or ()) | keys))
+        listed = {job_key(j) for j in jobs if recently_finished(j)}
+        keys = listed if key is None else {key}
+        kept = sorted(listed & (set(dismissed or ()) | keys))
         return (kept,) + progress_updates(jobs, kept)
 
     def on_dismiss(dismissed: list[str] | None, event: gr.EventData) -> tuple:
-        return dismiss(dismissed, {str(getattr(event, "dismiss", ""))})
+        return dismiss(dismissed, str(getattr(event, "dismiss", "")))
 
     def on_clear(dismissed: list[str] | None) -> tuple:
-        return dismiss(dismissed, {job_key(j) for j in core.jobs() if finished(j)})
+        return dismiss(dismissed)
 
     progress = [up.progress, up.cancel, up.clear]
     up.files.upload(on_upload, [up.files, up.password], [up.files, up.timer, up.done_seen])

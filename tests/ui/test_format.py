@@ -77,6 +77,12 @@ def test_a_dismissed_finished_card_is_not_shown_but_a_running_one_always_is():
     assert F.visible_jobs([again], now=NOW, dismissed=dismissed) == [again]
 
 
+def test_a_card_is_listed_for_half_an_hour_after_its_job_finished():
+    assert F.recently_finished(job(status="failed", updated=NOW - timedelta(minutes=29)), NOW)
+    assert not F.recently_finished(job(status="done", updated=NOW - timedelta(minutes=31)), NOW)
+    assert not F.recently_finished(job(status="running", updated=NOW - timedelta(minutes=1)), NOW)
+
+
 def test_the_download_card_links_the_whole_file_name_with_its_size_beside_it():
     name = "Harbor_Notes_of_the_Northern_Ferry_Company_<Winter>.lora.gguf"
     card = F.download_html(name, 2_400_000, "gradio_api/file=/tmp/x/a%20b.gguf")
