@@ -23,6 +23,7 @@ from app.errors import FOREIGN_ERRORS, DocLoRAError, translated
 from app.exports import FORMATS
 from app.pipeline import display_name
 from app.records import ALREADY, JOB_DONE, JOB_QUEUED, JOB_RUNNING, NO_SUPPORT, ProgressEvent
+from app.sizes import human_size
 
 
 class UserError(click.ClickException):
@@ -118,16 +119,6 @@ def _rank(adapter) -> str:
 
 def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def _count(n: int, noun: str) -> str:
@@ -426,7 +417,7 @@ def status_cmd(ctx, doc, as_json) -> None:
     line = f"model {status.model}{' (demo)' if status.demo else ''} on {status.device}"
     if status.document is not None:
         line += f"; document {status.document}: rank {status.adapter_rank}, " \
-                f"{_size(status.adapter_size)}"
+                f"{human_size(status.adapter_size)}"
     click.echo(line)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection
 from datetime import datetime, timezone
 
 from app.records import (
     JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, NO_SUPPORT, STAGES, Document,
     Job, Message, Source, Status)
+from app.sizes import human_size
 
 STAGE_LABELS = {name: stage.label for name, stage in STAGES.items()}  # what each stage means
 SOURCES_TITLE = "Supporting pages"
@@ -17,6 +19,7 @@ SOURCES_TITLE = "Supporting pages"
 _MARKDOWN = re.compile(r"([\\`*_\[\]()!~|$])")
 # Bare URLs become links (GFM autolinks), inside which escapes show raw: break the pattern.
 _WWW = re.compile(r"(?i)\b(www)\.")
+_NAME_BREAKS = re.compile(r"([_.-])")  # where a long file name may wrap
 RECENT_JOB_S = 30 * 60  # finished jobs stay listed this long, so a failure is not missed
 MAX_JOBS_SHOWN = 8
 
@@ -33,18 +36,6 @@ def snippet_markup(snippet: str) -> str:
     """A snippet as text, with its matches (between the library's ``**`` marks) in bold."""
     parts = snippet.strip().split("**")
     return "".join(f"<b>{as_text(p)}</b>" if i % 2 else as_text(p) for i, p in enumerate(parts))
-
-
-def human_size(n_bytes: int | None) -> str:
-    """1536 -> '1.5 KB' (decimal units, like file managers)."""
-    if n_bytes is None:
-        return "?"
-    size = float(n_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
 
 
 def human_eta(seconds: float | None) -> str:
@@ -78,12 +69,29 @@ def document_choice(doc: Document) -> tuple[str, int]:
     return f"{doc.title}\n{pages} · {short_date(doc.created)} · {doc.status}", doc.id
 
 
-def visible_jobs(jobs: list[Job], now: datetime | None = None) -> list[Job]:
-    """Running and queued jobs, then those finished in the last half hour (newest first)."""
+def finished(job: Job) -> bool:
+    """Whether the job is over (ready, failed or cancelled): only then can its card be dismissed."""
+    return job.status not in (JOB_QUEUED, JOB_RUNNING)
+
+
+def job_key(job: Job) -> str:
+    """What the browser keeps of a dismissed card: the job's id and creation time (a new library
+    reuses ids)."""
+    return f"{job.id}@{job.created}"
+
+
+def recently_finished(job: Job, now: datetime | None = None) -> bool:
+    """Whether the job finished in the last half hour (its card is listed until then)."""
     now = now or datetime.now(timezone.utc)
-    active = [j for j in jobs if j.status in (JOB_QUEUED, JOB_RUNNING)]
-    recent = [j for j in jobs if j.status not in (JOB_QUEUED, JOB_RUNNING)
-              and (now - parse_time(j.updated)).total_seconds() < RECENT_JOB_S]
+    return finished(job) and (now - parse_time(job.updated)).total_seconds() < RECENT_JOB_S
+
+
+def visible_jobs(jobs: list[Job], now: datetime | None = None,
+                 dismissed: Collection[str] = ()) -> list[Job]:
+    """Running and queued jobs, then those finished in the last half hour (newest first) whose
+    card was not dismissed (``dismissed``: their ``job_key``)."""
+    active = [j for j in jobs if not finished(j)]
+    recent = [j for j in jobs if recently_finished(j, now) and job_key(j) not in dismissed]
     return (active + recent)[:MAX_JOBS_SHOWN]
 
 
@@ -107,10 +115,12 @@ def job_html(job: Job) -> str:
         detail = " · ".join(filter(None, [STAGE_LABELS.get(job.stage, job.stage),
                                           human_eta(job.eta_s)]))
     percent = 100 if job.status == JOB_DONE else round(100 * min(max(job.fraction, 0.0), 1.0))
+    close = (f'<button class="dl-job-close" data-dismiss="{html.escape(job_key(job))}" '
+             f'title="Dismiss" aria-label="Dismiss {name}">×</button>' if finished(job) else "")
     return (f'<div class="dl-job dl-job-{state}" data-job="{job.id}" data-status="{state}" '
             f'data-stage="{html.escape(job.stage)}">'
             f'<div class="dl-job-head"><span class="dl-job-name">{name}</span>'
-            f'<span class="dl-job-pct">{percent}%</span></div>'
+            f'<span class="dl-job-pct">{percent}%</span>{close}</div>'
             f'<div class="dl-bar"><div style="width:{percent}%"></div></div>'
             f'<div class="dl-job-detail">{detail}</div></div>')
 
@@ -118,6 +128,15 @@ def job_html(job: Job) -> str:
 def jobs_html(jobs: list[Job]) -> str:
     """The progress list, or '' when there is nothing to show."""
     return "".join(job_html(j) for j in jobs)
+
+
+def download_html(file_name: str, size: int | None, url: str) -> str:
+    """The export card: the file's whole name as its download link (a long one wraps after its
+    ``_ . -``), its size beside it."""
+    name = html.escape(file_name)
+    shown = _NAME_BREAKS.sub(r"\1<wbr>", name)
+    return (f'<div class="dl-download-card"><a href="{html.escape(url)}" download="{name}">'
+            f'{shown}</a><span class="dl-download-size">{human_size(size)}</span></div>')
 
 
 def status_html(status: Status | None, doc: Document | None, error: str | None = None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -11,8 +12,8 @@ import gradio as gr
 from app.errors import DocLoRAError
 from app.exports import FORMATS
 from app.ui.errors import user_error
-from app.ui.format import as_text
-from app.ui.views import document_list, export_file, find_document
+from app.ui.format import as_text, download_html
+from app.ui.views import document_list, export_file, find_document, served_url
 
 if TYPE_CHECKING:
     from app.ui.window import Window
@@ -29,7 +30,7 @@ class LibraryPanel:
     rename: gr.Button
     export_format: gr.Dropdown
     export: gr.Button
-    download: gr.File
+    download: gr.HTML  # the export card: the file's name as its download link, and its size
     delete: gr.Button
     confirm_text: gr.Markdown
     confirm_delete: gr.Button
@@ -69,8 +70,7 @@ def build() -> LibraryPanel:
                                         elem_id="dl-export-format", scale=3, container=False)
             export = gr.Button("Export", size="sm", elem_id="dl-export", scale=1, min_width=80,
                                interactive=False)
-        download = gr.File(label="Download", visible="hidden", interactive=False,
-                           elem_id="dl-download")
+        download = gr.HTML(visible="hidden", elem_id="dl-download", js_on_load=None)
         delete = gr.Button("Delete…", size="sm", elem_id="dl-delete", interactive=False)
         confirm_text = gr.Markdown(visible="hidden", elem_id="dl-confirm")
         with gr.Row():
@@ -101,12 +101,14 @@ def wire(win: Window) -> None:
         gr.Info(f"Renamed to “{html.escape(title.strip())}”.")  # toasts render HTML
         return win.open(doc.id, search)
 
-    def on_export(selected: int | None, format: str) -> gr.File:
+    def on_export(selected: int | None, format: str) -> gr.HTML:
         doc = _require(core, selected)
         try:
-            return gr.File(value=export_file(core, doc.id, format), visible=True)
+            path = Path(export_file(core, doc.id, format))
         except DocLoRAError as exc:
             raise user_error(exc) from exc
+        card = download_html(path.name, path.stat().st_size, served_url(lib.download, path))
+        return gr.HTML(card, visible=True)
 
     def on_delete(selected: int | None) -> tuple:
         doc = _require(core, selected)

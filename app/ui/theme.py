@@ -42,6 +42,10 @@ CSS = """
   margin-bottom: 6px; background: var(--background-fill-primary); font-size: .85rem; }
 .dl-job-head { display: flex; justify-content: space-between; gap: 8px; font-weight: 600; }
 .dl-job-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.dl-job-pct { margin-left: auto; }
+.dl-job-close { border: none; background: none; padding: 0 2px; cursor: pointer; font-size: 1rem;
+  line-height: 1; color: var(--body-text-color-subdued); }
+.dl-job-close:hover, .dl-job-close:focus-visible { color: var(--body-text-color); }
 .dl-bar { height: 6px; border-radius: 3px; background: var(--neutral-200); margin: 6px 0 4px;
   overflow: hidden; }
 .dl-bar > div { height: 100%; background: var(--color-accent); transition: width .4s; }
@@ -51,6 +55,10 @@ CSS = """
 .dl-job-failed .dl-job-detail { color: var(--error-text-color); }
 .dl-job-done .dl-bar > div { background: #16a34a; }
 #dl-progress { max-height: 30vh; overflow-y: auto; }  /* many cards never push the library away */
+.dl-download-card { display: flex; align-items: baseline; gap: 8px; font-size: .85rem; }
+.dl-download-card a { padding: 0; min-width: 0; overflow-wrap: anywhere; text-align: left;
+  font-weight: 600; color: var(--color-accent); }
+.dl-download-size { flex: none; color: var(--body-text-color-subdued); }
 #dl-keys, #dl-keys p { color: var(--body-text-color-subdued); font-size: .8rem; margin: 0; }
 #dl-drop { min-height: 0 !important; }
 #dl-drop .wrap { font-size: .9rem; }

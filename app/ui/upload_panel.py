@@ -1,7 +1,10 @@
 """The drop zone and the per-file progress list (polled from the core's persistent job queue).
 
 Progress lives in the library's jobs table, so a reloaded page finds it again; a timer polls it
-while anything is queued or running and switches itself off when all is finished.
+while anything is queued or running and switches itself off when all is finished. A finished
+card (ready, failed, cancelled) can be dismissed, by its × or by "Clear finished"; the browser
+keeps what was dismissed, so a reload does not bring it back. A running or queued card cannot be
+dismissed ("Cancel adding" stops it).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from app.errors import DocLoRAError
-from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING, KNOWN
+from app.records import JOB_DONE, KNOWN, Job
 from app.ui.errors import user_error
-from app.ui.format import jobs_html, visible_jobs
+from app.ui.format import finished, job_key, jobs_html, recently_finished, visible_jobs
 from app.ui.theme import DROP_ID
 from app.ui.views import document_list
 
@@ -22,6 +25,11 @@ if TYPE_CHECKING:
     from app.ui.window import Window
 
 POLL_S = 1.0
+# The progress list's × buttons (format.job_html) send the card's key with a click event.
+DISMISS_JS = """element.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-dismiss]');
+  if (button) trigger('click', {dismiss: button.dataset.dismiss});
+});"""
 
 
 @dataclass
@@ -30,8 +38,21 @@ class UploadPanel:
     password: gr.Textbox
     progress: gr.HTML
     cancel: gr.Button
+    clear: gr.Button  # "Clear finished"
     timer: gr.Timer
     done_seen: gr.State  # ids of finished jobs this page has already taken into the list
+    dismissed: gr.BrowserState  # job_key of each dismissed card, kept in the browser
+
+
+def progress_updates(jobs: list[Job], dismissed: list[str] | None) -> tuple:
+    """The progress list (without dismissed cards), "Cancel adding" while anything is queued or
+    running, and "Clear finished" while a finished card shows."""
+    shown = visible_jobs(jobs, dismissed=set(dismissed or ()))
+    active = any(not finished(j) for j in jobs)
+    cards = jobs_html(shown)
+    return (gr.HTML(cards, visible=True if cards else "hidden"),
+            gr.Button(visible=True if active else "hidden"),
+            gr.Button(visible=True if any(finished(j) for j in shown) else "hidden"))
 
 
 def build() -> UploadPanel:
@@ -41,9 +62,13 @@ def build() -> UploadPanel:
     with gr.Accordion("Password-protected PDF?", open=False, elem_id="dl-password-box"):
         password = gr.Textbox(type="password", label="PDF password",
                               info="Used for the files you add next.", elem_id="dl-password")
-    progress = gr.HTML(elem_id="dl-progress", visible="hidden")
+    progress = gr.HTML(elem_id="dl-progress", visible="hidden", js_on_load=DISMISS_JS)
     cancel = gr.Button("Cancel adding", size="sm", visible="hidden", elem_id="dl-cancel-jobs")
-    return UploadPanel(files, password, progress, cancel, gr.Timer(POLL_S), gr.State(None))
+    clear = gr.Button("Clear finished", size="sm", visible="hidden", elem_id="dl-clear-finished")
+    dismissed = gr.BrowserState([], storage_key="doclora-dismissed-jobs",
+                                secret="doclora-local-ui")
+    return UploadPanel(files, password, progress, cancel, clear, gr.Timer(POLL_S), gr.State(None),
+                       dismissed)
 
 
 def wire(win: Window) -> None:
@@ -60,13 +85,12 @@ def wire(win: Window) -> None:
                 raise user_error(exc) from exc
         return None, gr.Timer(active=True), seen
 
-    def on_tick(search: str, selected: int | None, seen: list[int] | None) -> tuple:
+    def on_tick(search: str, selected: int | None, seen: list[int] | None,
+                dismissed: list[str] | None) -> tuple:
         jobs = core.jobs()
-        active = any(j.status in (JOB_QUEUED, JOB_RUNNING) for j in jobs)
+        active = any(not finished(j) for j in jobs)
         done = sorted(j.id for j in jobs if j.status == JOB_DONE)
-        cards = jobs_html(visible_jobs(jobs))
-        head = (gr.HTML(cards, visible=True if cards else "hidden"),
-                gr.Button(visible=True if active else "hidden"), gr.Timer(active=active))
+        head = progress_updates(jobs, dismissed) + (gr.Timer(active=active),)
         unchanged = (gr.skip(),) * len(win.open_outputs)
         skip_rest = (gr.skip(),) * (len(win.open_outputs) - 2)
         refreshed = (done, gr.skip(), document_list(core, search, selected)) + skip_rest
@@ -87,8 +111,25 @@ def wire(win: Window) -> None:
             core.cancel(job.id)
         gr.Info("Cancelled; nothing of the cancelled files is kept.")
 
+    def dismiss(dismissed: list[str] | None, key: str | None = None) -> tuple:
+        """Dismiss the card ``key`` (None: every finished card). The browser keeps only the keys
+        of cards that would still be listed, so what it keeps stays small."""
+        jobs = core.jobs()
+        listed = {job_key(j) for j in jobs if recently_finished(j)}
+        keys = listed if key is None else {key}
+        kept = sorted(listed & (set(dismissed or ()) | keys))
+        return (kept,) + progress_updates(jobs, kept)
+
+    def on_dismiss(dismissed: list[str] | None, event: gr.EventData) -> tuple:
+        return dismiss(dismissed, str(getattr(event, "dismiss", "")))
+
+    def on_clear(dismissed: list[str] | None) -> tuple:
+        return dismiss(dismissed)
+
+    progress = [up.progress, up.cancel, up.clear]
     up.files.upload(on_upload, [up.files, up.password], [up.files, up.timer, up.done_seen])
-    up.timer.tick(on_tick, [lib.search, win.selected, up.done_seen],
-                  [up.progress, up.cancel, up.timer, up.done_seen] + win.open_outputs,
-                  show_progress="hidden")
+    up.timer.tick(on_tick, [lib.search, win.selected, up.done_seen, up.dismissed],
+                  progress + [up.timer, up.done_seen] + win.open_outputs, show_progress="hidden")
     up.cancel.click(on_cancel)
+    up.progress.click(on_dismiss, up.dismissed, [up.dismissed] + progress, show_progress="hidden")
+    up.clear.click(on_clear, up.dismissed, [up.dismissed] + progress, show_progress="hidden")

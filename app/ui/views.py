@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import gradio as gr
 
@@ -82,6 +83,13 @@ def export_file(core: DocLoRA, doc_id: int, format: str) -> str:
         shutil.rmtree(out, ignore_errors=True)
         raise
     return str(path)
+
+
+def served_url(block: gr.components.Component, path: str | Path) -> str:
+    """A URL (relative to the window's page) at which the window serves a copy of ``path``:
+    the copy is in ``block``'s Gradio cache, which Gradio cleans like its other files."""
+    cached = block.move_resource_to_block_cache(str(path))
+    return f"gradio_api/file={quote(cached)}"
 
 
 def remove_old_exports(max_age_s: float = EXPORT_MAX_AGE_S) -> None:

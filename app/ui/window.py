@@ -17,6 +17,11 @@ from app.ui.upload_panel import UploadPanel
 from app.ui.views import chat_history, document_list, find_document, status_line
 
 BRAND = ("# DocLoRA\nPrivate document chat: every PDF becomes a LoRA adapter, offline.")
+OPEN_DOCUMENT_KEY = "doclora-open-document"  # the browser's localStorage key
+# Gradio's BrowserState never writes a falsy value, so choosing "No document" (None) would leave
+# the previous id stored and a reload would open that document again: the key goes instead.
+FORGET_OPEN_DOCUMENT = (f"(doc) => {{ if (doc === null) "
+                        f"localStorage.removeItem('{OPEN_DOCUMENT_KEY}'); }}")
 
 
 @dataclass
@@ -44,7 +49,7 @@ class Window:
         doc_id = doc.id if doc else None
         return (doc_id, document_list(self.core, search, doc_id),
                 gr.Textbox(value=doc.title if doc else ""), *library_panel.confirm_updates(),
-                gr.File(value=None, visible="hidden"), chat_history(self.core, doc),
+                gr.HTML("", visible="hidden"), chat_history(self.core, doc),
                 status_line(self.core, doc))
 
 
@@ -54,8 +59,7 @@ def build(core: DocLoRA) -> gr.Blocks:
     # shutdown (uploads are copied into the library when added, so only queued ones need them).
     with gr.Blocks(title="DocLoRA", analytics_enabled=False,
                    delete_cache=(86400, 86400)) as blocks:
-        selected = gr.BrowserState(None, storage_key="doclora-open-document",
-                                   secret="doclora-local-ui")
+        selected = gr.BrowserState(None, storage_key=OPEN_DOCUMENT_KEY, secret="doclora-local-ui")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300, elem_id="dl-sidebar"):
                 gr.Markdown(BRAND, elem_id="dl-brand")
@@ -82,5 +86,6 @@ def build(core: DocLoRA) -> gr.Blocks:
             model = gr.Dropdown(choices=names, value=active)
             return win.open(doc_id, search) + (model,)
 
+        selected.change(None, selected, None, js=FORGET_OPEN_DOCUMENT)
         blocks.load(on_load, [selected, library.search], win.open_outputs + [settings.model])
     return blocks

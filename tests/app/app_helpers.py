@@ -89,7 +89,7 @@ def fake_adapter_files(folder: Path, name: str = "a") -> tuple[Path, Path]:
 
 
 def insert_document(library: Library, title: str, pages: list[str], model: str = "tiny-needle",
-                    rank: int = 9) -> int:
+                    rank: int = 9, size: int = 64) -> int:
     """A document row with pages and a stand-in adapter, as the pipeline would commit it."""
     sha = hashlib.sha256(("\n".join(pages) + title).encode()).hexdigest()
     folder = home_dir() / "adapters" / sha[:16]
@@ -101,7 +101,7 @@ def insert_document(library: Library, title: str, pages: list[str], model: str =
         sha256=sha, title=title, file_name=f"{title}.pdf", source_file=str(source),
         pages=list(enumerate(pages, start=1)), tokens=sum(len(p.split()) for p in pages),
         adapter={"model": model, "base_model": "fp", "hypernet_id": "hn", "rank": rank,
-                 "n_chunks": 1, "file": str(gguf), "peft_file": str(st), "size": 64})
+                 "n_chunks": 1, "file": str(gguf), "peft_file": str(st), "size": size})
 
 
 class ScriptedEngine:

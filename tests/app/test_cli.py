@@ -171,6 +171,15 @@ def test_status_json(engine, docs):
     assert data["adapter_rank"] == 9 and data["adapter_size"] == 64
 
 
+def test_status_line_gives_the_adapter_size_in_decimal_units(engine):
+    lib = Library.open()
+    doc = insert_document(lib, "Big adapter", ["text"], size=2_400_000)
+    lib.close()
+    result = run("status", str(doc))
+    assert result.exit_code == 0
+    assert f"document {doc}: rank 9, 2.4 MB" in result.stdout  # 2.3 MB in 1024s
+
+
 def test_a_document_of_another_pair_or_without_adapter_says_how_to_redo(engine, docs):
     lib = Library.open()
     other = insert_document(lib, "Other pair doc", ["text"], model="qwen3-4b")

@@ -19,17 +19,6 @@ def job(id=1, status="running", stage="encode", fraction=0.5, eta=12.0, error=No
                created=updated.isoformat(), updated=updated.isoformat())
 
 
-CASES = [  # (bytes, text)
-    (None, "?"), (0, "0 B"), (999, "999 B"), (1536, "1.5 KB"), (2_400_000, "2.4 MB"),
-    (3_200_000_000, "3.2 GB"),
-]
-
-
-@pytest.mark.parametrize("n, text", CASES)
-def test_human_size(n, text):
-    assert F.human_size(n) == text
-
-
 @pytest.mark.parametrize("seconds, text", [(None, ""), (-1, ""), (0.2, "about 1 s left"),
                                            (42, "about 42 s left"), (120, "about 2 min left"),
                                            (125, "about 2 min 5 s left")])
@@ -69,6 +58,39 @@ def test_visible_jobs_keeps_active_and_recent_ones():
     jobs = [job(1, "running"), job(2, "queued"), job(3, "done", updated=NOW - timedelta(minutes=5)),
             job(4, "failed", updated=NOW - timedelta(hours=2))]
     assert [j.id for j in F.visible_jobs(jobs, now=NOW)] == [1, 2, 3]
+
+
+def test_only_a_finished_card_has_a_dismiss_control():
+    for status in ("done", "failed", "cancelled"):
+        card = F.job_html(job(7, status, stage="done"))
+        assert f'data-dismiss="{F.job_key(job(7))}"' in card, status
+    for status in ("running", "queued"):
+        assert "data-dismiss" not in F.job_html(job(7, status)), status
+
+
+def test_a_dismissed_finished_card_is_not_shown_but_a_running_one_always_is():
+    jobs = [job(1, "running"), job(2, "done"), job(3, "failed")]
+    dismissed = {F.job_key(jobs[0]), F.job_key(jobs[1])}
+    assert [j.id for j in F.visible_jobs(jobs, now=NOW, dismissed=dismissed)] == [1, 3]
+    # the same id in a new library (another creation time) is another card
+    again = job(2, "done", updated=NOW + timedelta(seconds=1))
+    assert F.visible_jobs([again], now=NOW, dismissed=dismissed) == [again]
+
+
+def test_a_card_is_listed_for_half_an_hour_after_its_job_finished():
+    assert F.recently_finished(job(status="failed", updated=NOW - timedelta(minutes=29)), NOW)
+    assert not F.recently_finished(job(status="done", updated=NOW - timedelta(minutes=31)), NOW)
+    assert not F.recently_finished(job(status="running", updated=NOW - timedelta(minutes=1)), NOW)
+
+
+def test_the_download_card_links_the_whole_file_name_with_its_size_beside_it():
+    name = "Harbor_Notes_of_the_Northern_Ferry_Company_<Winter>.lora.gguf"
+    card = F.download_html(name, 2_400_000, "gradio_api/file=/tmp/x/a%20b.gguf")
+    escaped = name.replace("<", "&lt;").replace(">", "&gt;")
+    shown = escaped.replace("_", "_<wbr>").replace(".", ".<wbr>")  # where it may wrap
+    assert (f'<a href="gradio_api/file=/tmp/x/a%20b.gguf" download="{escaped}">{shown}</a>'
+            in card)
+    assert '<span class="dl-download-size">2.4 MB</span>' in card
 
 
 def test_status_line_names_model_device_and_adapter():

@@ -134,3 +134,87 @@ def test_a_deleted_documents_card_is_gone_after_a_reload(page, pdfs, shots):
     page.wait_for_timeout(2000)  # the progress list is drawn by the first poll after the load
     assert page.locator(".dl-job", has_text=name).count() == 0
     shots(page, "deleted-card-gone")
+
+
+def test_no_document_stays_chosen_after_a_reload(page, shots):
+    open_document(page, HARBOR[1])
+    page.locator("#dl-no-doc").click()
+    page.locator("#dl-status", has_text="No document").wait_for()
+    page.reload()
+    page.locator("#dl-status", has_text="tiny-needle").wait_for()  # drawn by the page's load
+    page.locator("#dl-docs label", has_text=HARBOR[1]).wait_for()
+    page.wait_for_timeout(2000)  # and the first poll after it
+    assert "No document" in page.locator("#dl-status").inner_text()
+    assert HARBOR[1] not in page.locator("#dl-status").inner_text()
+    assert page.locator("#dl-docs input:checked").count() == 0
+    shots(page, "no-document-after-reload")
+
+
+def test_finished_cards_can_be_dismissed_and_stay_dismissed(page, pdfs, shots):
+    torn = pdfs.corrupt("torn.pdf")
+    add_with_file_input(page, torn)
+    failed = job_card(page, torn.name, "failed")
+    failed.wait_for(timeout=INGEST_TIMEOUT_MS)
+    others = page.locator(".dl-job", has_text=HARBOR[0])  # Harbor Notes': ready, already there
+    assert others.count() == 2
+    shots(page, "finished-cards")
+    failed.locator(".dl-job-close").click()
+    failed.wait_for(state="detached")
+    assert others.count() == 2  # only that card went
+    page.reload()
+    others.first.wait_for()  # the list comes back with the first poll after the load
+    assert page.locator(".dl-job", has_text=torn.name).count() == 0
+    shots(page, "dismissed-after-reload")
+    page.locator("#dl-clear-finished").click()
+    page.wait_for_function("document.querySelectorAll('.dl-job').length === 0")
+    page.locator("#dl-clear-finished").wait_for(state="hidden")
+    page.reload()
+    page.locator("#dl-status", has_text="tiny-needle").wait_for()
+    page.wait_for_timeout(2000)  # the first poll after the load
+    assert page.locator(".dl-job").count() == 0
+    shots(page, "cleared-after-reload")
+
+
+# The download link's text width in its own font, the card's width, and how the link is laid out.
+LINK_LAYOUT = """() => {
+  const link = document.querySelector('#dl-download a');
+  const card = link.closest('.dl-download-card');
+  const ctx = document.createElement('canvas').getContext('2d');
+  ctx.font = getComputedStyle(link).font;
+  const text = document.createRange();
+  text.selectNodeContents(link);
+  return {text: ctx.measureText(link.textContent).width, card: card.clientWidth,
+          overflow: card.scrollWidth - card.clientWidth,
+          lines: new Set(Array.from(text.getClientRects(), (r) => Math.round(r.top))).size};
+}"""
+
+
+def decimal_size(n: int) -> str:
+    """The window's convention, 1 KB = 1000 bytes (for sizes away from a unit's boundary)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def test_the_export_card_links_the_whole_file_name_with_its_size(page, shots):
+    title = "Harbor Notes of the Northern Ferry Company for the Winter Timetable"
+    name = title.replace(" ", "_") + ".lora.gguf"
+    open_document(page, HARBOR[1])
+    page.locator("#dl-title input").fill(title)
+    page.locator("#dl-rename").click()
+    page.locator("#dl-status", has_text=title).wait_for()
+    page.locator("#dl-export").click()
+    link = page.locator("#dl-download a")
+    link.wait_for()
+    assert link.inner_text() == name
+    layout = page.evaluate(LINK_LAYOUT)
+    assert layout["text"] > layout["card"], layout  # too long for one line of the sidebar,
+    assert layout["lines"] >= 2 and layout["overflow"] <= 0, layout  # so it wraps, uncut
+    with page.expect_download() as info:
+        link.click()
+    data = info.value.path().read_bytes()
+    assert data[:4] == b"GGUF" and info.value.suggested_filename == name
+    size = page.locator("#dl-download .dl-download-size").inner_text()
+    assert size == decimal_size(len(data)), (size, len(data))
+    shots(page, "export-card")

@@ -6,6 +6,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import gradio as gr
 import pytest
@@ -98,3 +99,16 @@ def test_export_folders_do_not_pile_up(scripted_core, doclora_home, tmp_path, mo
     assert sorted(tmp_path.iterdir()) == [recent]  # the stale one was swept on the way
     newest = Path(views.export_file(scripted_core, doc_id, "gguf")).parent
     assert sorted(tmp_path.iterdir()) == sorted([recent, newest])
+
+
+def test_an_export_is_served_from_a_copy_in_gradios_cache(scripted_core, doclora_home, tmp_path,
+                                                          monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+    path = Path(views.export_file(scripted_core, doc_id, "markdown"))
+    url = views.served_url(gr.HTML(), path)
+    prefix = "gradio_api/file="
+    assert url.startswith(prefix)
+    copy = Path(unquote(url[len(prefix):]))
+    assert copy.parent.parent == tmp_path / "gradio" and copy.name == path.name
+    assert copy.read_bytes() == path.read_bytes()
