@@ -9,7 +9,7 @@ import pytest
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from transformers import AutoTokenizer
 
-from converters.llama_models import open_model
+from converters.llama import open_model
 from hypernet.train.needle import QUESTION, Haystacks
 
 from train_helpers import HELDOUT, PAIR_DIR
