@@ -109,7 +109,7 @@ class DocLoRA:
         if unknown:
             raise DocLoRAError(f"Unknown setting(s) {', '.join(sorted(unknown))}; "
                                f"use one of {', '.join(f.name for f in fields(Settings))}.")
-        from converters.llama_models import MODES
+        from converters.llama_host import MODES
         if changes.get("llama_extra_bufts", "auto") not in MODES:
             raise DocLoRAError(f"llama_extra_bufts must be one of {', '.join(MODES)}, not "
                                f"{changes['llama_extra_bufts']!r}.")

@@ -1,7 +1,7 @@
 """Chat engine on llama-cpp-python: one base GGUF, per-document GGUF adapters swapped in and out.
 
 The base model is loaded once (on the first answer). Each document's adapter is loaded on first
-use (validated by ``converters.llama_adapters``) and kept in a small LRU; evicted adapters are
+use (validated by ``converters.llama``) and kept in a small LRU; evicted adapters are
 freed safely (cleared before freed). Switching documents swaps the active adapter without
 reloading the base and resets the KV cache. The chat template is the one the GGUF carries.
 Several documents' adapters can be active at once (a list of files, each at scale 1: their
@@ -11,7 +11,6 @@ expensive loads (tests and benchmarks read them).
 
 from __future__ import annotations
 
-import codecs
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -51,7 +50,7 @@ class ChatEngine:
         self.adapter_loads = 0
         self._adapters: OrderedDict[str, object] = OrderedDict()  # path -> LoadedAdapter
         self._active: tuple[str, ...] = ()
-        self._format = None  # the GGUF's chat template, built on first use
+        self._template = None  # the GGUF's chat template, built on first use
         # Guards every use of the llama context. Not reentrant on purpose: a streaming generator
         # may be advanced by different threads (Gradio), and a plain Lock may be released by any.
         self._busy = threading.Lock()
@@ -64,8 +63,8 @@ class ChatEngine:
     @staticmethod
     def planned_device(settings: Settings) -> str:
         """The device llama.cpp will run on with these settings."""
-        import llama_cpp
-        gpu = settings.device != "cpu" and llama_cpp.llama_supports_gpu_offload()
+        from converters.llama import supports_gpu_offload
+        gpu = settings.device != "cpu" and supports_gpu_offload()
         return "gpu" if gpu else "cpu"
 
     @property
@@ -86,7 +85,7 @@ class ChatEngine:
     def _base(self):
         if self.llm is None:
             from converters.errors import GGUFError, LlamaHostError
-            from converters.llama_models import open_model
+            from converters.llama import open_model
             if not self.gguf.is_file():
                 raise ModelError(f"The chat model {self.gguf} is missing; "
                                  "reinstall the model pair ('doclora models').")
@@ -103,7 +102,7 @@ class ChatEngine:
                                  "reinstall the model pair.") from exc
             self.base_loads += 1
             self._adapters.clear()
-            self._active, self._format = (), None
+            self._active, self._template = (), None
         return self.llm
 
     @staticmethod
@@ -127,7 +126,7 @@ class ChatEngine:
             self._busy.release()
 
     def _use(self, adapter_file: AdapterFiles) -> None:
-        from converters.llama_adapters import activate_many, free_adapter
+        from converters.llama import activate_many, free_adapter
         llm = self._base()
         files = self._files(adapter_file)
         if files == self._active:
@@ -144,7 +143,7 @@ class ChatEngine:
 
     def _load(self, adapter_file: str):
         from converters.errors import AdapterLoadError
-        from converters.llama_adapters import load_adapter
+        from converters.llama import load_adapter
         loaded = self._adapters.get(adapter_file)
         if loaded is None:
             try:
@@ -160,7 +159,7 @@ class ChatEngine:
 
     def forget_adapter(self, adapter_file: str) -> None:
         """Free a document's adapter (after it was removed from the library)."""
-        from converters.llama_adapters import activate, free_adapter
+        from converters.llama import activate, free_adapter
         self._acquire()
         try:
             loaded = self._adapters.pop(adapter_file, None)
@@ -182,32 +181,27 @@ class ChatEngine:
         finally:
             self._busy.release()
 
-    def _formatter(self):
-        """The chat template the GGUF carries (``tokenizer.chat_template``)."""
-        if self._format is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-            llm = self._base()
-            template = llm.metadata.get("tokenizer.chat_template")
-            if not template:
+    def _chat_template(self):
+        """The chat template the GGUF carries (a ``converters.llama.ChatTemplate``)."""
+        if self._template is None:
+            from converters.errors import GGUFError
+            from converters.llama import ChatTemplate
+            try:
+                self._template = ChatTemplate(self._base())
+            except GGUFError as exc:
                 raise ModelError(f"The chat model {self.gguf.name} carries no chat template; "
-                                 "convert it again from its Hugging Face folder.")
-
-            def text(token: int) -> str:
-                return llm._model.token_get_text(token) if token != -1 else ""
-            self._format = Jinja2ChatFormatter(template, eos_token=text(llm.token_eos()),
-                                               bos_token=text(llm.token_bos()))
-        return self._format
+                                 "convert it again from its Hugging Face folder.") from exc
+        return self._template
 
     def _prompt(self, messages: list[dict]) -> list[int]:
         """Token ids of the chat after an empty system turn, as the hypernetworks were trained
         (templates such as SmolLM2's add a default system prompt otherwise); templates that
         reject a system role (Gemma 2) get the messages alone."""
+        template = self._chat_template()
         try:
-            result = self._formatter()(messages=[{"role": "system", "content": ""}, *messages])
+            return template.tokens([{"role": "system", "content": ""}, *messages])
         except Exception:  # noqa: BLE001 - jinja raises its template's own exception types
-            result = self._formatter()(messages=messages)
-        return self.llm.tokenize(result.prompt.encode(), add_bos=not result.added_special,
-                                 special=True)
+            return template.tokens(messages)
 
     def _fit(self, messages: list[dict]) -> tuple[list[int], int]:
         n_ctx = self._base().n_ctx()
@@ -225,34 +219,20 @@ class ChatEngine:
     def generate(self, messages: list[dict], adapter_file: AdapterFiles,
                  stop: StopFlag = None) -> Iterator[str]:
         """Stream the answer to ``messages`` under the documents' adapters, piece by piece."""
-        import llama_cpp
+        from converters.llama import stream_text
         self._acquire()
         try:
             self._use(adapter_file)
             prompt, max_tokens = self._fit(messages)
-            llm, vocab = self.llm, self.llm._model.vocab
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            tokens = llm.generate(prompt, temp=self.settings.temperature, top_k=40, top_p=0.95,
-                                  min_p=0.05, repeat_penalty=1.0)
-            n = 0
-            try:
-                for token in tokens:
-                    if llama_cpp.llama_vocab_is_eog(vocab, token) or is_stopped(stop):
-                        break
-                    piece = decoder.decode(llm.detokenize([token]))
-                    if piece:
-                        yield piece
-                    n += 1
-                    if n >= max_tokens:
-                        break
-            finally:
-                tokens.close()
+            yield from stream_text(self.llm, prompt, max_tokens=max_tokens,
+                                   temperature=self.settings.temperature,
+                                   should_stop=lambda: is_stopped(stop))
         finally:
             self._busy.release()
 
     def close(self) -> None:
         """Free every adapter and the base model."""
-        from converters.llama_adapters import activate, free_adapter
+        from converters.llama import activate, free_adapter
         self._acquire()
         try:
             if self.llm is not None:

@@ -217,6 +217,6 @@ class Settings(_Row):
     # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.
     cpu_bf16: bool = True
     # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" probes the host once
-    # (converters.llama_models), "on" / "off" force them; "auto" also honours
+    # (converters.llama_host), "on" / "off" force them; "auto" also honours
     # $DOCLORA_LLAMA_EXTRA_BUFTS.
     llama_extra_bufts: str = "auto"

@@ -20,25 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._machine import machine  # noqa: E402
+
 PROSE = ("The harbour town woke slowly on winter mornings. Fishermen checked their nets by "
          "lamplight while the bakery on the corner filled the street with the smell of bread. "
          "Most visitors came for the lighthouse, although few of them climbed to the top. ")
 QUESTION = "What is the special magic number? Reply with only the number."
-
-
-def machine() -> str:
-    """CPU model, cores and GPU (if torch sees one)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}, Python {platform.python_version()}"
 
 
 def make_pdf(path: Path, pages: int, number: int) -> Path:
@@ -124,7 +111,7 @@ def main() -> None:
     rows.append(("adapter switch (cached, incl. KV reset)",
                  f"p50 {pct(switches, .5) * 1000:.3f} ms, p95 {pct(switches, .95) * 1000:.3f} ms"))
     reloads = []
-    from converters.llama_models import open_model
+    from converters.llama import open_model
     for _ in range(args.reloads):
         t = time.perf_counter()
         llm = open_model(app.pair.gguf, n_ctx=app.settings.n_ctx)
@@ -152,7 +139,8 @@ def main() -> None:
 
     width = max(len(r[0]) for r in rows)
     print(f"DocLoRA app benchmark: model pair {app.pair.name}, device {engine.device}")
-    print(f"machine: {machine()}")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    print(f"machine: {machine(gpu, f'Python {platform.python_version()}')}")
     print("-" * (width + 50))
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -32,6 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks._machine import machine  # noqa: E402
 
 # The real Qwen3-0.6B geometry (its config.json); weights are random.
 QWEN3_06B = dict(
@@ -162,9 +163,9 @@ def _memory() -> dict:
 
 
 def _kv_bytes(engine) -> int:
-    import llama_cpp
+    from converters.llama import state_bytes
 
-    return int(llama_cpp.llama_state_get_size(engine.llm.ctx))  # KV of the used cells + the logits
+    return state_bytes(engine.llm)  # KV of the used cells + the logits
 
 
 def worker(job: dict) -> dict:
@@ -204,12 +205,6 @@ def run_worker(job: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- the whole run
-
-
-def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor() or "unknown CPU")  # fmt: skip
-    return f"{cpu}, {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:

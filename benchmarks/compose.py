@@ -16,10 +16,8 @@ Also the switch cost between two cached selections (ChatEngine.use, KV reset inc
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app.chat import ChatEngine  # noqa: E402
+from benchmarks._machine import machine  # noqa: E402
 from app.records import Settings  # noqa: E402
 from converters import adapter_to_gguf  # noqa: E402
 from hypernet import load_hypernet  # noqa: E402
@@ -39,18 +38,6 @@ from hypernet.compress import compress_adapter  # noqa: E402
 from hypernet.train.needle import QUESTION, Haystacks, extract_answer  # noqa: E402
 
 METHODS = ("sum", "once", "once-c")
-
-
-def cpu_name() -> str:
-    """lscpu's model name (else platform's)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or platform.machine()
 
 
 def ask(engine: ChatEngine, files: list[str]) -> str:
@@ -113,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                     engine.use(sel)
                     switch_ms.append((time.perf_counter() - start) * 1000)
             print(f"trial {t + 1}/{args.trials} done", file=sys.stderr, flush=True)
-    print(f"machine: {cpu_name()}, {args.threads} threads; {args.trials} trials per size, "
+    print(f"machine: {machine(f'{args.threads} threads')}; {args.trials} trials per size, "
           f"documents of {args.tokens} tokens; base loads {engine.base_loads}")
     print("| documents | method | rank | accuracy |")
     print("|---:|---|---:|---:|")

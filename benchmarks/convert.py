@@ -10,7 +10,6 @@ layers, down_proj 3072 -> 1024) against a header-only base GGUF with a 151,936-t
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
@@ -25,18 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import gguf  # noqa: E402
 import pymupdf  # noqa: E402
 
+from benchmarks._machine import machine  # noqa: E402
 from converters import adapter_to_gguf, pdf_to_text  # noqa: E402
 from converters.gguf_info import read_gguf_info  # noqa: E402
+from converters.llama import tensor_name  # noqa: E402
 
 QWEN3_06B = {"layers": 28, "hidden": 1024, "intermediate": 3072, "vocab": 151936}
 RANKS = (8, 16, 72, 136, 264)
 LLM_PAGES = 5  # pymupdf4llm is slow: time it on the first pages of the first PDF only
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, pymupdf {pymupdf.VersionBind}"
 
 
 def find_pdfs(extra: list[str]) -> list[Path]:
@@ -96,7 +91,7 @@ def header_only_base(path: Path) -> Path:
     qtype = gguf.GGMLQuantizationType.Q2_K
     nbytes = gguf.quant_shape_to_byte_shape(shape, qtype)
     for i in range(QWEN3_06B["layers"]):
-        w.add_tensor(f"blk.{i}.ffn_down.weight", np.zeros(nbytes, dtype=np.uint8), raw_dtype=qtype)
+        w.add_tensor(tensor_name(gguf.MODEL_TENSOR.FFN_DOWN, i), np.zeros(nbytes, dtype=np.uint8), raw_dtype=qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -148,7 +143,7 @@ def bench_adapters(tmp: Path) -> None:
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     quick = "--quick" in sys.argv
-    print(f"# converters benchmark\n\nMachine: {machine()}")
+    print(f"# converters benchmark\n\nMachine: {machine(f'Python {platform.python_version()}', f'pymupdf {pymupdf.VersionBind}')}")
     with tempfile.TemporaryDirectory() as tmp:
         pdfs = find_pdfs(args)
         if not pdfs:

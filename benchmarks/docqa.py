@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -41,6 +40,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._machine import machine  # noqa: E402
 from hypernet.train.manpages import collect  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
@@ -118,14 +118,6 @@ class Teacher:
             loss.backward()
             opt.step()
         return DocumentAdapter(A=A.detach(), B=B.detach(), alpha=1.0, n_chunks=1, layer_indices=list(range(L)))
-
-
-def machine() -> str:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor() or "unknown CPU")  # fmt: skip
-    flags = Path("/proc/cpuinfo").read_text()
-    feats = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    return f"{cpu}, {os.cpu_count()} cores, native bf16: {', '.join(feats) or 'none'}, load {os.getloadavg()[0]:.2f}"
 
 
 def answer(app, ref, content: str) -> tuple[str, float, int]:

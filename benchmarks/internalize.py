@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import threading
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks._machine import machine
 from hypernet.encoder import ContextEncoder
 from hypernet.internalize import Hypernet
 from hypernet.model import HypernetConfig, HypernetModel
@@ -62,16 +62,6 @@ class PeakRSS:
         self._stop.set()
         self._t.join()
         self.peak = max(self.peak, rss_bytes())
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def build(name: str, device: torch.device, dtype: torch.dtype):
@@ -166,18 +156,6 @@ REAL_PAIRS = {
 }  # fmt: skip
 
 
-def cpu_features() -> str:
-    """The CPU flags that decide bf16 speed, and torch's kernel capability."""
-    flags = set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    have = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
-    return f"{have}; torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
-
-
 def random_hypernet(arch: str, shape: dict, layers: int, vocab: int = 32000) -> Hypernet:
     """A float32 random base of `arch` cut to `layers` layers, with a random main-recipe hypernetwork
     whose B is switched on (scaler_B 0.01: at init it is 0, and so would be every B difference)."""
@@ -264,20 +242,20 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.bf16_compare:
-        print(f"machine: {cpu_name()}, {os.cpu_count()} cores visible, {args.threads} torch threads; {cpu_features()}")
+        print(f"machine: {machine(f'{args.threads} torch threads', f'torch CPU capability {torch.backends.cpu.get_cpu_capability()}')}")
         bf16_compare(int(args.sizes.split(",")[0]) if args.sizes != "1024,8192,32768" else 1024, args.layers)
         return
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     sizes = [int(s) for s in args.sizes.split(",")]
-    machine = f"{cpu_name()}, {os.cpu_count()} cores visible, {args.threads} torch threads, {total_gib:.0f} GiB RAM, {device} {dtype}"
-    print(f"machine: {machine}", flush=True)
+    host = machine(f"{args.threads} torch threads", f"{total_gib:.0f} GiB RAM", f"{device} {dtype}")
+    print(f"machine: {host}", flush=True)
     if args.model == "Qwen3-0.6B":
         print("note: Qwen3-4B shapes skipped by default (~16 GiB of float32 weights on CPU); run with --model Qwen3-4B where memory allows.")
     rows = run(args.model, sizes, args.chunk, device, dtype)
     gib = 2**30
-    print(f"\n{args.model} shapes, random weights; machine: {machine}")
+    print(f"\n{args.model} shapes, random weights; machine: {host}")
     unit = "s" if device.type == "cuda" else "CPU-s"
     if device.type == "cuda":
         for r in rows:

@@ -3,7 +3,7 @@
 A random-weight Llama (hidden 1024, intermediate 3072, 8 layers, the demo pair's 4096-piece
 tokenizer) is built locally (no download), converted to F16 with llama.cpp's converter and
 quantized to Q8_0 and Q4_K_M. Each quantization is opened twice through
-``converters.llama_models.open_model`` (extra_bufts "on" and "off"); prompt processing and decode
+``converters.llama.open_model`` (extra_bufts "on" and "off"); prompt processing and decode
 tokens/s are measured in interleaved rounds so that load from other processes hits both alike.
 
     python benchmarks/llama_bufts.py [--rounds 3] [--prompt 256] [--decode 64] [--threads 2]
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,22 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._machine import machine  # noqa: E402
+
 SHAPE = dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=8, num_attention_heads=16,
              num_key_value_heads=8, head_dim=64, max_position_embeddings=2048)
 QUANTS = ("Q8_0", "Q4_K_M")
 DEMO_BASE = REPO / "assets" / "tiny-needle" / "base"
-
-
-def machine() -> str:
-    """`lscpu` model name, cores, and whether the CPU advertises AMX and AVX512-BF16."""
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((ln.split(":", 1)[1].strip() for ln in out.splitlines()
-                 if ln.strip().startswith("Model name")), "unknown CPU")
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").exists() else set()
-    amx = sorted(f for f in flags if f.startswith("amx"))
-    return (f"{name}, {os.cpu_count()} cores; AMX: {', '.join(amx) if amx else 'no'}; "
-            f"avx512_bf16: {'yes' if 'avx512_bf16' in flags else 'no'}; "
-            f"load average at start {os.getloadavg()[0]:.2f}")
 
 
 def build_models(work: Path) -> dict[str, Path]:
@@ -70,7 +59,7 @@ def build_models(work: Path) -> dict[str, Path]:
 
 def measure(gguf: str, mode: str, rounds: int, n_prompt: int, n_decode: int, threads: int) -> dict:
     """Prompt-processing and decode tokens/s per round for one model and mode (in this process)."""
-    from converters.llama_models import open_model
+    from converters.llama import open_model, uses_extra_bufts
 
     llm = open_model(gguf, n_ctx=n_prompt + n_decode + 8, n_threads=threads, n_threads_batch=threads,
                      n_batch=n_prompt, extra_bufts=mode)
@@ -86,7 +75,7 @@ def measure(gguf: str, mode: str, rounds: int, n_prompt: int, n_decode: int, thr
         for i in range(n_decode):
             llm.eval([10 + i])
         tg.append(n_decode / (time.perf_counter() - t))
-    used = bool(llm.model_params.use_extra_bufts)
+    used = uses_extra_bufts(llm)
     llm.close()
     return {"pp": pp, "tg": tg, "extra_bufts": used}
 

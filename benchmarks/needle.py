@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import re
 import statistics
@@ -36,6 +35,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._machine import machine  # noqa: E402
 from hypernet import DocumentAdapter, load_hypernet  # noqa: E402
 from hypernet.apply import lora_applied  # noqa: E402
 from hypernet.compress import DEFAULT_MAX_ADAPTER_RANK, compress_adapter  # noqa: E402
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     llm = open_llama(gguf, n_ctx=max(lengths) + 128, threads=args.threads)
     results = []
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}")
+    print(f"machine: {machine(f'torch threads {args.threads}')}")
     print("| length | method | docs | accuracy | update latency (s) | peak extra memory (MB) | time to first token (s) |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for n_tokens in lengths:

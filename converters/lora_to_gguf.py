@@ -11,6 +11,7 @@ import numpy as np
 
 from converters.errors import AdapterMismatchError, GGUFError
 from converters.gguf_info import GGUFInfo, read_gguf_info
+from converters.llama import WEIGHT, lora_names
 from converters.lora_tensors import gather
 from hypernet.files import atomic_write
 
@@ -73,7 +74,7 @@ def build_tensors(adapter: Any, info: GGUFInfo) -> tuple[dict[str, np.ndarray], 
     out: dict[str, np.ndarray] = {}
     for module, (a, b) in pairs.items():
         kind, base_name = _gguf_name(module, info, tmap)
-        weight = base_name + ".weight"
+        weight = base_name + WEIGHT
         if weight not in info.tensors:
             raise AdapterMismatchError(
                 f"The {_adapter_label(provenance)} patches {module}, but base {info.path.name} "
@@ -90,8 +91,8 @@ def build_tensors(adapter: Any, info: GGUFInfo) -> tuple[dict[str, np.ndarray], 
         if head_key is not None:
             b = permute_rows(b, int(info.get(head_key)))
         # PEFT layouts as they are: lora_a (r, d_in), lora_b (d_out, r); GGUF stores them reversed.
-        out[weight + ".lora_a"] = a
-        out[weight + ".lora_b"] = b
+        name_a, name_b = lora_names(weight)
+        out[name_a], out[name_b] = a, b
     return out, provenance
 
 

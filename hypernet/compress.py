@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import torch
+
+from hypernet.adapter import DocumentAdapter
 
 # Decode cost of a LoRA on ffn_down of all 28 layers of Qwen3-0.6B shapes (Q8_0, 2 cores; the rank
 # sweep of benchmarks/chat.py, benchmarks/results/chat-qwen3-0.6b-cpu.md): rank 16 1.00x the base
@@ -30,7 +31,7 @@ class CompressedAdapter:
     layer_energy has one entry per adapted layer, energy is over all layers together.
     """
 
-    adapter: Any  # a DocumentAdapter (same type as the input)
+    adapter: DocumentAdapter
     original_rank: int
     rank: int
     layer_energy: list[float]
@@ -73,19 +74,7 @@ def truncate_factors(
     )
 
 
-def _with_factors(adapter: Any, A: torch.Tensor, B: torch.Tensor, note: dict) -> Any:
-    """A copy of `adapter` holding the new factors; alpha and provenance kept, `note` added to extra."""
-    if hasattr(adapter, "with_factors"):
-        return adapter.with_factors(A, B)
-    if dataclasses.is_dataclass(adapter):
-        changes: dict[str, Any] = {"A": A, "B": B}
-        if isinstance(getattr(adapter, "extra", None), dict):
-            changes["extra"] = {**adapter.extra, **note}
-        return dataclasses.replace(adapter, **changes)
-    raise TypeError(f"Cannot rebuild a {type(adapter).__name__}: it is neither a dataclass nor has with_factors(A, B).")
-
-
-def compress_adapter(adapter: Any, max_rank: int) -> CompressedAdapter:
+def compress_adapter(adapter: DocumentAdapter, max_rank: int) -> CompressedAdapter:
     """Compress a DocumentAdapter to rank <= max_rank per layer; alpha is kept unchanged.
 
     The result is the exact truncated SVD of each layer's alpha * B^T A. When max_rank is at
@@ -102,11 +91,12 @@ def compress_adapter(adapter: Any, max_rank: int) -> CompressedAdapter:
     layer_energy = [float(k / t) if t > 0 else 1.0 for k, t in zip(kept.tolist(), total.tolist())]
     grand_total = float(total.sum())
     energy = float(kept.sum()) / grand_total if grand_total > 0 else 1.0
-    note = {"compressed_from_rank": rank, "energy_kept": energy}
-    return CompressedAdapter(_with_factors(adapter, a_k, b_k, note), rank, int(a_k.shape[1]), layer_energy, energy)
+    extra = {**adapter.extra, "compressed_from_rank": rank, "energy_kept": energy}
+    small = dataclasses.replace(adapter, A=a_k, B=b_k, extra=extra)  # alpha and provenance kept
+    return CompressedAdapter(small, rank, int(a_k.shape[1]), layer_energy, energy)
 
 
-def maybe_compress(adapter: Any, max_rank: int | None) -> CompressedAdapter:
+def maybe_compress(adapter: DocumentAdapter, max_rank: int | None) -> CompressedAdapter:
     """`compress_adapter` when max_rank is set; None keeps the adapter uncompressed (energy 1.0)."""
     if max_rank is None:
         return CompressedAdapter(adapter, int(adapter.A.shape[-2]), int(adapter.A.shape[-2]), [1.0] * int(adapter.A.shape[0]), 1.0)

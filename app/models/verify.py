@@ -6,15 +6,17 @@ import json
 import shutil
 from pathlib import Path
 
+from gguf import MODEL_ARCH, MODEL_ARCH_NAMES, MODEL_TENSOR
+
 from app.models.errors import IncompatiblePairError, InsufficientDiskError
 
 # HF config `model_type` -> the GGUF `general.architecture` llama.cpp's converter writes for it.
 GGUF_ARCH = {
-    "llama": "llama",
-    "mistral": "llama",  # the converter writes Mistral as llama
-    "qwen2": "qwen2",
-    "qwen3": "qwen3",
-    "gemma2": "gemma2",
+    "llama": MODEL_ARCH_NAMES[MODEL_ARCH.LLAMA],
+    "mistral": MODEL_ARCH_NAMES[MODEL_ARCH.LLAMA],  # the converter writes Mistral as llama
+    "qwen2": MODEL_ARCH_NAMES[MODEL_ARCH.QWEN2],
+    "qwen3": MODEL_ARCH_NAMES[MODEL_ARCH.QWEN3],
+    "gemma2": MODEL_ARCH_NAMES[MODEL_ARCH.GEMMA2],
 }
 
 
@@ -29,22 +31,23 @@ def base_config(base_dir: Path) -> dict:
             "give the folder that holds config.json and the safetensors.") from exc
 
 
-def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
-    """Per-layer weight shapes (PyTorch order) the base config implies, by GGUF tensor name."""
+def expected_shapes(config: dict) -> dict[tuple[MODEL_TENSOR, int], tuple[int, ...]]:
+    """Per-layer weight shapes (PyTorch order) the base config implies, by (tensor kind, layer)."""
     hidden, inter = config["hidden_size"], config["intermediate_size"]
     heads = config["num_attention_heads"]
     kv_heads = config.get("num_key_value_heads") or heads
     head_dim = config.get("head_dim") or hidden // heads
-    shapes = {}
-    for i in range(config["num_hidden_layers"]):
-        shapes[f"blk.{i}.ffn_down.weight"] = (hidden, inter)  # the tensor D2L adapts
-        shapes[f"blk.{i}.ffn_up.weight"] = (inter, hidden)
-        shapes[f"blk.{i}.ffn_gate.weight"] = (inter, hidden)
-        shapes[f"blk.{i}.attn_q.weight"] = (heads * head_dim, hidden)
-        shapes[f"blk.{i}.attn_k.weight"] = (kv_heads * head_dim, hidden)
-        shapes[f"blk.{i}.attn_v.weight"] = (kv_heads * head_dim, hidden)
-        shapes[f"blk.{i}.attn_output.weight"] = (hidden, heads * head_dim)
-    return shapes
+    per_layer = {
+        MODEL_TENSOR.FFN_DOWN: (hidden, inter),  # the tensor D2L adapts
+        MODEL_TENSOR.FFN_UP: (inter, hidden),
+        MODEL_TENSOR.FFN_GATE: (inter, hidden),
+        MODEL_TENSOR.ATTN_Q: (heads * head_dim, hidden),
+        MODEL_TENSOR.ATTN_K: (kv_heads * head_dim, hidden),
+        MODEL_TENSOR.ATTN_V: (kv_heads * head_dim, hidden),
+        MODEL_TENSOR.ATTN_OUT: (hidden, heads * head_dim),
+    }
+    return {(kind, i): shape for i in range(config["num_hidden_layers"])
+            for kind, shape in per_layer.items()}
 
 
 def check_gguf(gguf_path: Path, base_dir: Path) -> None:
@@ -52,6 +55,7 @@ def check_gguf(gguf_path: Path, base_dir: Path) -> None:
     shapes as the base config says. IncompatiblePairError names the first difference."""
     from converters.errors import GGUFError
     from converters.gguf_info import read_gguf_info
+    from converters.llama import tensor_name
 
     config = base_config(base_dir)
     try:
@@ -71,13 +75,14 @@ def check_gguf(gguf_path: Path, base_dir: Path) -> None:
     if info.n_layers != config["num_hidden_layers"]:
         raise IncompatiblePairError(f"{name} has {info.n_layers} layers but the base has "
                                     f"{config['num_hidden_layers']}: {fix}")
-    embd = info.tensors.get("token_embd.weight")
+    embd = info.tensors.get(tensor_name(MODEL_TENSOR.TOKEN_EMBD))
     if embd is None or embd[-1] != config["hidden_size"]:
         raise IncompatiblePairError(f"{name} has token embeddings of shape {embd}, not width "
                                     f"{config['hidden_size']} as the base: {fix}")
-    for tensor, shape in expected_shapes(config).items():
+    for (kind, layer), shape in expected_shapes(config).items():
+        tensor = tensor_name(kind, layer)
         got = info.tensors.get(tensor)
-        if got is None and not tensor.endswith("ffn_down.weight"):
+        if got is None and kind != MODEL_TENSOR.FFN_DOWN:
             continue  # fused or renamed in some architectures; ffn_down is what must match
         if got != shape:
             raise IncompatiblePairError(

@@ -22,23 +22,24 @@ class Reply:
 
 def open_llama(gguf_path: str | Path, n_ctx: int = 8192, threads: int = 2):
     """A llama_cpp.Llama on ``gguf_path`` with an F32 KV cache (exact enough for parity)."""
-    from converters.llama_models import open_model
+    from converters.llama import open_model
 
     return open_model(gguf_path, n_ctx=n_ctx, n_threads=threads, n_batch=512, type_k=0, type_v=0,
                       seed=0)
 
 
 def ask(llm, content: str = QUESTION, max_tokens: int = 8) -> Reply:
-    """Greedy chat completion of one user message (rendered by the GGUF's chat template)."""
+    """Greedy answer to one user message (rendered by the GGUF's chat template)."""
+    from converters.llama import ChatTemplate, stream_text
+
+    template = ChatTemplate(llm)  # compiled outside the timing, as llama_cpp.Llama does at load
     t0 = time.perf_counter()
-    stream = llm.create_chat_completion(messages=[{"role": "user", "content": content}],
-                                        max_tokens=max_tokens, temperature=0.0, top_k=1, stream=True)
+    prompt = template.tokens([{"role": "user", "content": content}])
     text, ttft = "", None
-    for part in stream:
-        delta = part["choices"][0]["delta"].get("content") or ""
-        if ttft is None and delta:
+    for piece in stream_text(llm, prompt, max_tokens=max_tokens, temperature=0.0, top_k=1):
+        if ttft is None:
             ttft = time.perf_counter() - t0
-        text += delta
+        text += piece
     return Reply(text, extract_answer(text), ttft if ttft is not None else time.perf_counter() - t0)
 
 
@@ -48,7 +49,7 @@ def ask_with_adapter(llm, adapter, base_gguf: str | Path, content: str = QUESTIO
     Returns the reply and the seconds spent converting and loading the adapter.
     """
     from converters import adapter_to_gguf
-    from converters.llama_adapters import activate, free_adapter, load_adapter
+    from converters.llama import activate, free_adapter, load_adapter
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

@@ -148,19 +148,19 @@ def test_stop_ends_generation(three_docs):
 def crash_with_extra_bufts(monkeypatch, tmp_path, also_without: bool = False) -> None:
     """Play a host whose AMX kernels fault: the probe's child dies with SIGSEGV when the extra
     buffer types are on (and without them too, if asked), in a cache of the test's own."""
-    from converters import llama_models
-    real = llama_models.probe_command
+    from converters import llama_host
+    real = llama_host.probe_command
     segfault = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
     monkeypatch.setenv("DOCLORA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv(llama_models.EXTRA_BUFTS_ENV, raising=False)
-    monkeypatch.setattr(llama_models, "probe_command", lambda source, gguf, on: (
+    monkeypatch.delenv(llama_host.EXTRA_BUFTS_ENV, raising=False)
+    monkeypatch.setattr(llama_host, "probe_command", lambda source, gguf, on: (
         segfault if on or also_without else real(source, gguf, on)))
 
 
 def test_quantized_model_answers_on_a_host_whose_extra_kernels_crash(three_docs, tmp_path,
                                                                      monkeypatch):
     from converters import quantize
-    from converters.llama_models import cached_decision
+    from converters.llama_host import cached_decision
     gguf, (a, b, _) = three_docs
     q8 = quantize(gguf, tmp_path / "demo-q8_0.gguf", "Q8_0")
     crash_with_extra_bufts(monkeypatch, tmp_path)

@@ -72,7 +72,7 @@ class TinyModel:
 
     def open_llama(self, gguf_path: Path | None = None):
         """A llama.cpp model with an F32 KV cache (type 0) and logits for every position."""
-        from converters.llama_models import open_model
+        from converters.llama import open_model
 
         return open_model(gguf_path or self.gguf_f32, n_ctx=64, n_batch=64, logits_all=True,
                           type_k=0, type_v=0, n_threads=1, n_threads_batch=1)
@@ -85,7 +85,7 @@ class TinyModel:
 
     def llama_logits_with_adapter(self, adapter_path: Path, gguf_path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(base, with adapter) llama.cpp logits of a freshly opened model; frees everything after."""
-        from converters.llama_adapters import activate, free_adapter, load_adapter
+        from converters.llama import activate, free_adapter, load_adapter
 
         llm = self.open_llama(gguf_path)
         try:

@@ -12,7 +12,7 @@ import torch
 from converters import adapter_to_gguf, quantize
 from converters.errors import AdapterMismatchError, GGUFError
 from converters.gguf_info import read_gguf_info
-from converters.llama_adapters import activate, free_adapter, load_adapter
+from converters.llama import activate, free_adapter, load_adapter
 
 D_IN, D_OUT = 512, 256  # down_proj of the tiny models: intermediate -> hidden
 

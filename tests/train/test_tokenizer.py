@@ -6,10 +6,9 @@ import json
 import random
 
 import pytest
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from transformers import AutoTokenizer
 
-from converters.llama_models import open_model
+from converters.llama import ChatTemplate, open_model
 from hypernet.train.needle import QUESTION, Haystacks
 
 from train_helpers import HELDOUT, PAIR_DIR
@@ -80,5 +79,5 @@ def test_gguf_chat_template_renders_the_same_prompt(hf_tok, gguf_vocab):
     template = gguf_vocab.metadata["tokenizer.chat_template"]
     assert template == hf_tok.chat_template
     messages = [{"role": "user", "content": "Doc text.\n" + QUESTION}]
-    rendered = Jinja2ChatFormatter(template=template, eos_token="</s>", bos_token="<s>")(messages=messages)
-    assert rendered.prompt == hf_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    rendered = ChatTemplate(gguf_vocab).render(messages)
+    assert rendered == hf_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -1,4 +1,5 @@
-"""llama_adapters: bad files are clear errors (never a segfault); freeing is safe in any order."""
+"""converters.llama: GGUF names, the chat template, generation; adapters: bad files are clear
+errors (never a segfault), freeing is safe in any order."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from converters import adapter_to_gguf
-from converters.errors import AdapterLoadError
-from converters.llama_adapters import (
-    activate, activate_many, active_adapter, active_adapters, free_adapter, load_adapter)
+from gguf import MODEL_TENSOR
+
+from app.paths import demo_pair_dir
+from converters import adapter_to_gguf, read_gguf_info
+from converters.errors import AdapterLoadError, GGUFError
+from converters.llama import (
+    ChatTemplate, activate, activate_many, active_adapter, active_adapters, free_adapter, load_adapter,
+    lora_names, open_model, stream_text, tensor_name)
 
 
 class DownProjLora:
@@ -35,6 +40,58 @@ def llama_and_adapters(tiny_models, tmp_path):
     llm = tm.open_llama()
     yield tm, llm, paths
     llm.close()
+
+
+def test_names_are_llama_cpps(tiny_models, tmp_path):
+    assert tensor_name(MODEL_TENSOR.FFN_DOWN, 3) == "blk.3.ffn_down.weight"
+    assert tensor_name(MODEL_TENSOR.ATTN_OUT, 0) == "blk.0.attn_output.weight"
+    assert tensor_name(MODEL_TENSOR.TOKEN_EMBD) == "token_embd.weight"
+    assert lora_names("blk.0.ffn_down.weight") == ("blk.0.ffn_down.weight.lora_a", "blk.0.ffn_down.weight.lora_b")
+    tm = tiny_models("llama")  # the names llama.cpp's converter and our adapter writer really use
+    assert {tensor_name(MODEL_TENSOR.FFN_DOWN, i) for i in range(2)} <= set(read_gguf_info(tm.gguf_f32).tensors)
+    written = read_gguf_info(adapter_to_gguf(DownProjLora(1), tmp_path / "a.gguf", base_gguf=tm.gguf_f32)).tensors
+    assert set(written) == {n for i in range(2) for n in lora_names(tensor_name(MODEL_TENSOR.FFN_DOWN, i))}
+
+
+@pytest.fixture(scope="module")
+def demo_llm():
+    """The bundled demo model (its GGUF carries a real chat template) and its HF tokenizer."""
+    from transformers import AutoTokenizer
+
+    pair = demo_pair_dir()
+    llm = open_model(pair / "model.gguf", n_ctx=512, n_threads=1)
+    yield llm, AutoTokenizer.from_pretrained(pair / "base")
+    llm.close()
+
+
+def test_chat_template_renders_like_transformers(demo_llm):
+    llm, hf_tok = demo_llm
+    template = ChatTemplate(llm)
+    for messages in ([{"role": "user", "content": "What is the special magic number?"}],
+                     [{"role": "system", "content": ""}, {"role": "user", "content": "Hello."},
+                      {"role": "assistant", "content": "Hi."}, {"role": "user", "content": "And now?"}]):
+        assert template.render(messages) == hf_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        assert template.tokens(messages) == hf_tok.apply_chat_template(messages, add_generation_prompt=True)
+
+
+def test_chat_template_missing_is_a_gguf_error(demo_llm):
+    llm, _ = demo_llm
+    kept = llm.metadata
+    llm.metadata = {k: v for k, v in kept.items() if k != "tokenizer.chat_template"}
+    try:
+        with pytest.raises(GGUFError, match=r"carries no chat template \(tokenizer.chat_template\)"):
+            ChatTemplate(llm)
+    finally:
+        llm.metadata = kept
+
+
+def test_stream_text_is_greedy_decoding_up_to_max_tokens(demo_llm):
+    llm, _ = demo_llm
+    prompt = ChatTemplate(llm).tokens([{"role": "user", "content": "The special magic number is 4821. What is it?"}])
+    text = "".join(stream_text(llm, prompt, max_tokens=6, temperature=0.0))
+    reference = llm.create_completion(prompt, max_tokens=6, temperature=0.0)["choices"][0]["text"]
+    assert text and text == reference  # llama-cpp-python's own greedy completion of the same prompt
+    assert list(stream_text(llm, prompt, max_tokens=6, temperature=0.0, should_stop=lambda: True)) == []
 
 
 def test_bad_files_raise_adapter_load_error(llama_and_adapters, tiny_models, tmp_path):

@@ -1,4 +1,4 @@
-"""The one place that opens llama.cpp models, safely on every x86 host.
+"""Whether this host may use llama.cpp's extra CPU buffer types: decided once, by a probe.
 
 llama.cpp puts quantized weights into "extra buffer types" (AMX tiles, repacked layouts) when the
 CPU advertises them. On some Intel Xeon hosts the AMX kernels fault: every quantized model dies
@@ -7,6 +7,7 @@ with SIGSEGV at its first decode (shared/design/gguf-and-llamacpp.md). Loading w
 host may use them is decided once, by a probe in a child process (a crash there costs nothing),
 and remembered in the cache dir per CPU and llama.cpp build. F16/F32 models never use those
 buffers and need no probe. ``DOCLORA_LLAMA_EXTRA_BUFTS`` (auto|on|off) overrides the decision.
+Models are opened by ``converters.llama.open_model``, which asks ``use_extra_bufts`` here.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from converters.cache import cache_dir
 from converters.errors import LlamaHostError
-
-if TYPE_CHECKING:
-    import llama_cpp
 
 MODES = ("auto", "on", "off")
 EXTRA_BUFTS_ENV = "DOCLORA_LLAMA_EXTRA_BUFTS"
@@ -39,49 +35,6 @@ PROBE_PROMPT = b"The special magic number is"
 # Decisions: "on" (extra buffer types work), "off" (they crash; the safe path works), "broken"
 # (quantized models crash either way).
 ON, OFF, BROKEN = "on", "off", "broken"
-
-_patch_lock = threading.Lock()  # guards the brief swap of llama_model_default_params
-
-
-def open_model(path: str | Path, *, n_ctx: int, n_threads: int | None = None,
-               extra_bufts: str = "auto", verbose: bool = False, **llama_kwargs) -> llama_cpp.Llama:
-    """Open a GGUF as ``llama_cpp.Llama``; ``extra_bufts``: "auto" (per host), "on" or "off".
-
-    ``n_ctx`` 0 is the model's training window; other keyword arguments go to
-    ``llama_cpp.Llama``. Raises LlamaHostError when the model is
-    quantized and llama.cpp crashes on this host even without its extra buffer types.
-    """
-    use = use_extra_bufts(path, extra_bufts, vocab_only=llama_kwargs.get("vocab_only", False))
-    return _construct(Path(path), use, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose,
-                      **llama_kwargs)
-
-
-def _construct(path: Path, extra_bufts: bool, **llama_kwargs) -> llama_cpp.Llama:
-    import llama_cpp
-    from llama_cpp import llama as llama_module
-
-    if extra_bufts:
-        return llama_cpp.Llama(str(path), **llama_kwargs)
-    # Llama(...) takes no use_extra_bufts (llama-cpp-python 0.3.36): it starts from
-    # llama_model_default_params(), so hand it defaults with that one field off while it builds.
-    lib = llama_module.llama_cpp
-    defaults = lib.llama_model_default_params
-
-    def without_extra_bufts():
-        params = defaults()
-        params.use_extra_bufts = False
-        return params
-
-    with _patch_lock:
-        lib.llama_model_default_params = without_extra_bufts
-        try:
-            llm = llama_cpp.Llama(str(path), **llama_kwargs)
-        finally:
-            lib.llama_model_default_params = defaults
-    if llm.model_params.use_extra_bufts:  # a llama-cpp-python that no longer calls it
-        llm.close()
-        raise RuntimeError("llama-cpp-python ignored use_extra_bufts=False; pin version 0.3.36.")
-    return llm
 
 
 def resolve_mode(mode: str = "auto") -> str:
@@ -177,7 +130,7 @@ def _remember(decision: str, detail: str) -> None:
 def probe_command(source: Path, gguf: Path, extra_bufts: bool) -> list[str]:
     """The child process that quantizes ``source`` to ``gguf`` (unless there) and decodes two
     tokens with it; tests replace it to play a host whose kernels fault."""
-    return [sys.executable, "-m", "converters.llama_models", str(source), str(gguf),
+    return [sys.executable, "-m", "converters.llama_host", str(source), str(gguf),
             ON if extra_bufts else OFF]
 
 
@@ -225,10 +178,11 @@ def _probe_main(source: str, gguf: str, mode: str) -> None:
     """Child side of the probe: make the Q8_0, load it with or without extra buffer types and
     decode two tokens (its output is captured, so llama.cpp's log stays out of the terminal)."""
     from converters.hf_to_gguf import quantize
+    from converters.llama import open_model
 
     if not Path(gguf).is_file():
         quantize(source, gguf, "Q8_0", nthread=1)
-    llm = _construct(Path(gguf), mode == ON, n_ctx=64, n_batch=32, verbose=False)
+    llm = open_model(gguf, n_ctx=64, n_batch=32, extra_bufts=mode)  # "on"/"off": no probe
     tokens = llm.generate(llm.tokenize(PROBE_PROMPT, add_bos=True), top_k=1, temp=0.0)
     for _ in range(2):
         next(tokens)
