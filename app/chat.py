@@ -42,10 +42,10 @@ class ChatEngine:
     """Generates answers with llama.cpp; thread-safe (one generation at a time)."""
 
     def __init__(self, gguf: str | Path, settings: Settings | None = None,
-                 cache_size: int = 4) -> None:
+                 cache_size: int | None = None) -> None:
         self.gguf = Path(gguf)
         self.settings = settings or Settings()
-        self.cache_size = max(1, cache_size)
+        self.cache_size = cache_size  # None: settings.adapter_cache_size
         self.llm = None
         self.base_loads = 0
         self.adapter_loads = 0
@@ -135,7 +135,8 @@ class ChatEngine:
         loaded = [self._load(file) for file in files]
         # Evict the least recently used, never one of the set about to be active.
         for old_file in list(self._adapters):
-            if len(self._adapters) <= max(self.cache_size, len(files)):
+            keep = self.cache_size or self.settings.adapter_cache_size
+            if len(self._adapters) <= max(keep, len(files)):
                 break
             if old_file not in files:
                 free_adapter(llm, self._adapters.pop(old_file))  # clears the context first
@@ -232,8 +233,9 @@ class ChatEngine:
             prompt, max_tokens = self._fit(messages)
             llm, vocab = self.llm, self.llm._model.vocab
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            tokens = llm.generate(prompt, temp=self.settings.temperature, top_k=40, top_p=0.95,
-                                  min_p=0.05, repeat_penalty=1.0)
+            s = self.settings
+            tokens = llm.generate(prompt, temp=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                                  min_p=s.min_p, repeat_penalty=s.repeat_penalty)
             n = 0
             try:
                 for token in tokens:
