@@ -2,10 +2,10 @@
 
 Documents, pages, adapters, chats and jobs are here; collections (``app.library_collections``),
 installed model pairs (``app.library_pairs``) and saved settings (``app.library_settings``) are
-mixed in. Every public write is one
-``with db.atomic():``; rows come back as the dataclasses of ``app.records``. File paths are
-stored relative to ``home_dir()`` and returned absolute. One connection (``app.database``) is
-shared by the app's threads behind a lock (the UI's handlers and the job worker).
+mixed in. Every public write is one ``with db.atomic():``; rows come back as the dataclasses of
+``app.records``. File paths are stored relative to ``home_dir()`` and returned absolute. One
+connection (``app.database``) is shared by the app's threads behind a lock (the UI's handlers
+and the job worker).
 """
 
 from __future__ import annotations
