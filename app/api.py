@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 from app import exports
@@ -30,6 +30,7 @@ from app.jobs import JobQueue
 from app.library import Library
 from app.models import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
+from app.settings import checked
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
     NEEDS_REINDEX, READY, Answer, Collection, Document, Job, Message, ProgressEvent, Settings,
@@ -47,7 +48,8 @@ class DocLoRA:
     """Library + ingestion + chat for one active model pair.
 
     ``model``: pair name (else ``$DOCLORA_MODEL``, else the pair marked active, else the bundled
-    demo ``tiny-needle``). ``engine``: a chat engine to use instead of llama.cpp (tests).
+    demo ``tiny-needle``). ``settings``: instead of the ones saved in the library. ``engine``: a
+    chat engine to use instead of llama.cpp (tests).
     """
 
     def __init__(self, model: str | None = None, *, settings: Settings | None = None,
@@ -58,7 +60,7 @@ class DocLoRA:
         except DocLoRAError:
             self.library.close()
             raise
-        self.settings = settings or Settings()
+        self.settings = settings or self.library.saved_settings()
         self._model_name = model
         self._pair: Pair | None = None
         self._engine = engine
@@ -102,21 +104,17 @@ class DocLoRA:
                 self._ingestor = Ingestor(self.library, self.pair, self.settings)
             return self._ingestor
 
-    def configure(self, **changes) -> Settings:
-        """Change settings (see ``Settings``) and/or ``model=NAME``; reloads what they affect."""
+    def configure(self, *, save: bool = True, **changes) -> Settings:
+        """Change settings (see ``Settings``) and/or ``model=NAME``; reloads what they affect.
+
+        The values are checked first (a bad one: DocLoRAError, nothing changed), then saved in
+        the library for the next start (``save=False``: for this session only); the model pair
+        is chosen for this session (``doclora models use`` makes one active)."""
         model = changes.pop("model", None)
-        unknown = set(changes) - {f.name for f in fields(Settings)}
-        if unknown:
-            raise DocLoRAError(f"Unknown setting(s) {', '.join(sorted(unknown))}; "
-                               f"use one of {', '.join(f.name for f in fields(Settings))}.")
-        from converters.llama_host import MODES
-        if changes.get("llama_extra_bufts", "auto") not in MODES:
-            raise DocLoRAError(f"llama_extra_bufts must be one of {', '.join(MODES)}, not "
-                               f"{changes['llama_extra_bufts']!r}.")
-        rank = changes.get("max_composed_rank", 1)
-        if not isinstance(rank, int) or rank < 1:
-            raise DocLoRAError(f"max_composed_rank must be a positive whole number, not {rank!r}.")
+        changes = checked(changes)
         with self._lock:
+            if save and changes:
+                self.library.save_settings(changes)
             new = replace(self.settings, **changes)
             runtime = ("n_ctx", "n_threads", "device", "cpu_bf16", "llama_extra_bufts")
             if model and model != self.pair.name:

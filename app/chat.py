@@ -41,10 +41,10 @@ class ChatEngine:
     """Generates answers with llama.cpp; thread-safe (one generation at a time)."""
 
     def __init__(self, gguf: str | Path, settings: Settings | None = None,
-                 cache_size: int = 4) -> None:
+                 cache_size: int | None = None) -> None:
         self.gguf = Path(gguf)
         self.settings = settings or Settings()
-        self.cache_size = max(1, cache_size)
+        self.cache_size = cache_size  # None: settings.adapter_cache_size
         self.llm = None
         self.base_loads = 0
         self.adapter_loads = 0
@@ -134,7 +134,8 @@ class ChatEngine:
         loaded = [self._load(file) for file in files]
         # Evict the least recently used, never one of the set about to be active.
         for old_file in list(self._adapters):
-            if len(self._adapters) <= max(self.cache_size, len(files)):
+            keep = self.cache_size or self.settings.adapter_cache_size
+            if len(self._adapters) <= max(keep, len(files)):
                 break
             if old_file not in files:
                 free_adapter(llm, self._adapters.pop(old_file))  # clears the context first
@@ -224,8 +225,9 @@ class ChatEngine:
         try:
             self._use(adapter_file)
             prompt, max_tokens = self._fit(messages)
-            yield from stream_text(self.llm, prompt, max_tokens=max_tokens,
-                                   temperature=self.settings.temperature,
+            s = self.settings
+            yield from stream_text(self.llm, prompt, max_tokens=max_tokens, temperature=s.temperature,
+                                   top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, repeat_penalty=s.repeat_penalty,
                                    should_stop=lambda: is_stopped(stop))
         finally:
             self._busy.release()

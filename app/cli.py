@@ -7,7 +7,6 @@ exit status 2 (set ``DOCLORA_RAISE_ERRORS=1`` to see the traceback instead).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import sys
 import time
@@ -19,9 +18,10 @@ import click
 from pathlib import Path
 
 from app.api import DocLoRA
-from app.errors import FOREIGN_ERRORS, DocLoRAError, translated
+from app.errors import FOREIGN_ERRORS, DocLoRAError, raise_errors, translated
 from app.exports import FORMATS
 from app.pipeline import display_name
+from app.settings import parsed, rule, value_text
 from app.records import ALREADY, JOB_DONE, JOB_QUEUED, JOB_RUNNING, NO_SUPPORT, ProgressEvent
 from app.sizes import human_size
 
@@ -57,7 +57,7 @@ class DocLoRAGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (DocLoRAError, *FOREIGN_ERRORS, sqlite3.Error, OSError) as exc:
-            if os.environ.get("DOCLORA_RAISE_ERRORS"):
+            if raise_errors():
                 raise
             if isinstance(exc, FOREIGN_ERRORS):  # from `models` or `train`, which skip the facade
                 exc = translated(exc)
@@ -144,7 +144,7 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
     """
     app = _app(ctx, announce=True)
     if max_pages:
-        app.configure(max_pages=max_pages)
+        app.configure(max_pages=max_pages, save=False)  # this command only
     added, failed = [], 0
     for file in files:
         start = time.monotonic()
@@ -166,7 +166,7 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                 doc = app.add(file, password=password, progress=progress,
                               title=title if len(files) == 1 else None)
             except DocLoRAError as exc:
-                if os.environ.get("DOCLORA_RAISE_ERRORS"):
+                if raise_errors():
                     raise
                 bar.render_finish()
                 click.echo(f"Error: {shown(str(exc))}", err=True)
@@ -383,6 +383,49 @@ def collections_rm(ctx, name) -> None:
     """Delete the collection NAME (its documents stay)."""
     found = _app(ctx).remove_collection(name)
     click.echo(f"Removed @{shown(found.name)}.")
+
+
+@cli.group(name="config")
+def config() -> None:
+    """Settings, saved in the library and shared with the window's Settings.
+
+    \b
+    Example:
+        doclora config set temperature 0.7
+        doclora config set n_threads none
+    """
+
+
+@config.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+@click.pass_context
+def config_list(ctx, as_json) -> None:
+    """Show every setting and its value."""
+    values = _app(ctx).settings.to_dict()
+    if as_json:
+        _print_json(values)
+        return
+    for name, value in values.items():
+        click.echo(f"{name:<20} {value_text(value)}")
+
+
+@config.command(name="get")
+@click.argument("key")
+@click.pass_context
+def config_get(ctx, key) -> None:
+    """Print the value of the setting KEY."""
+    rule(key)  # an unknown KEY: the sentence naming every setting
+    click.echo(value_text(getattr(_app(ctx).settings, key)))
+
+
+@config.command(name="set")
+@click.argument("key")
+@click.argument("value")
+@click.pass_context
+def config_set(ctx, key, value) -> None:
+    """Set KEY to VALUE, kept for the next start ('none': the setting's automatic choice)."""
+    new = _app(ctx).configure(**{key: parsed(key, value)})
+    click.echo(f"{key} = {value_text(getattr(new, key))}")
 
 
 @cli.command(name="export")

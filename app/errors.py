@@ -8,6 +8,7 @@ their message (already one sentence) and the original kept as ``__cause__``.
 from __future__ import annotations
 
 import errno
+import os
 
 from converters import errors as C
 from hypernet import errors as H
@@ -59,6 +60,12 @@ class AdapterError(DocLoRAError):
 
 class ExportError(DocLoRAError):
     """An export format or target is not possible."""
+
+
+def raise_errors() -> bool:
+    """Whether ``DOCLORA_RAISE_ERRORS`` is set: the edges (CLI, window) then re-raise the
+    original exception instead of showing its sentence (tests, debugging)."""
+    return bool(os.environ.get("DOCLORA_RAISE_ERRORS"))
 
 
 def is_disk_full(exc: BaseException | None) -> bool:

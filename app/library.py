@@ -1,10 +1,11 @@
 """The library: one store class that owns the SQLite database (sqlite-utils), every table.
 
-Documents, pages, adapters, chats and jobs are here; collections (``app.library_collections``)
-and installed model pairs (``app.library_pairs``) are mixed in. Every public write is one
-``with db.atomic():``; rows come back as the dataclasses of ``app.records``. File paths are
-stored relative to ``home_dir()`` and returned absolute. One connection (``app.database``) is
-shared by the app's threads behind a lock (the UI's handlers and the job worker).
+Documents, pages, adapters, chats and jobs are here; collections (``app.library_collections``),
+installed model pairs (``app.library_pairs``) and saved settings (``app.library_settings``) are
+mixed in. Every public write is one ``with db.atomic():``; rows come back as the dataclasses of
+``app.records``. File paths are stored relative to ``home_dir()`` and returned absolute. One
+connection (``app.database``) is shared by the app's threads behind a lock (the UI's handlers
+and the job worker).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,10 +21,11 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from app.compose import forget as forget_compositions
-from app.database import connect, now
+from app.database import connect, now, storage_error
 from app.errors import AmbiguousDocumentError, DocumentNotFoundError
 from app.library_collections import CollectionTables
 from app.library_pairs import PairTable
+from app.library_settings import SettingsTable
 from app.paths import home_dir, library_db_path
 from app.records import (
     FAILED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NEEDS_REINDEX, READY, Adapter, Document, Job,
@@ -61,9 +64,9 @@ def _did_you_mean(text: str, rows: list[dict]) -> str:
     return f" (did you mean '{words[close[0]]}'?)" if close else ""
 
 
-class Library(CollectionTables, PairTable):
-    """Documents, pages (FTS5), adapters, chats, jobs, collections and model pairs of one
-    DOCLORA_HOME, through one connection."""
+class Library(CollectionTables, PairTable, SettingsTable):
+    """Documents, pages (FTS5), adapters, chats, jobs, collections, model pairs and settings of
+    one DOCLORA_HOME, through one connection."""
 
     def __init__(self, db: Database, db_path: Path | None = None) -> None:
         """``db``: a connection from ``app.database.connect`` (created and migrated)."""
@@ -75,9 +78,16 @@ class Library(CollectionTables, PairTable):
     @classmethod
     def open(cls, path: Path | None = None) -> Library:
         """Open (creating and migrating) the library database, by default ``library_db_path()``;
-        LibraryError/DiskFullError with a sentence when it cannot be used."""
+        LibraryError/DiskFullError with a sentence when it cannot be used. An old
+        ``settings.json`` is imported here (``import_settings_file``)."""
         path = path or library_db_path()
-        return cls(connect(path), path)
+        library = cls(connect(path), path)
+        try:
+            library.import_settings_file()
+        except sqlite3.Error as exc:
+            library.close()
+            raise storage_error(exc, path) from exc
+        return library
 
     def close(self) -> None:
         """Close the connection."""

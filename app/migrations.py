@@ -89,3 +89,11 @@ def m005_drop_document_status(db: Database) -> None:
     sqlite-utils rebuilds the table (any SQLite version), keeping its index and the foreign keys
     that point to it."""
     db["documents"].transform(drop={"status"})
+
+
+@migrations()
+def m006_settings(db: Database) -> None:
+    """Settings (``app.records.Settings``) kept in the library: one row per setting that was
+    ever set, its value as JSON (the window kept them in ``settings.json`` before; the library
+    imports that file when it opens, ``app.library_settings``)."""
+    db["settings"].create({"key": str, "value": str}, pk="key", not_null={"value"})

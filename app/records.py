@@ -199,13 +199,20 @@ class Status(_Row):
 
 @dataclass
 class Settings(_Row):
-    """Generation/runtime settings; ``DocLoRA.configure(**changes)`` applies them."""
+    """Generation/runtime settings; ``DocLoRA.configure(**changes)`` checks, applies and saves
+    them in the library (``app.settings`` says what each one accepts)."""
 
     n_ctx: int = 0  # 0: the model's training window
     n_threads: int | None = None  # None: llama.cpp's default
     device: str = "auto"  # "auto" | "cpu" | "gpu"
+    # Sampling of every answer (llama.cpp's); temperature 0 is greedy.
     temperature: float = 0.0
     max_tokens: int = 256
+    top_k: int = 40  # 0: no top-k cut
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0  # 1: none
+    adapter_cache_size: int = 4  # documents' adapters kept loaded beside the base model (LRU)
     max_pages: int = 2000  # ingestion page limit
     # Adapters above this rank are compressed (exact truncated SVD, hypernet.compress); None keeps
     # them uncompressed. Equal to hypernet.compress.DEFAULT_MAX_ADAPTER_RANK (a test checks).

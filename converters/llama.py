@@ -162,7 +162,7 @@ class ChatTemplate:
 
 def stream_text(llm: llama_cpp.Llama, prompt: list[int], *, max_tokens: int,
                 temperature: float, top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05,
-                should_stop: Callable[[], bool] | None = None) -> Iterator[str]:
+                repeat_penalty: float = 1.0, should_stop: Callable[[], bool] | None = None) -> Iterator[str]:
     """Generate after ``prompt`` and yield the text piece by piece (whole UTF-8 characters) until
     an end-of-generation token, ``max_tokens`` tokens or ``should_stop()``; temperature 0 is greedy."""
     import llama_cpp
@@ -170,7 +170,7 @@ def stream_text(llm: llama_cpp.Llama, prompt: list[int], *, max_tokens: int,
     vocab = llm._model.vocab
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     tokens = llm.generate(prompt, temp=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                          repeat_penalty=1.0)
+                          repeat_penalty=repeat_penalty)
     n = 0
     try:
         for token in tokens:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 
 import gradio as gr
 
-from app.errors import DocLoRAError
+from app.errors import DocLoRAError, raise_errors
 
 log = logging.getLogger("doclora.ui")
 
@@ -27,7 +26,7 @@ def message(exc: BaseException) -> str:
 
 def user_error(exc: BaseException) -> gr.Error:
     """A gr.Error to raise from a handler (re-raises the original when DOCLORA_RAISE_ERRORS)."""
-    if os.environ.get("DOCLORA_RAISE_ERRORS") and not isinstance(exc, DocLoRAError):
+    if raise_errors() and not isinstance(exc, DocLoRAError):
         raise exc
     # The toast renders HTML: a title or file name in the message must show as text.
     return gr.Error(html.escape(message(exc), quote=False), title="Error", print_exception=False)

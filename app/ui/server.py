@@ -54,13 +54,12 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
 
     from app.api import DocLoRA
     from app.errors import DocLoRAError
-    from app.settings_file import load_settings
     from app.ui import theme, window
     from app.ui.guard import LocalOnly, allowed_hosts
 
     from app.models import enforce_offline
 
-    core = DocLoRA(model, settings=load_settings())  # what the window's Settings last applied
+    core = DocLoRA(model)  # with the settings saved in the library
     enforce_offline(core.library)
     core.tidy()  # jobs of a killed window show as failed, its leftovers go
     blocks = window.build(core)

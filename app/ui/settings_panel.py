@@ -10,7 +10,6 @@ import gradio as gr
 
 from app.api import DocLoRA, Settings
 from app.errors import DocLoRAError
-from app.settings_file import save_settings
 from app.ui.errors import user_error
 
 if TYPE_CHECKING:
@@ -71,7 +70,8 @@ def build(settings: Settings) -> SettingsPanel:
 
 
 def wire(win: Window) -> None:
-    """Apply changes to the core; a new model or device reloads what it affects."""
+    """Apply changes to the core, which saves them in the library (``doclora config`` sees
+    them); a new model or device reloads what it affects."""
     core, panel = win.core, win.settings
 
     def on_apply(model: str | None, device: str, threads: float, n_ctx: float,
@@ -84,7 +84,6 @@ def wire(win: Window) -> None:
                            llama_extra_bufts=extra_bufts)
         except DocLoRAError as exc:
             raise user_error(exc) from exc
-        save_settings(core.settings)
         if device == "gpu" and core.status().device == "cpu":
             gr.Warning("Settings applied, but answers still run on the CPU: this computer has "
                        "no GPU that llama.cpp can use (or this build has no GPU support).")

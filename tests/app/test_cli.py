@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import fields
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,7 @@ from app.cli import cli
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
 from app.paths import home_dir, library_db_path
+from app.records import Settings
 
 from app_helpers import ScriptedEngine, insert_document, library_state
 
@@ -225,6 +227,49 @@ def test_models_group_is_mounted():
     assert result.exit_code == 0, result.output
     names = {p["name"] for p in json.loads(result.stdout)}
     assert "tiny-needle" in names
+
+
+def test_config_set_get_and_list_share_the_saved_settings(engine):
+    listed = run("config", "list").stdout.splitlines()
+    assert [line.split()[0] for line in listed] == [f.name for f in fields(Settings)]
+    assert "n_threads            none" in listed and "temperature          0.0" in listed
+    result = run("config", "set", "temperature", "0.7")
+    assert result.exit_code == 0 and result.stdout == "temperature = 0.7\n"
+    assert run("config", "set", "n_threads", "2").exit_code == 0
+    assert run("config", "get", "temperature").stdout == "0.7\n"
+    assert json.loads(run("config", "list", "--json").stdout)["n_threads"] == 2
+    app = DocLoRA()  # a new process, e.g. the window
+    assert (app.settings.temperature, app.settings.n_threads) == (0.7, 2)
+    app.close()
+    assert run("config", "set", "n_threads", "none").stdout == "n_threads = none\n"
+    assert run("config", "get", "n_threads").stdout == "none\n"
+
+
+CONFIG_ERRORS = [
+    (("get", "sampler"), "There is no setting 'sampler'; use one of n_ctx, n_threads, device"),
+    (("set", "sampler", "greedy"), "There is no setting 'sampler'; use one of n_ctx"),
+    (("set", "n_threads", "0"), "n_threads must be a positive whole number, or none"),
+    (("set", "max_adapter_rank", "0"), "max_adapter_rank must be a positive whole number"),
+    (("set", "device", "tpu"), "device must be one of auto, cpu, gpu, not 'tpu'."),
+    (("set", "temperature", "warm"), "temperature must be a number of at least 0, not 'warm'."),
+]
+
+
+@pytest.mark.parametrize("args, words", CONFIG_ERRORS)
+def test_config_with_a_bad_key_or_value_is_one_sentence_with_status_2(engine, args, words):
+    run("config", "set", "max_tokens", "64")
+    result = run("config", *args)
+    assert result.exit_code == 2 and words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    app = DocLoRA()
+    assert app.settings == Settings(max_tokens=64)
+    app.close()
+
+
+def test_add_max_pages_applies_to_that_command_only(engine, tmp_path):
+    result = run("add", str(tmp_path / "missing.pdf"), "--max-pages", "3")
+    assert result.exit_code == 2
+    assert run("config", "get", "max_pages").stdout == "2000\n"
 
 
 def test_leading_space_of_an_answer_is_not_streamed(engine, docs):

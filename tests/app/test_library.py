@@ -209,7 +209,8 @@ def test_several_commands_at_once_on_a_fresh_home_all_work(tmp_path):
     conn = sqlite3.connect(home / "library.db")
     applied = conn.execute("SELECT name FROM _sqlite_migrations ORDER BY id").fetchall()
     assert [n for (n,) in applied] == ["m001_initial", "m002_jobs", "m003_adapter_compression",
-                                       "m004_collections", "m005_drop_document_status"]
+                                       "m004_collections", "m005_drop_document_status",
+                                       "m006_settings"]
 
 
 def test_a_starting_command_waits_for_another_one_migrating(doclora_home):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from sqlite_utils import Database
@@ -9,20 +10,21 @@ from sqlite_utils import Database
 from app.library import Library
 from app.migrations import migrations
 from app.paths import library_db_path
+from app.records import Settings
 
 
 def test_fresh_database_gets_every_table_and_the_models_columns_exactly():
     Library.open().close()
     db = Database(sqlite3.connect(library_db_path()))
     assert {"documents", "pages", "pages_fts", "adapters", "chats", "messages", "models",
-            "jobs", "collections", "collection_documents"} <= set(db.table_names())
+            "jobs", "collections", "collection_documents", "settings"} <= set(db.table_names())
     cols = {c.name: c.type for c in db["models"].columns}
     assert cols == {"name": "TEXT", "base_dir": "TEXT", "gguf": "TEXT", "hypernet": "TEXT",
                     "source": "TEXT", "installed_at": "TEXT", "active": "INTEGER"}
     assert db["models"].pks == ["name"]
     applied = [m.name for m in migrations.applied(db)]
     assert applied == ["m001_initial", "m002_jobs", "m003_adapter_compression",
-                       "m004_collections", "m005_drop_document_status"]
+                       "m004_collections", "m005_drop_document_status", "m006_settings"]
     assert "status" not in {c.name for c in db["documents"].columns}
 
 
@@ -33,7 +35,7 @@ def test_reopening_applies_nothing_again_and_keeps_rows():
     lib = Library.open()
     assert migrations.pending(lib.db) == []
     assert lib.db["models"].count == 1
-    assert len(migrations.applied(lib.db)) == 5
+    assert len(migrations.applied(lib.db)) == 6
 
 
 def test_fts_index_follows_page_inserts_and_deletes():
@@ -117,3 +119,37 @@ def test_a_library_from_before_m005_loses_the_status_column_and_keeps_its_rows(d
     assert lib.db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert {fk.other_table for t in ("pages", "adapters", "chats", "collection_documents")
             for fk in lib.db[t].foreign_keys} >= {"documents"}
+
+
+def test_a_library_from_before_m006_gains_the_settings_table_and_imports_settings_json_once(
+        doclora_home):
+    db = Database(sqlite3.connect(library_db_path()))
+    migrations.apply(db, stop_before="m006_settings")
+    db.close()
+    old = doclora_home / "settings.json"  # as the window wrote it before m006
+    old.write_text(json.dumps({"device": "gpu", "max_tokens": 48, "temperature": -1,
+                               "from_a_newer_version": 1}))
+    lib = Library.open()
+    assert {c.name for c in lib.db["settings"].columns} == {"key", "value"}
+    assert lib.saved_settings() == Settings(device="gpu", max_tokens=48)  # -1 is refused
+    imported = doclora_home / "settings.json.imported"
+    assert not old.exists() and json.loads(imported.read_text())["max_tokens"] == 48
+    lib.save_settings({"max_tokens": 64})
+    lib.close()
+    lib = Library.open()  # the import is not repeated
+    assert lib.saved_settings() == Settings(device="gpu", max_tokens=64)
+    lib.close()
+    old.write_text(json.dumps({"max_tokens": 16, "n_ctx": 512}))  # written again by an old copy
+    lib = Library.open()
+    assert lib.saved_settings() == Settings(device="gpu", max_tokens=64, n_ctx=512)  # saved win
+    lib.close()
+    assert not old.exists()
+
+
+def test_a_damaged_settings_json_is_left_where_it_is():
+    old = library_db_path().parent / "settings.json"
+    old.write_text("{not json")
+    lib = Library.open()
+    assert lib.saved_settings() == Settings() and lib.db["settings"].count == 0
+    lib.close()
+    assert old.read_text() == "{not json"

@@ -3,10 +3,13 @@ with the bundled demo pair; the tests share one server and run in order."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from test_window import (  # the user's actions, shared with the main window session
     HARBOR, INGEST_TIMEOUT_MS, QUESTION, add_with_file_input, ask, doc_labels, expect_toast,
     job_card, open_document, restart_and_reopen)
+from ui_helpers import REPO_ROOT, doclora_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -119,6 +122,21 @@ def test_gpu_without_one_says_why_and_settings_survive_a_restart(page, ui_server
     assert page.locator("#dl-device input").input_value() == "GPU"
     assert page.locator("#dl-max-tokens input[type=number]").input_value() == "48"
     shots(page, "settings-after-restart")
+
+
+def test_the_window_and_doclora_config_share_one_set_of_settings(page, ui_server, shots):
+    def config(*args: str) -> str:
+        done = subprocess.run(doclora_command() + ["config", *args], env=ui_server.env(),
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+    assert config("get", "max_tokens") == "48"  # applied in the window by the test before
+    config("set", "temperature", "0.5")
+    restart_and_reopen(page, ui_server)
+    page.locator("#dl-status", has_text="tiny-needle").wait_for(timeout=120_000)
+    page.locator("#dl-settings").get_by_text("Settings").click()
+    assert page.locator("#dl-temperature input[type=number]").input_value() == "0.5"
+    shots(page, "settings-from-the-cli")
 
 
 def test_a_deleted_documents_card_is_gone_after_a_reload(page, pdfs, shots):

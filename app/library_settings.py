@@ -1,0 +1,61 @@
+"""The ``settings`` table: the settings changed from their defaults, shared by the CLI
+(``doclora config``) and the window.
+
+Mixed into ``app.library.Library``, whose connection (``db``) and lock (``_lock``) it uses;
+``app.settings`` says which values are valid.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from app.records import Settings
+from app.settings import valid_saved
+
+SETTINGS_FILE = "settings.json"  # where the window kept its settings before m006
+
+
+class SettingsTable:
+    """Saved settings of one library (each write one ``with db.atomic():``)."""
+
+    db: Database
+    home: Path
+    _lock: threading.RLock
+
+    def saved_settings(self) -> Settings:
+        """The saved settings; the defaults for the others (and for values this version
+        refuses)."""
+        with self._lock:
+            rows = {r["key"]: json.loads(r["value"]) for r in self.db["settings"].rows}
+        return Settings(**valid_saved(rows))
+
+    def save_settings(self, values: dict[str, Any]) -> None:
+        """Save these settings (name -> value, already checked), replacing their old values."""
+        with self._lock, self.db.atomic():
+            self.db["settings"].upsert_all(
+                [{"key": k, "value": json.dumps(v)} for k, v in values.items()], pk="key")
+
+    def import_settings_file(self) -> None:
+        """Take in the window's old ``settings.json``: its valid values become rows (settings
+        already saved win), then it is renamed ``settings.json.imported``. A damaged file is
+        left as it is."""
+        path = self.home / SETTINGS_FILE
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(saved, dict):
+            return
+        with self._lock, self.db.atomic():
+            for key, value in valid_saved(saved).items():
+                self.db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)",
+                                [key, json.dumps(value)])
+        try:
+            path.replace(path.with_name(f"{SETTINGS_FILE}.imported"))
+        except OSError:  # renamed by another process, or not now: a later start tries again,
+            pass  # and its values never replace saved ones
