@@ -1,10 +1,13 @@
-"""Shared test fixtures. Each area keeps its own fixtures in tests/<area>/conftest.py."""
+"""Shared test fixtures: the session folder, an empty library per test, a scripted chat engine and
+stand-in documents. Each area keeps its own fixtures in tests/<area>/conftest.py."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # CI machines may be shared by other jobs: spinning OpenMP threads (libgomp's default) then steal
@@ -64,3 +67,71 @@ def artifacts_dir() -> Path:
     """Where tests save screenshots and reports for humans to look at."""
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS_DIR
+
+
+class ScriptedEngine:
+    """Stands in for llama.cpp in wiring tests: answers from a script (no model is loaded) and
+    records each ``generate`` call (messages, adapter file) and each forgotten adapter."""
+
+    device = "cpu"
+    loaded = True
+
+    def __init__(self, reply: str = "The special magic number is 4821.") -> None:
+        self.reply = reply
+        self.calls: list[tuple[list[dict], str | None]] = []
+        self.forgotten: list[str] = []
+
+    def generate(self, messages, adapter_file, stop=None) -> Iterator[str]:
+        self.calls.append((messages, adapter_file))
+        for word in self.reply.split(" "):
+            if stop is not None and stop.is_set():
+                return
+            yield word + " "
+
+    def forget_adapter(self, adapter_file: str) -> None:
+        self.forgotten.append(adapter_file)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted_engine() -> ScriptedEngine:
+    """A fresh ScriptedEngine (set ``.reply`` to change what it answers)."""
+    return ScriptedEngine()
+
+
+@pytest.fixture(scope="session")
+def new_scripted_engine() -> type[ScriptedEngine]:
+    """The ScriptedEngine class, for tests that need several engines."""
+    return ScriptedEngine
+
+
+def _insert_document(library, title: str, pages: list[str], model: str = "tiny-needle",
+                     rank: int = 9, adapter_bytes: int = 64) -> int:
+    """A document row with pages, a stored copy and a stand-in adapter (a GGUF-looking file of
+    ``adapter_bytes``), committed as the pipeline would; files go under ``$DOCLORA_HOME``."""
+    from app.paths import home_dir
+
+    sha = hashlib.sha256(("\n".join(pages) + title).encode()).hexdigest()
+    folder = home_dir() / "adapters" / sha[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    gguf, peft = folder / f"{model}.gguf", folder / f"{model}.safetensors"
+    gguf.write_bytes(b"GGUF" + bytes(adapter_bytes - 4))
+    peft.write_bytes(b"{}")
+    source = home_dir() / "documents" / f"{sha[:16]}.pdf"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(b"%PDF-1.7 stand-in")
+    return library.commit_ingest(
+        sha256=sha, title=title, file_name=f"{title}.pdf", source_file=str(source),
+        pages=list(enumerate(pages, start=1)), tokens=sum(len(p.split()) for p in pages),
+        adapter={"model": model, "base_model": "fp", "hypernet_id": "hn", "rank": rank,
+                 "n_chunks": 1, "file": str(gguf), "peft_file": str(peft),
+                 "size": adapter_bytes})
+
+
+@pytest.fixture(scope="session")
+def insert_document() -> Callable[..., int]:
+    """``insert_document(library, title, pages, model=, rank=, adapter_bytes=)`` -> document id:
+    a ready document without running the pipeline (its adapter files are stand-ins)."""
+    return _insert_document

@@ -1,10 +1,9 @@
-"""Helpers of the app-core tests (imported by tests/app; conftest puts this folder on sys.path)."""
+"""Helpers of the app-core tests: PDFs, needle text, the library's state (tests/app is on
+pytest's ``pythonpath``; the scripted engine and stand-in documents are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pymupdf
@@ -79,61 +78,10 @@ def library_state() -> dict:
     return {"counts": counts, "integrity": integrity, "files": files}
 
 
-def fake_adapter_files(folder: Path, name: str = "a") -> tuple[Path, Path]:
-    """Two small files standing in for an adapter's GGUF and safetensors."""
-    folder.mkdir(parents=True, exist_ok=True)
-    gguf, st = folder / f"{name}.gguf", folder / f"{name}.safetensors"
-    gguf.write_bytes(b"GGUF" + b"\0" * 60)
-    st.write_bytes(b"{}")
-    return gguf, st
-
-
-def insert_document(library: Library, title: str, pages: list[str], model: str = "tiny-needle",
-                    rank: int = 9, size: int = 64) -> int:
-    """A document row with pages and a stand-in adapter, as the pipeline would commit it."""
-    sha = hashlib.sha256(("\n".join(pages) + title).encode()).hexdigest()
-    folder = home_dir() / "adapters" / sha[:16]
-    gguf, st = fake_adapter_files(folder, model)
-    source = home_dir() / "documents" / f"{sha[:16]}.pdf"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_bytes(b"%PDF-1.7 stand-in")
-    return library.commit_ingest(
-        sha256=sha, title=title, file_name=f"{title}.pdf", source_file=str(source),
-        pages=list(enumerate(pages, start=1)), tokens=sum(len(p.split()) for p in pages),
-        adapter={"model": model, "base_model": "fp", "hypernet_id": "hn", "rank": rank,
-                 "n_chunks": 1, "file": str(gguf), "peft_file": str(st), "size": size})
-
-
-class ScriptedEngine:
-    """A stand-in chat engine for CLI/API wiring tests: answers from a script, records calls."""
-
-    device = "cpu"
-    loaded = True
-
-    def __init__(self, reply: str = "The answer is 4821.") -> None:
-        self.reply = reply
-        self.calls: list[tuple[list[dict], str | None]] = []
-        self.forgotten: list[str] = []
-
-    def generate(self, messages, adapter_file, stop=None) -> Iterator[str]:
-        self.calls.append((messages, adapter_file))
-        for word in self.reply.split(" "):
-            if stop is not None and stop.is_set():
-                return
-            yield word + " "
-
-    def forget_adapter(self, adapter_file: str) -> None:
-        self.forgotten.append(adapter_file)
-
-    def close(self) -> None:
-        pass
-
-
 def demo_ready() -> bool:
     """Whether the bundled demo pair has been built (assets/tiny-needle)."""
     root = demo_pair_dir()
     return (root / "model.gguf").is_file() and (root / "hypernet").exists()
-
 
 
 def make_scanned_pdf(path: Path, text: str) -> Path:

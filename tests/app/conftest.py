@@ -1,16 +1,14 @@
-"""Fixtures of the app-core tests; helpers live in app_helpers.py (this folder is on sys.path)."""
+"""Fixtures of the app-core tests; helpers live in app_helpers.py (tests/app is on pytest's
+``pythonpath``)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from app_helpers import demo_ready  # noqa: E402
-from app.paths import demo_pair_dir  # noqa: E402
+from app.paths import demo_pair_dir
+from app_helpers import demo_ready
 
 
 @pytest.fixture

@@ -20,21 +20,21 @@ from app.library import Library
 from app.paths import home_dir, library_db_path
 from app.records import Settings
 
-from app_helpers import ScriptedEngine, insert_document, library_state
+from app_helpers import library_state
 
 TOWN = ["The harbour town woke slowly.", "The special magic number is 4821.", "The pier."]
 
 
 @pytest.fixture
-def engine(monkeypatch) -> ScriptedEngine:
-    scripted = ScriptedEngine("4821")
+def engine(monkeypatch, scripted_engine):
+    scripted_engine.reply = "4821"
     monkeypatch.setattr(cli_module, "DocLoRA",
-                        lambda model=None: DocLoRA(model, engine=scripted))
-    return scripted
+                        lambda model=None: DocLoRA(model, engine=scripted_engine))
+    return scripted_engine
 
 
 @pytest.fixture
-def docs() -> dict[str, int]:
+def docs(insert_document) -> dict[str, int]:
     lib = Library.open()
     ids = {"town": insert_document(lib, "Town guide", TOWN),
            "notes": insert_document(lib, "Notes", ["Nothing to see here."])}
@@ -173,16 +173,17 @@ def test_status_json(engine, docs):
     assert data["adapter_rank"] == 9 and data["adapter_size"] == 64
 
 
-def test_status_line_gives_the_adapter_size_in_decimal_units(engine):
+def test_status_line_gives_the_adapter_size_in_decimal_units(engine, insert_document):
     lib = Library.open()
-    doc = insert_document(lib, "Big adapter", ["text"], size=2_400_000)
+    doc = insert_document(lib, "Big adapter", ["text"], adapter_bytes=2_400_000)
     lib.close()
     result = run("status", str(doc))
     assert result.exit_code == 0
     assert f"document {doc}: rank 9, 2.4 MB" in result.stdout  # 2.3 MB in 1024s
 
 
-def test_a_document_of_another_pair_or_without_adapter_says_how_to_redo(engine, docs):
+def test_a_document_of_another_pair_or_without_adapter_says_how_to_redo(
+        engine, docs, insert_document):
     lib = Library.open()
     other = insert_document(lib, "Other pair doc", ["text"], model="qwen3-4b")
     result = run("ask", str(other), "q?")

@@ -18,7 +18,7 @@ from app.library import Library
 from app.paths import REPO_ROOT
 from app.records import FAILED, NEEDS_REINDEX, READY, Source
 
-from app_helpers import insert_document, library_state
+from app_helpers import library_state
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def lib() -> Library:
     library.close()
 
 
-def test_documents_are_listed_newest_first_with_their_adapter(lib):
+def test_documents_are_listed_newest_first_with_their_adapter(lib, insert_document):
     a = insert_document(lib, "Alpha report", ["first page", "second page"])
     b = insert_document(lib, "Beta notes", ["only page"])
     docs = lib.documents("tiny-needle")
@@ -37,7 +37,7 @@ def test_documents_are_listed_newest_first_with_their_adapter(lib):
     assert docs[1].adapter.rank == 9 and Path(docs[1].adapter.file).is_file()
 
 
-def test_status_depends_on_the_active_pair_and_the_adapter_file(lib):
+def test_status_depends_on_the_active_pair_and_the_adapter_file(lib, insert_document):
     doc = insert_document(lib, "Alpha", ["text"])
     assert lib.document(doc, "qwen3-4b").status == NEEDS_REINDEX
     Path(lib.document(doc, "tiny-needle").adapter.file).unlink()
@@ -56,7 +56,7 @@ CASES = [  # (ref, expected title or error class, words of the message)
 
 
 @pytest.mark.parametrize("ref, expected, words", CASES)
-def test_resolve_by_title_prefix(lib, ref, expected, words):
+def test_resolve_by_title_prefix(lib, ref, expected, words, insert_document):
     insert_document(lib, "Alpha report", ["a"])
     insert_document(lib, "Beta one", ["b"])
     insert_document(lib, "Beta two", ["c"])
@@ -69,7 +69,7 @@ def test_resolve_by_title_prefix(lib, ref, expected, words):
             assert word in str(info.value)
 
 
-def test_resolve_by_id_and_exact_title_wins_over_prefix(lib):
+def test_resolve_by_id_and_exact_title_wins_over_prefix(lib, insert_document):
     first = insert_document(lib, "Notes", ["a"])
     insert_document(lib, "Notes 2", ["b"])
     assert lib.resolve(str(first), "m").id == first
@@ -77,7 +77,7 @@ def test_resolve_by_id_and_exact_title_wins_over_prefix(lib):
     assert lib.resolve("notes", "m").id == first
 
 
-def test_search_matches_titles_and_page_text(lib):
+def test_search_matches_titles_and_page_text(lib, insert_document):
     insert_document(lib, "Harbour guide", ["the lighthouse keeper"])
     insert_document(lib, "Recipes", ["warm bread and butter"])
     assert [d.title for d in lib.documents("m", search="harb")] == ["Harbour guide"]
@@ -85,7 +85,7 @@ def test_search_matches_titles_and_page_text(lib):
     assert [d.title for d in lib.documents("m", search="50%")] == []
 
 
-def test_search_pages_ranks_the_page_with_the_answer_first(lib):
+def test_search_pages_ranks_the_page_with_the_answer_first(lib, insert_document):
     doc = insert_document(lib, "Town", [
         "The harbour town woke slowly on winter mornings.",
         "The keeper wrote down the ships. The special magic number is 4821.",
@@ -97,7 +97,7 @@ def test_search_pages_ranks_the_page_with_the_answer_first(lib):
     assert lib.search_pages(doc, "what is the", "4821") == []
 
 
-def test_search_pages_ranks_by_the_question_and_only_a_grounded_answer(lib):
+def test_search_pages_ranks_by_the_question_and_only_a_grounded_answer(lib, insert_document):
     doc = insert_document(lib, "Spec", [
         "Desktops: the specification unifies GNOME and KDE menus.",
         "Types: 50:text/x-diff:*.diff and 51:text/x-patch.",
@@ -113,7 +113,7 @@ def test_search_pages_ranks_by_the_question_and_only_a_grounded_answer(lib):
     assert lib.search_pages(doc, "Who wrote the preface?", "50") == []
 
 
-def test_commit_reuses_the_document_row_for_a_second_pair(lib):
+def test_commit_reuses_the_document_row_for_a_second_pair(lib, insert_document):
     doc = insert_document(lib, "Town", ["page one"])
     row = lib.db["documents"].get(doc)
     gguf = lib.home / "adapters" / "x.gguf"
@@ -128,7 +128,7 @@ def test_commit_reuses_the_document_row_for_a_second_pair(lib):
     assert lib.document(doc, "other").adapter.rank == 8
 
 
-def test_remove_deletes_rows_and_files_and_leaves_others(lib):
+def test_remove_deletes_rows_and_files_and_leaves_others(lib, insert_document):
     keep = insert_document(lib, "Keep", ["kept text"])
     before = library_state()
     gone = insert_document(lib, "Gone", ["gone text", "more"])
@@ -139,7 +139,7 @@ def test_remove_deletes_rows_and_files_and_leaves_others(lib):
     assert lib.document(keep, "tiny-needle").status == READY
 
 
-def test_remove_takes_the_jobs_that_made_the_document(lib):
+def test_remove_takes_the_jobs_that_made_the_document(lib, insert_document):
     made, other = (lib.create_job(f"/tmp/{n}.pdf", f"{n}.pdf", "tiny-needle", 1) for n in "ab")
     doc = insert_document(lib, "Made", ["text"])
     lib.update_job(made.id, status="done", stage="done", document_id=doc)
@@ -147,7 +147,7 @@ def test_remove_takes_the_jobs_that_made_the_document(lib):
     assert [j.id for j in lib.jobs()] == [other.id]
 
 
-def test_history_round_trip_pop_and_clear(lib):
+def test_history_round_trip_pop_and_clear(lib, insert_document):
     doc = insert_document(lib, "Town", ["text"])
     lib.add_exchange(doc, "first?", "one", [Source(2, "p **two**")])
     lib.add_exchange(doc, "second?", "two", [])
@@ -173,7 +173,7 @@ def test_jobs_of_dead_processes_are_marked_failed(lib):
 
 
 
-def test_a_broken_adapter_of_the_same_pair_is_replaced(lib):
+def test_a_broken_adapter_of_the_same_pair_is_replaced(lib, insert_document):
     doc = insert_document(lib, "Town", ["page one"])
     old = lib.document(doc, "tiny-needle").adapter
     Path(old.file).unlink()
@@ -244,7 +244,7 @@ def _without_root_powers() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
-def test_a_read_only_home_is_one_sentence_even_for_list(doclora_home):
+def test_a_read_only_home_is_one_sentence_even_for_list(doclora_home, insert_document):
     lib = Library.open()
     insert_document(lib, "Existing", ["Some earlier text."])
     lib.close()

@@ -27,12 +27,11 @@ from app.library import Library
 from app.models import demo_pair
 from app.paths import adapters_dir, home_dir
 
-from app_helpers import (
-    insert_document, library_state, make_image_pdf, make_pdf, needle_text)
+from app_helpers import library_state, make_image_pdf, make_pdf, needle_text
 
 
 @pytest.fixture
-def existing():
+def existing(insert_document):
     """A library that already holds one document, so 'unchanged' means something."""
     lib = Library.open()
     insert_document(lib, "Existing", ["Some earlier text."])

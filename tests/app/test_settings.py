@@ -17,7 +17,7 @@ from app.settings import RULES, checked, parsed, value_text
 
 from app.paths import demo_pair_dir
 
-from app_helpers import QUESTION, ScriptedEngine, demo_ready, make_pdf, needle_text
+from app_helpers import QUESTION, demo_ready, make_pdf, needle_text
 
 
 def saved_rows() -> dict:
@@ -33,30 +33,30 @@ def test_every_setting_has_a_rule_that_accepts_its_default():
     assert checked(asdict(Settings())) == asdict(Settings())
 
 
-def test_settings_survive_a_new_docLoRA_and_an_explicit_one_wins():
-    app = DocLoRA(engine=ScriptedEngine())
+def test_settings_survive_a_new_docLoRA_and_an_explicit_one_wins(new_scripted_engine):
+    app = DocLoRA(engine=new_scripted_engine())
     new = app.configure(temperature=0.7, n_threads=2, device="cpu", max_adapter_rank=None,
                         top_k=1, adapter_cache_size=2, cpu_bf16=False)
     app.close()
     wanted = Settings(temperature=0.7, n_threads=2, device="cpu", max_adapter_rank=None,
                       top_k=1, adapter_cache_size=2, cpu_bf16=False)
     assert new == wanted
-    again = DocLoRA(engine=ScriptedEngine())
+    again = DocLoRA(engine=new_scripted_engine())
     assert again.settings == wanted
     again.close()
-    explicit = DocLoRA(settings=Settings(max_tokens=8), engine=ScriptedEngine())
+    explicit = DocLoRA(settings=Settings(max_tokens=8), engine=new_scripted_engine())
     assert explicit.settings == Settings(max_tokens=8)
     explicit.close()
 
 
-def test_only_the_changed_settings_are_saved_and_save_false_keeps_them_for_the_session():
-    app = DocLoRA(engine=ScriptedEngine())
+def test_only_the_changed_settings_are_saved_and_save_false_keeps_them_for_the_session(new_scripted_engine):
+    app = DocLoRA(engine=new_scripted_engine())
     app.configure(max_tokens=64)
     app.configure(max_pages=3, save=False)
     assert app.settings == Settings(max_tokens=64, max_pages=3)
     app.close()
     assert saved_rows() == {"max_tokens": 64}
-    again = DocLoRA(engine=ScriptedEngine())
+    again = DocLoRA(engine=new_scripted_engine())
     assert again.settings == Settings(max_tokens=64)
     again.close()
 
@@ -81,8 +81,8 @@ BAD = [  # (changes, words of the sentence)
 
 
 @pytest.mark.parametrize("changes, words", BAD)
-def test_a_bad_value_is_one_sentence_and_changes_nothing(changes, words):
-    app = DocLoRA(engine=ScriptedEngine())
+def test_a_bad_value_is_one_sentence_and_changes_nothing(changes, words, new_scripted_engine):
+    app = DocLoRA(engine=new_scripted_engine())
     app.configure(temperature=0.5)
     with pytest.raises(DocLoRAError) as err:
         app.configure(**changes)

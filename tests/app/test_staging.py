@@ -15,13 +15,13 @@ from app.library import Library
 from app.paths import adapters_dir, home_dir, library_db_path
 from app.staging import note_files
 
-from app_helpers import insert_document, library_state
+from app_helpers import library_state
 
 DEAD_PID = 2**22 + 11  # above Linux's pid_max default: no process has it
 
 
 @pytest.fixture
-def existing():
+def existing(insert_document):
     """A library with two documents, so 'unchanged' means something."""
     lib = Library.open()
     insert_document(lib, "Existing", ["Some earlier text."])

@@ -1,4 +1,4 @@
-"""Helpers shared by the hypernet tests (imported via the path conftest.py adds)."""
+"""Helpers shared by the hypernet tests (tests/hypernet is on pytest's ``pythonpath``)."""
 
 from __future__ import annotations
 

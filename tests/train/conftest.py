@@ -3,15 +3,12 @@ held-out text (no download), and the bundled demo pair."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))  # for `import train_helpers`
-
-from train_helpers import HELDOUT  # noqa: E402
+from train_helpers import HELDOUT
 
 
 @pytest.fixture(scope="session")

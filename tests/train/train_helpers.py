@@ -1,4 +1,4 @@
-"""Paths shared by the training tests (conftest puts this folder on sys.path)."""
+"""Paths shared by the training tests (tests/train is on pytest's ``pythonpath``)."""
 
 from __future__ import annotations
 

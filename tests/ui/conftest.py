@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ui_helpers import LOCAL_PREFIXES, REPO_ROOT, PdfFactory, ScriptedEngine, UIServer  # noqa: E402
+from ui_helpers import LOCAL_PREFIXES, REPO_ROOT, PdfFactory, UIServer
 
 CHROMIUM = Path(os.environ.get("DOCLORA_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -88,9 +86,9 @@ def pdfs(tmp_path_factory) -> PdfFactory:
 
 
 @pytest.fixture
-def scripted_core(doclora_home):
+def scripted_core(doclora_home, scripted_engine):
     """A DocLoRA on the test's empty library with a scripted engine."""
     from app.api import DocLoRA
-    core = DocLoRA(engine=ScriptedEngine())
+    core = DocLoRA(engine=scripted_engine)
     yield core
     core.close()

@@ -3,13 +3,11 @@ the matches of a snippet are bold without raw ``**`` marks (app/ui/format.py).""
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import pytest
 
 from app.library import Library
-from app.paths import home_dir
 from app.records import Source
 
 from ui_helpers import UIServer
@@ -20,25 +18,12 @@ TRAP = "http://127.0.0.2:9/tracker.png"  # never local to the window: any fetch 
 PAGE = f"Harbour notes ![a]({TRAP}) see http://example.invalid/magic/4821 <img src={TRAP}>"
 
 
-def _seed(home) -> None:
+def _seed(home, insert_document) -> None:
     old = os.environ.get("DOCLORA_HOME")
     os.environ["DOCLORA_HOME"] = str(home)
     try:
         lib = Library.open()
-        sha = hashlib.sha256(PAGE.encode()).hexdigest()
-        folder = home_dir() / "adapters" / sha[:16]
-        folder.mkdir(parents=True)
-        (folder / "a.gguf").write_bytes(b"GGUF" + b"\0" * 60)
-        (folder / "a.safetensors").write_bytes(b"{}")
-        source = home_dir() / "documents" / f"{sha[:16]}.pdf"
-        source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_bytes(b"%PDF-1.7 stand-in")
-        doc_id = lib.commit_ingest(
-            sha256=sha, title=f"Notes ![t]({TRAP})", file_name="notes.pdf",
-            source_file=str(source), pages=[(1, PAGE)], tokens=20,
-            adapter={"model": "tiny-needle", "base_model": "fp", "hypernet_id": "hn", "rank": 8,
-                     "n_chunks": 1, "file": str(folder / "a.gguf"),
-                     "peft_file": str(folder / "a.safetensors"), "size": 64})
+        doc_id = insert_document(lib, f"Notes ![t]({TRAP})", [PAGE])
         snippet = lib.search_pages(doc_id, "magic tracker")[0].snippet
         lib.add_exchange(doc_id, "Where is it?", f"It is here: ![b]({TRAP})",
                          [Source(page=1, snippet=snippet)])
@@ -48,9 +33,9 @@ def _seed(home) -> None:
 
 
 @pytest.fixture(scope="module")
-def ui_server(tmp_path_factory):
+def ui_server(tmp_path_factory, insert_document):
     home = tmp_path_factory.mktemp("rendering_home")
-    _seed(home)
+    _seed(home, insert_document)
     server = UIServer(home)
     server.start()
     yield server

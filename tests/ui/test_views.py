@@ -13,7 +13,6 @@ import pytest
 
 from app.api import DocLoRA
 from app.ui import views
-from ui_helpers import insert_document
 
 
 def test_empty_library_invites_a_drop(scripted_core):
@@ -22,10 +21,9 @@ def test_empty_library_invites_a_drop(scripted_core):
     assert radio.label == "Documents · 0" and radio.info == views.EMPTY_LIBRARY
 
 
-def test_list_marks_the_selected_document_and_filters(scripted_core, doclora_home):
-    harbor = insert_document(scripted_core.library, doclora_home, "Harbor Notes",
-                             ["The ferries leave at seven."])
-    orchard = insert_document(scripted_core.library, doclora_home, "Orchard Diary",
+def test_list_marks_the_selected_document_and_filters(scripted_core, insert_document):
+    harbor = insert_document(scripted_core.library, "Harbor Notes", ["The ferries leave at seven."])
+    orchard = insert_document(scripted_core.library, "Orchard Diary",
                               ["Apples are pressed in the barn."])
     radio = views.document_list(scripted_core, "", harbor)
     assert [v for _, v in radio.choices] == [orchard, harbor] and radio.value == harbor
@@ -36,17 +34,17 @@ def test_list_marks_the_selected_document_and_filters(scripted_core, doclora_hom
     assert none.choices == [] and none.info == "No document matches the search."
 
 
-def test_removed_document_is_no_longer_found(scripted_core, doclora_home):
-    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+def test_removed_document_is_no_longer_found(scripted_core, insert_document):
+    doc_id = insert_document(scripted_core.library, "Harbor Notes", ["Ferries."])
     assert views.find_document(scripted_core, doc_id).title == "Harbor Notes"
     scripted_core.remove(doc_id)
     assert views.find_document(scripted_core, doc_id) is None
     assert views.find_document(scripted_core, None) is None
 
 
-def test_status_line_shows_adapter_or_the_model_error(scripted_core, doclora_home):
-    doc = scripted_core.get(insert_document(scripted_core.library, doclora_home, "Harbor Notes",
-                                            ["Ferries."], rank=12))
+def test_status_line_shows_adapter_or_the_model_error(scripted_core, insert_document):
+    doc = scripted_core.get(insert_document(scripted_core.library, "Harbor Notes", ["Ferries."],
+                                            rank=12, adapter_bytes=2000))
     line = views.status_line(scripted_core, doc)
     assert "Harbor Notes" in line and "rank 12 · 2.0 KB" in line
     broken = DocLoRA(model="no-such-pair")
@@ -57,9 +55,9 @@ def test_status_line_shows_adapter_or_the_model_error(scripted_core, doclora_hom
     assert "dl-status-error" in line and "no-such-pair" in line
 
 
-def test_chat_history_comes_back_with_sources(scripted_core, doclora_home):
+def test_chat_history_comes_back_with_sources(scripted_core, insert_document):
     doc = scripted_core.get(insert_document(
-        scripted_core.library, doclora_home, "Harbor Notes",
+        scripted_core.library, "Harbor Notes",
         ["The ferries leave at seven. The special magic number is 4821."]))
     scripted_core.ask(doc.id, "What is the special magic number?")
     messages = views.chat_history(scripted_core, doc)
@@ -72,24 +70,24 @@ def test_chat_history_comes_back_with_sources(scripted_core, doclora_home):
     ("gguf", lambda p: p.name.endswith(".gguf") and p.read_bytes()[:4] == b"GGUF"),
     ("markdown", lambda p: p.suffix == ".md" and "# Harbor Notes" in p.read_text()),
 ])
-def test_export_lands_in_a_served_temp_folder(scripted_core, doclora_home, format, check):
-    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+def test_export_lands_in_a_served_temp_folder(scripted_core, insert_document, format, check):
+    doc_id = insert_document(scripted_core.library, "Harbor Notes", ["Ferries."])
     path = Path(views.export_file(scripted_core, doc_id, format))
     assert path.is_file() and check(path)
     assert path.parent.name.startswith("doclora-export-")
 
 
-def test_export_error_reaches_the_user_as_one_sentence(scripted_core, doclora_home):
-    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+def test_export_error_reaches_the_user_as_one_sentence(scripted_core, insert_document):
+    doc_id = insert_document(scripted_core.library, "Harbor Notes", ["Ferries."])
     with pytest.raises(Exception) as info:
         views.export_file(scripted_core, doc_id, "pdf")
     assert "Unknown export format 'pdf'" in str(info.value)
     assert not isinstance(info.value, gr.Error)  # the handler turns it into gr.Error
 
 
-def test_export_folders_do_not_pile_up(scripted_core, doclora_home, tmp_path, monkeypatch):
+def test_export_folders_do_not_pile_up(scripted_core, insert_document, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # a temp dir of this test's own
-    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+    doc_id = insert_document(scripted_core.library, "Harbor Notes", ["Ferries."])
     stale = Path(views.export_file(scripted_core, doc_id, "markdown")).parent
     recent = Path(views.export_file(scripted_core, doc_id, "markdown")).parent
     hours_ago = time.time() - 2 * 3600

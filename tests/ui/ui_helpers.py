@@ -1,4 +1,5 @@
-"""Helpers of the UI tests (conftest puts this folder on sys.path): PDFs, a stand-in engine."""
+"""Helpers of the UI tests (tests/ui is on pytest's ``pythonpath``): PDFs and a `doclora ui`
+server process."""
 
 from __future__ import annotations
 
@@ -73,49 +74,6 @@ class PdfFactory:
         path.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R" +
                          bytes(range(256)) * 8 + b"\n%%EOF\n")
         return path
-
-
-# -- a core with a scripted engine, for the wiring tests that need no browser ------------------
-
-class ScriptedEngine:
-    """Stands in for llama.cpp in wiring tests: answers from a script (no model is loaded)."""
-
-    device = "cpu"
-    loaded = True
-
-    def __init__(self, reply: str = "The special magic number is 4821.") -> None:
-        self.reply = reply
-
-    def generate(self, messages, adapter_file, stop=None):
-        for word in self.reply.split(" "):
-            if stop is not None and stop.is_set():
-                return
-            yield word + " "
-
-    def forget_adapter(self, adapter_file: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def insert_document(library, home: Path, title: str, pages: list[str], rank: int = 8) -> int:
-    """A document with pages and a small stand-in adapter file, committed like the pipeline."""
-    import hashlib
-    sha = hashlib.sha256(title.encode()).hexdigest()
-    folder = home / "adapters" / sha[:12]
-    folder.mkdir(parents=True)
-    gguf, peft = folder / "adapter.gguf", folder / "adapter.safetensors"
-    gguf.write_bytes(b"GGUF" + bytes(1996))
-    peft.write_bytes(b"{}")
-    source = home / "documents" / f"{sha[:12]}.pdf"
-    source.parent.mkdir(parents=True, exist_ok=True)
-    source.write_bytes(b"%PDF-1.7 stand-in")
-    return library.commit_ingest(
-        sha256=sha, title=title, file_name=f"{title}.pdf", source_file=str(source),
-        pages=list(enumerate(pages, start=1)), tokens=40 * len(pages),
-        adapter={"model": "tiny-needle", "base_model": "fp", "hypernet_id": "hn", "rank": rank,
-                 "n_chunks": 1, "file": str(gguf), "peft_file": str(peft), "size": 2000})
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
