@@ -7,6 +7,7 @@ Mixed into ``app.library.Library``, whose connection (``db``) and lock (``_lock`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -55,7 +56,7 @@ class SettingsTable:
             for key, value in valid_saved(saved).items():
                 self.db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)",
                                 [key, json.dumps(value)])
-        try:
+        # Renamed by another process, or not now: a later start tries again, and its values never
+        # replace saved ones.
+        with contextlib.suppress(OSError):
             path.replace(path.with_name(f"{SETTINGS_FILE}.imported"))
-        except OSError:  # renamed by another process, or not now: a later start tries again,
-            pass  # and its values never replace saved ones

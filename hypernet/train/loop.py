@@ -203,20 +203,24 @@ class Trainer:
     @torch.no_grad()
     def eval_loss(self, n_docs: int, seed: int = 4321) -> float:
         """Mean held-out objective over ``n_docs`` contexts."""
-        return self.content_gap(n_docs, seed)[0]
+        return self._mean_loss(self._eval_examples(n_docs, seed))
 
     @torch.no_grad()
     def content_gap(self, n_docs: int, seed: int = 4321) -> tuple[float, float]:
         """Mean held-out objective over ``n_docs`` contexts with each one's own LoRA, and with the
         next context's LoRA instead: equal values mean the LoRAs carry no document content."""
-        rng = random.Random(seed)
-        self.model.eval()
-        examples = [self.eval_task.sample(rng) for _ in range(n_docs)]
+        examples = self._eval_examples(n_docs, seed)
         swapped = [dataclasses.replace(ex, chunks=examples[(i + 1) % n_docs].chunks) for i, ex in enumerate(examples)]
+        return self._mean_loss(examples), self._mean_loss(swapped)
+
+    def _eval_examples(self, n_docs: int, seed: int) -> list[Example]:
+        rng = random.Random(seed)
+        return [self.eval_task.sample(rng) for _ in range(n_docs)]
+
+    def _mean_loss(self, examples: list[Example]) -> float:
+        self.model.eval()
         with self.acc.autocast():
-            own = [self.loss([ex])[1]["task"] for ex in examples]
-            other = [self.loss([ex])[1]["task"] for ex in swapped]
-        return sum(own) / n_docs, sum(other) / n_docs
+            return sum(self.loss([ex])[1]["task"] for ex in examples) / len(examples)
 
 
 def train(cfg: TrainConfig, log=None) -> Path:

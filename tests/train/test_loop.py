@@ -25,6 +25,15 @@ def _fixed_batch_losses(trainer: Trainer, steps: int) -> list[float]:
     return [trainer.step(examples, step=5)["task"] for _ in range(steps)]
 
 
+def _repeat_task(tmp_path):
+    """A distill JSONL file: short held-out texts, each asked to be repeated (response given)."""
+    data = tmp_path / "train.jsonl"
+    texts = [t[:150] for t in HELDOUT.read_text().split("\n")[:40] if len(t) > 100]
+    data.write_text("\n".join(json.dumps({"context": t, "prompt": "Repeat the text.", "response": t[:30]})
+                              for t in texts))
+    return data
+
+
 def test_needle_objective_loss_decreases(tiny_base_dir, tmp_path):
     torch.manual_seed(0)
     cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path), train_file=str(HELDOUT), **GEOMETRY)
@@ -36,10 +45,7 @@ def test_needle_objective_loss_decreases(tiny_base_dir, tmp_path):
 
 def test_distill_objective_loss_decreases(tiny_base_dir, tmp_path):
     torch.manual_seed(0)
-    data = tmp_path / "train.jsonl"
-    texts = [t[:150] for t in HELDOUT.read_text().split("\n")[:40] if len(t) > 100]
-    data.write_text("\n".join(json.dumps({"context": t, "prompt": "Repeat the text.", "response": t[:30]})
-                              for t in texts))
+    data = _repeat_task(tmp_path)
     cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
                       train_file=str(data), top_k=1, **GEOMETRY)
     losses = _fixed_batch_losses(Trainer(cfg), 15)
@@ -49,10 +55,7 @@ def test_distill_objective_loss_decreases(tiny_base_dir, tmp_path):
 
 def test_content_gap_tells_own_from_another_documents_lora(tiny_base_dir, tmp_path):
     torch.manual_seed(0)
-    data = tmp_path / "train.jsonl"
-    texts = [t[:150] for t in HELDOUT.read_text().split("\n")[:40] if len(t) > 100]
-    data.write_text("\n".join(json.dumps({"context": t, "prompt": "Repeat the text.", "response": t[:30]})
-                              for t in texts))
+    data = _repeat_task(tmp_path)
     cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
                       train_file=str(data), eval_file=str(data), top_k=1, **GEOMETRY)
     trainer = Trainer(cfg)
