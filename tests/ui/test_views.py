@@ -99,10 +99,10 @@ def test_export_folders_do_not_pile_up(scripted_core, insert_document, tmp_path,
     assert sorted(tmp_path.iterdir()) == sorted([recent, newest])
 
 
-def test_an_export_is_served_from_a_copy_in_gradios_cache(scripted_core, doclora_home, tmp_path,
-                                                          monkeypatch):
+def test_an_export_is_served_from_a_copy_in_gradios_cache(scripted_core, insert_document,
+                                                          tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    doc_id = insert_document(scripted_core.library, doclora_home, "Harbor Notes", ["Ferries."])
+    doc_id = insert_document(scripted_core.library, "Harbor Notes", ["Ferries."])
     path = Path(views.export_file(scripted_core, doc_id, "markdown"))
     url = views.served_url(gr.HTML(), path)
     prefix = "gradio_api/file="
