@@ -63,9 +63,8 @@ class ChatEngine:
     @staticmethod
     def planned_device(settings: Settings) -> str:
         """The device llama.cpp will run on with these settings."""
-        from converters.llama import supports_gpu_offload
-        gpu = settings.device != "cpu" and supports_gpu_offload()
-        return "gpu" if gpu else "cpu"
+        from app.devices import chat_device
+        return chat_device(settings.device)
 
     @property
     def device(self) -> str:

@@ -99,13 +99,14 @@ class Ingestor:
     def hypernet(self) -> Hypernet:
         """The pair's hypernetwork, loaded once."""
         if self._hn is None:
+            from app.devices import encoder_device
             from hypernet import load_hypernet
             from hypernet.device import cpu_has_native_bf16
             from hypernet.errors import HypernetError
             check_pair(self.pair)
             try:
                 self._hn = load_hypernet(self.pair.hypernet, base_model=self.pair.base_dir,
-                                         device=_torch_device(self.settings),
+                                         device=encoder_device(self.settings.device),
                                          cpu_bf16=self.settings.cpu_bf16 and cpu_has_native_bf16())
             except HypernetError as exc:
                 raise E.ModelError(f"The hypernetwork of '{self.pair.name}' does not load "
@@ -227,9 +228,3 @@ def _undo(placed: list[Path]) -> None:
                 path.parent.iterdir()):
             path.parent.rmdir()
 
-
-def _torch_device(settings: Settings) -> str:
-    if settings.device == "cpu":
-        return "cpu"
-    import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
