@@ -357,7 +357,7 @@ class DocLoRA:
         status = Status(model=pair.name, demo=pair.demo,
                         device=engine.device if engine else ChatEngine.planned_device(self.settings),
                         base_gguf=str(pair.gguf), base_loaded=bool(engine and engine.loaded),
-                        model_notes=pair.notes)
+                        model_notes=pair.facts.notes)
         if ref is not None:
             doc = self.get(ref)
             status.document = doc.id

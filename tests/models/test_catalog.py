@@ -28,12 +28,12 @@ def test_fresh_library_lists_the_registry_and_uses_the_bundled_pair(library):
     assert (demo.base_dir, demo.gguf, demo.hypernet) == (
         demo_pair_dir() / "base", demo_pair_dir() / "model.gguf", demo_pair_dir() / "hypernet")
     qwen = pairs["qwen3-4b"]
-    assert qwen.recommended and not qwen.gated and not qwen.installed and not qwen.active
+    assert qwen.facts.recommended and not qwen.facts.gated and not qwen.installed and not qwen.active
     assert qwen.base_repo == "Qwen/Qwen3-4B-Instruct-2507"
     assert qwen.hypernet_repo == "SakanaAI/doc-to-lora"
     assert qwen.hypernet_file == "qwen_4b_d2l/checkpoint-20000/pytorch_model.bin"
     assert qwen.gguf_method == "convert" and qwen.quant == "Q4_K_M"
-    assert pairs["gemma-2-2b"].gated and "token" in pairs["gemma-2-2b"].licence
+    assert pairs["gemma-2-2b"].facts.gated and "token" in pairs["gemma-2-2b"].facts.licence
     assert pairs["mistral-7b"].hypernet_file.startswith("mistral_7b_d2l/")
     assert active_pair(library).name == "tiny-needle"
 
