@@ -24,22 +24,24 @@ from .needle import QUESTION, Haystacks
 class BaseLMConfig:
     """Architecture and schedule of the stage-1 model."""
 
+    # the Llama model
     hidden_size: int = 128
     num_layers: int = 4
     num_heads: int = 4
-    intermediate_size: int = 384
-    window: int = 256
+    intermediate_size: int = 384  # MLP width (the d_in of the hypernetwork's down_proj LoRA)
+    window: int = 256  # context length in tokens
+    # the schedule: AdamW with a linear warmup then cosine decay (config.cosine_lr)
     steps: int = 700
-    batch_size: int = 32
+    batch_size: int = 32  # documents per step
     lr: float = 1e-3
     warmup: int = 100
-    answer_weight: float = 20.0
-    min_haystack: int = 16
+    answer_weight: float = 20.0  # loss weight of the answer's tokens (the prompt's weigh 1)
+    min_haystack: int = 16  # shortest haystack in tokens
     seed: int = 0
-    eval_every: int = 100
-    eval_docs: int = 48
+    eval_every: int = 100  # steps between held-out in-prompt accuracy checks (0: never)
+    eval_docs: int = 48  # documents per check
     stop_accuracy: float = 0.98  # stop early once held-out in-prompt accuracy reaches this
-    min_steps: int = 400
+    min_steps: int = 400  # ... but never before this step
 
 
 def new_model(cfg: BaseLMConfig, tokenizer):
