@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from app.errors import DocumentNotReadyError, ExportError
+from app.errors import DiskFullError, DocumentNotReadyError, ExportError, is_disk_full
 from app.library import Library
 from app.paths import home_dir
 from app.records import Document
@@ -43,7 +43,9 @@ def target_path(doc: Document, format: str, out: str | Path | None, force: bool 
     if not target.parent.is_dir():
         raise ExportError(f"The folder {target.parent} does not exist; create it or pick another.")
     exists = target.exists() or target.is_symlink()
-    if exists and (target.is_dir() or format == "peft" or not force):
+    if exists and target.is_dir() and format != "peft":
+        raise ExportError(f"{target} is a folder; remove it or choose another name.")
+    if exists and (format == "peft" or not force):
         hint = "remove it or choose another name" if format == "peft" else \
             "add --force to overwrite it, or choose another name"
         raise ExportError(f"{target} already exists; {hint}.")
@@ -96,3 +98,9 @@ def _write_atomic(target: Path, write, force: bool,
         return atomic_write(target, write, replace=force)
     except FileExistsError as exc:
         raise ExportError(f"{target} already exists; {hint}.") from exc
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(f"The disk holding {target.parent} is full; nothing was exported. "
+                                "Free some space and try again.") from exc
+        raise ExportError(f"{target} cannot be written ({exc.strerror or exc}); "
+                          "pick another place.") from exc

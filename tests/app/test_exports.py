@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from app import exports
-from app.errors import DocLoRAError, DocumentNotReadyError, ExportError
+from app.errors import DiskFullError, DocLoRAError, DocumentNotReadyError, ExportError
 from app.library import Library
 from app.records import Source
 from app_helpers import library_state
@@ -117,8 +117,10 @@ def test_peft_folder_holds_the_config_and_the_lora_tensors(town, lib, out):
 def test_a_full_disk_leaves_no_partial_file(town, lib, out, monkeypatch, format):
     before = library_state()
     monkeypatch.setattr(Path, "write_bytes", half_then_no_space)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFullError) as info:
         exports.export(lib, town, format, out, force=False)
+    assert str(info.value) == (f"The disk holding {out} is full; nothing was exported. Free some space "
+                               "and try again.")
     assert list(out.iterdir()) == []
     assert library_state() == before
 
@@ -128,7 +130,7 @@ def test_a_failed_overwrite_keeps_the_old_file(town, lib, out, monkeypatch, form
     kept = out / "kept"
     kept.write_bytes(b"mine")
     monkeypatch.setattr(Path, "write_bytes", half_then_no_space)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFullError):
         exports.export(lib, town, format, kept, force=True)
     assert kept.read_bytes() == b"mine" and list(out.iterdir()) == [kept]
 
@@ -143,7 +145,7 @@ def test_a_failed_peft_export_leaves_no_folder(town, lib, out, monkeypatch):
         no_space_left()
 
     monkeypatch.setattr(DocumentAdapter, "save_peft", config_then_no_space)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFullError):
         exports.export(lib, town, "peft", out, force=False)
     assert list(out.iterdir()) == []
 
@@ -189,6 +191,14 @@ def test_bad_requests_are_one_sentence_and_write_nothing(town, lib, out, tmp_pat
     assert not list((out / "Town_guide-peft").iterdir())
     assert (out / "Town_guide.lora.gguf").read_bytes() == b"mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "out"]
+
+
+def test_force_never_replaces_a_folder(town, lib, out):
+    (out / "Town_guide.lora.gguf" / "inside").mkdir(parents=True)
+    with pytest.raises(ExportError) as info:
+        exports.export(lib, town, "gguf", out, force=True)
+    assert str(info.value) == f"{out / 'Town_guide.lora.gguf'} is a folder; remove it or choose another name."
+    assert [p.name for p in (out / "Town_guide.lora.gguf").iterdir()] == ["inside"]
 
 
 def test_an_adapter_export_without_the_adapter_file_says_how_to_fix_it(town, lib, out):
