@@ -43,6 +43,8 @@ def _has_chat_template(model_dir: Path) -> bool:
 
 def hf_to_gguf(model_dir: str | Path, out_path: str | Path, outtype: str = "f16") -> Path:
     """Convert a Hugging Face model folder to GGUF (`outtype`: f32, f16, bf16 or q8_0)."""
+    import gguf
+
     from converters.gguf_info import read_gguf_info
 
     model_dir, out_path = Path(model_dir), Path(out_path)
@@ -67,7 +69,7 @@ def hf_to_gguf(model_dir: str | Path, out_path: str | Path, outtype: str = "f16"
                 f"its last messages:\n{tail}"
             )
         info = read_gguf_info(tmp)  # refuse to publish a file llama.cpp's reader would choke on
-        if _has_chat_template(model_dir) and "tokenizer.chat_template" not in info.metadata:
+        if _has_chat_template(model_dir) and gguf.Keys.Tokenizer.CHAT_TEMPLATE not in info.metadata:
             # without it llama-cpp-python silently chats in the llama-2 [INST] format
             raise ConversionError(f"The converted {model_dir.name} lost its chat template; convert the folder as downloaded.")
 
