@@ -58,6 +58,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     scaler_lr_mult: float = 1.0  # learning-rate multiple of scaler_B, which starts at 0 (1: like every weight)
+    scaler_b_init: float = 0.0  # 0: scaler_B starts at 0 (the reference), and the head's B columns get no
+    #                             gradient until it grows; >0: scaler_B starts here and the head's B columns
+    #                             at 0 instead, so the head learns B from the first step at this scale
     l1_coef: float = 0.1  # on the mean absolute value of the combined LoRA
     l1_warmup: int = 0  # steps over which the L1 coefficient ramps up from 0 (the LoRA has time to carry
     #                     the document before the penalty pulls it towards zero)
@@ -76,6 +79,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.scaler_b_init < 0:
+            raise ValueError(f"scaler_b_init must be 0 or more, got {self.scaler_b_init}")
         if abs(sum(self.chunk_probs) - 1) > 1e-6:
             raise ValueError("chunk_probs must sum to 1 (probabilities of 1, 2, ... chunks per context)")
 

@@ -27,6 +27,11 @@ from .stages import Stages
 from .manpages import collect, write_pages
 
 SUMMARY_QUESTION = "Summarize the document in one sentence."
+# Questions that do not name the page: only the document's LoRA can tell the student the answer.
+# Asked of a named page, a question's own words identify the page, so a context-free LoRA can
+# learn its answer by heart (which is what two runs of named questions alone learned).
+UNNAMED_QUESTIONS = {"name": "What is the name of the command this manual page describes?",
+                     "about": "What does the command this manual page describes do?"}
 
 
 @dataclass
@@ -34,6 +39,7 @@ class DocQARecipe:
     """Sizes of one run of the recipe."""
 
     pages: int = 700  # training manual pages
+    unnamed: bool = True  # also ask every page the UNNAMED_QUESTIONS (after all the named ones)
     max_chars: int = 2200  # longest page kept (about 550 tokens; longer documents come as several chunks)
     options_per_page: int = 2  # option questions asked of each page (at most)
     summary_fraction: float = 0.3  # pages also asked for a one-sentence summary
@@ -42,8 +48,10 @@ class DocQARecipe:
     stage2: dict = field(default_factory=dict)  # TrainConfig overrides
 
 
-def build_records(pages, rng: random.Random, options_per_page: int, summary_fraction: float) -> list[dict]:
-    """One ``{"context", "prompt", "kind", "page"}`` record per question asked of each page."""
+def build_records(pages, rng: random.Random, options_per_page: int, summary_fraction: float,
+                  unnamed: bool = False) -> list[dict]:
+    """One ``{"context", "prompt", "kind", "page"}`` record per question asked of each page; with
+    ``unnamed``, then each page's UNNAMED_QUESTIONS (last, so the named records keep their indices)."""
     records = []
     for page in pages:
         qas = [q for q in page.questions if q.kind != "option"]
@@ -53,6 +61,9 @@ def build_records(pages, rng: random.Random, options_per_page: int, summary_frac
         if rng.random() < summary_fraction:
             prompts.append(("summary", SUMMARY_QUESTION))
         records += [{"context": page.text, "prompt": p, "kind": k, "page": page.name} for k, p in prompts]
+    if unnamed:
+        records += [{"context": page.text, "prompt": p, "kind": k, "page": page.name}
+                    for page in pages for k, p in UNNAMED_QUESTIONS.items()]
     return records
 
 
@@ -87,7 +98,8 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
     def data() -> None:
         pages = collect(heldout=False, limit=recipe.pages, seed=seed, max_chars=recipe.max_chars)
         write_pages(pages, work / "pages.jsonl")
-        records = build_records(pages, random.Random(seed), recipe.options_per_page, recipe.summary_fraction)
+        records = build_records(pages, random.Random(seed), recipe.options_per_page, recipe.summary_fraction,
+                                recipe.unnamed)
         tmp = work / "train.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         os.replace(tmp, work / "train.jsonl")

@@ -55,6 +55,20 @@ def param_groups(model: HypernetModel, cfg: TrainConfig) -> list[dict]:
             {"params": pick("scaler_B"), "lr_mult": cfg.scaler_lr_mult, "weight_decay": 0.0}]
 
 
+def zero_head_b(model: HypernetModel, scaler_b: float) -> None:
+    """Move the zero of the generated B from scaler_B to the head's B columns (same initial LoRA: B = 0),
+    with scaler_B at ``scaler_b``.
+
+    With scaler_B at 0 the head's B columns get no gradient, and while it is small they learn at its
+    scale, so the context-free bias LoRA learns instead; here they learn from step 0 at ``scaler_b``.
+    """
+    d_in = model.cfg.d_in
+    with torch.no_grad():
+        model.head.weight[..., d_in:] = 0.0
+        for p in model.scaler_B.values():
+            p.fill_(scaler_b)
+
+
 def scaler_means(model: HypernetModel) -> tuple[float, float]:
     """Mean |scaler_A| and |scaler_B|: whether generated (document) LoRAs reach the base at all."""
     a = torch.cat([p.detach().abs().flatten() for p in model.scaler_A.values()]).mean()
@@ -88,6 +102,8 @@ class Trainer:
         model = HypernetModel(self.hcfg)
         if cfg.init_from:
             self._init_weights(model, cfg.init_from)
+        elif cfg.scaler_b_init > 0:
+            zero_head_b(model, cfg.scaler_b_init)
         opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.model, self.opt = self.acc.prepare(model, opt)
         self.task, self.eval_task = self._tasks()

@@ -66,6 +66,10 @@ def test_records_ask_each_page_its_questions_and_sometimes_a_summary():
     assert kinds.count("what") == 20 and kinds.count("author") == 20 and kinds.count("option") == 20
     assert 3 < kinds.count("summary") < 17
     assert all(r["context"] == PAGE for r in recs)
+    with_unnamed = build_records([page] * 20, random.Random(0), 1, 0.5, unnamed=True)
+    assert with_unnamed[: len(recs)] == recs  # the named records keep their indices
+    assert [r["kind"] for r in with_unnamed[len(recs):]] == ["name", "about"] * 20
+    assert not any("frobnicate" in r["prompt"] for r in with_unnamed[len(recs):])
 
 
 def test_precomputed_topk_gives_the_same_loss_as_teacher_logits():

@@ -121,3 +121,26 @@ def test_snapped_training_chunks_never_split_the_needle(tiny_base_dir, tmp_path)
         texts = [trainer.tok.decode(c) for c in ex.chunks]
         answer = trainer.tok.decode(ex.response).strip()[:4]
         assert sum(f"The special magic number is {answer}." in t for t in texts) == 1, (seed, texts)
+
+
+def test_scaler_b_init_lets_the_head_learn_b_from_the_first_step(tiny_base_dir, tmp_path):
+    data = _repeat_task(tmp_path)
+    grads = {}
+    for scaler_b_init in (0.0, 0.05):
+        torch.manual_seed(0)
+        cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / str(scaler_b_init)),
+                          objective="distill", train_file=str(data), top_k=1, scaler_b_init=scaler_b_init,
+                          **GEOMETRY)
+        trainer = Trainer(cfg)
+        model = trainer.unwrapped
+        d_in = model.cfg.d_in
+        examples = [trainer.task.sample(random.Random(i)) for i in range(2)]
+        A, B = trainer.generate_loras(examples)
+        assert float(B[:, :, : model.cfg.rank].detach().abs().max()) == 0.0  # both start from the base model
+        loss, _ = trainer.loss(examples)
+        loss.backward()
+        grads[scaler_b_init] = float(model.head.weight.grad[..., d_in:].abs().sum())
+        assert float(next(iter(model.scaler_B.values())).mean()) == pytest.approx(scaler_b_init)
+    assert grads[0.0] == 0.0 and grads[0.05] > 0.0
+    with pytest.raises(ValueError, match="scaler_b_init"):
+        TrainConfig(base_model="b", out_dir="o", scaler_b_init=-1)
