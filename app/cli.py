@@ -497,8 +497,8 @@ def train_cmd(preset, out_dir) -> None:
         doclora train --preset smollm2-135m --out ./my-smollm2
     """
     from hypernet.train import DOCQA_PRESETS, preset_names, run_preset
-    from app.models.bundled import build_smollm2, smollm2_dir
-    from app.paths import models_dir
+    from app.models.bundled import build_smollm2
+    from app.paths import models_dir, smollm2_dir
     if preset not in preset_names():
         raise DocLoRAError(f"Unknown preset '{preset}'; choose one of {', '.join(preset_names())}.")
     out = Path(out_dir or models_dir() / preset)

@@ -53,3 +53,9 @@ def assets_dir() -> Path:
 def demo_pair_dir() -> Path:
     """The bundled ``tiny-needle`` pair: ``base/`` (HF folder), ``model.gguf``, ``hypernet/``."""
     return assets_dir() / "tiny-needle"
+
+
+def smollm2_dir() -> Path:
+    """The bundled ``smollm2-135m`` pair: ``hypernet/`` (shipped), ``model.gguf`` and ``base/``
+    (built by ``make setup``)."""
+    return assets_dir() / "smollm2-135m"

