@@ -47,6 +47,9 @@ class TrainConfig:
     #                               last 20 steps is below this (one chunk per context and no L1 until
     #                               the cap reaches half of max_chunk_tokens)
     top_k: int = 16  # distillation: teacher probabilities kept per position
+    context_weight: float = 0.0  # distill: share of each context's loss moved onto the response tokens the
+    #                              document decides (weight by how far the base without the document is
+    #                              from the teacher there); 0: every token counts the same (the reference)
     max_response_tokens: int = 32  # distill: teacher-generated response length when none is given
     # optimisation
     steps: int = 3000
@@ -81,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.scaler_b_init < 0:
             raise ValueError(f"scaler_b_init must be 0 or more, got {self.scaler_b_init}")
+        if not 0 <= self.context_weight <= 1:
+            raise ValueError(f"context_weight must be between 0 and 1, got {self.context_weight}")
         if abs(sum(self.chunk_probs) - 1) > 1e-6:
             raise ValueError("chunk_probs must sum to 1 (probabilities of 1, 2, ... chunks per context)")
 

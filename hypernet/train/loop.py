@@ -23,7 +23,7 @@ from hypernet.model import HypernetConfig, HypernetModel
 from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, l1_at, lr_at
 from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
-from .objectives import answer_cross_entropy, l1_penalty, topk_cross_entropy, topk_distillation
+from .objectives import answer_cross_entropy, context_weights, l1_penalty, topk_cross_entropy, topk_distillation
 from .state import list_checkpoints, load_training_state, save_training_state
 
 
@@ -159,12 +159,20 @@ class Trainer:
         with lora_applied(self.base, A, B, self.hcfg.lora_alpha):
             logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
         student, valid = gather_positions(logits, s_starts, s_len)
+        objective = None
         if self.cfg.objective == "needle":
             targets = pad_rows(responses, self.pad_id)[0].to(dev)
             task = answer_cross_entropy(student, targets, valid)
         elif all(ex.teacher_topk for ex in examples):
             idx, vals = padded_topk([ex.teacher_topk for ex in examples], student.shape[1])
-            task = topk_cross_entropy(student, idx.to(dev), vals.to(dev), valid)
+            idx, vals = idx.to(dev), vals.to(dev)
+            task = topk_cross_entropy(student, idx, vals, valid)
+            if self.cfg.context_weight > 0:
+                with torch.no_grad():  # the base without the document (and without the LoRA)
+                    base_logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
+                weights = context_weights(gather_positions(base_logits, s_starts, s_len)[0], idx, vals, valid,
+                                          self.cfg.context_weight)
+                objective = topk_cross_entropy(student, idx, vals, valid, weights)
         else:
             t_ids, t_mask, t_starts, t_len = with_response([ex.teacher_prompt for ex in examples], responses, self.pad_id)
             with torch.no_grad():
@@ -172,9 +180,11 @@ class Trainer:
             teacher, _ = gather_positions(t_logits, t_starts, t_len)
             task = topk_distillation(student, teacher, valid, self.cfg.top_k)
         l1 = l1_penalty(A, B)
+        objective = task if objective is None else objective  # "task" stays unweighted (logs, eval)
         tokens = sum(len(c) for ex in examples for c in ex.chunks) + int(s_mask.sum())
         coef = self.cfg.l1_coef if l1_coef is None else l1_coef
-        return task + coef * l1, {"task": task.item(), "l1": l1.item(), "tokens": tokens}
+        return objective + coef * l1, {"task": task.item(), "objective": objective.item(), "l1": l1.item(),
+                                       "tokens": tokens}
 
     def step(self, examples: list[Example], step: int, l1_coef: float | None = None) -> dict:
         """One micro-batch: forward, backward, and (at accumulation boundaries) an optimizer step."""
@@ -222,21 +232,22 @@ class Trainer:
         return self._mean_loss(self._eval_examples(n_docs, seed))
 
     @torch.no_grad()
-    def content_gap(self, n_docs: int, seed: int = 4321) -> tuple[float, float]:
-        """Mean held-out objective over ``n_docs`` contexts with each one's own LoRA, and with the
-        next context's LoRA instead: equal values mean the LoRAs carry no document content."""
+    def content_gap(self, n_docs: int, seed: int = 4321, key: str = "task") -> tuple[float, float]:
+        """Mean held-out loss ``key`` ("task", or the weighted "objective") over ``n_docs`` contexts with
+        each one's own LoRA, and with the next context's LoRA instead: equal values mean the LoRAs
+        carry no document content."""
         examples = self._eval_examples(n_docs, seed)
         swapped = [dataclasses.replace(ex, chunks=examples[(i + 1) % n_docs].chunks) for i, ex in enumerate(examples)]
-        return self._mean_loss(examples), self._mean_loss(swapped)
+        return self._mean_loss(examples, key), self._mean_loss(swapped, key)
 
     def _eval_examples(self, n_docs: int, seed: int) -> list[Example]:
         rng = random.Random(seed)
         return [self.eval_task.sample(rng) for _ in range(n_docs)]
 
-    def _mean_loss(self, examples: list[Example]) -> float:
+    def _mean_loss(self, examples: list[Example], key: str = "task") -> float:
         self.model.eval()
         with self.acc.autocast():
-            return sum(self.loss([ex])[1]["task"] for ex in examples) / len(examples)
+            return sum(self.loss([ex])[1][key] for ex in examples) / len(examples)
 
 
 def train(cfg: TrainConfig, log=None) -> Path:
@@ -283,8 +294,10 @@ def train(cfg: TrainConfig, log=None) -> Path:
                     say(f"stage2 reached {cfg.stop_accuracy:.0%} at every eval length; stopping at step {done}")
                     break
             else:
-                own, other = trainer.content_gap(cfg.eval_docs)
-                say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}")
+                key = "objective" if cfg.context_weight > 0 else "task"
+                own, other = trainer.content_gap(cfg.eval_docs, key=key)
+                say(f"stage2 step {done} eval {'weighted ' * (key == 'objective')}loss {own:.4f}, "
+                    f"with another document's LoRA {other:.4f}")
         if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:
             save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints,
                                 extra={"chunk_cap": adaptive.cap} if adaptive else {})
