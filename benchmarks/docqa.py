@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks._machine import machine  # noqa: E402
-from hypernet.train.manpages import collect  # noqa: E402
+from hypernet.train.manpages import collect, unnamed_questions  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
 METHODS = ("d2l", "prompt", "none", "cd", "retrieval", "compose", "other")
@@ -165,7 +165,8 @@ def run(args) -> list[dict]:
                 cd_file = str(adapter_to_gguf(ad, work / f"{page.name}-cd.gguf", base_gguf=app.pair.gguf))
                 cd_update = time.perf_counter() - t0
             qas = ([q for q in page.questions if q.kind != "option"]
-                   + [q for q in page.questions if q.kind == "option"][: args.options])
+                   + [q for q in page.questions if q.kind == "option"][: args.options]
+                   + (unnamed_questions(page.text) if args.unnamed else []))
             for qa in qas:
                 got = {}
                 for method in args.methods:
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cd-steps", type=int, default=30)
     p.add_argument("--cd-lr", type=float, default=2e-3)
     p.add_argument("--options", type=int, default=3, help="option questions asked of each document (at most)")
+    p.add_argument("--no-unnamed", dest="unnamed", action="store_false",
+                   help="leave out the questions that do not name the page (its command's name, what it does)")
     p.add_argument("--max-tokens", type=int, default=40)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)

@@ -24,16 +24,9 @@ from safetensors.torch import load_file, save_file
 
 from .config import TrainConfig
 from .stages import Stages
-from .manpages import collect, write_pages
+from .manpages import UNNAMED_QUESTIONS, collect, write_pages
 
 SUMMARY_QUESTION = "Summarize the document in one sentence."
-# Questions that do not name the page: only the document's LoRA can tell the student the answer.
-# Asked of a named page, a question's own words identify the page, so a context-free LoRA can
-# learn its answer by heart (which is what two runs of named questions alone learned).
-UNNAMED_QUESTIONS = {"name": "What is the name of the command this manual page describes?",
-                     "about": "What does the command this manual page describes do?"}
-
-
 @dataclass
 class DocQARecipe:
     """Sizes of one run of the recipe."""

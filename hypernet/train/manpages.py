@@ -178,6 +178,21 @@ def questions(text: str) -> list[QA]:
     return qas
 
 
+# Questions that do not name the page: only the document (or its LoRA) can tell the answer. Asked
+# of a named page, a question's own words identify the page, so a context-free LoRA can learn its
+# answer by heart (which is what two runs of named questions alone learned).
+UNNAMED_QUESTIONS = {"name": "What is the name of the command this manual page describes?",
+                     "about": "What does the command this manual page describes do?"}
+
+
+def unnamed_questions(text: str) -> list[QA]:
+    """The UNNAMED_QUESTIONS with their gold answers (the NAME line's command and description)."""
+    what = _what(sections(text).get("NAME", []))
+    if what is None:
+        return []
+    return [QA("name", UNNAMED_QUESTIONS["name"], what[0]), QA("about", UNNAMED_QUESTIONS["about"], what[1])]
+
+
 def collect(heldout: bool, limit: int, seed: int = 0, max_chars: int = 12_000, min_chars: int = 600,
             per_family: int = 3, dirs: tuple[Path, ...] = MAN_DIRS) -> list[ManPage]:
     """Up to ``limit`` rendered pages of one split (held-out or training), in a seeded random order.

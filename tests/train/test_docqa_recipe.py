@@ -11,7 +11,7 @@ import torch
 from hypernet import load_hypernet
 from hypernet.train.config import TrainConfig
 from hypernet.train.docqa_recipe import build_records
-from hypernet.train.manpages import ManPage, is_heldout, questions, sections
+from hypernet.train.manpages import ManPage, is_heldout, questions, sections, unnamed_questions
 from hypernet.train.objectives import context_weights, topk_cross_entropy, topk_distillation
 from hypernet.train.presets import run_preset
 from hypernet.train.teacher import load_teacher, precompute
@@ -51,6 +51,10 @@ def test_questions_come_with_the_answers_the_page_states():
     assert qas[("option", "What does the --quiet option of frobnicate do?")] == "print nothing but errors; useful in scripts."
     assert qas[("author", "Who wrote frobnicate?")] == "Ada Lovelace and Charles Babbage"
     assert not any("--help" in q for _, q in qas)  # generic flags tell nothing about the page
+    unnamed = {q.kind: (q.question, q.answer) for q in unnamed_questions(PAGE)}
+    assert unnamed["name"][1] == "frobnicate" and unnamed["about"][1] == "turn widgets into gadgets"
+    assert not any("frobnicate" in q for q, _ in unnamed.values())  # only the page can answer them
+    assert unnamed_questions("no NAME section here") == []
 
 
 def test_split_by_name_is_deterministic_and_holds_out_a_fraction():
