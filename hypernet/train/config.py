@@ -33,6 +33,7 @@ class TrainConfig:
     n_kv_heads: int = 2
     num_blocks: int = 2
     n_latent_queries: int = 8
+    feature_norm: bool = False  # standardize the context features with statistics of training chunks
     # data
     max_chunk_tokens: int = 256
     record_chunk_tokens: bool = False  # store max_chunk_tokens in the hypernet's config: the app then cuts

@@ -35,7 +35,7 @@ def hypernet_config_for(base_config, cfg: TrainConfig) -> HypernetConfig:
         encoder_type=cfg.encoder_type, rank=cfg.rank, lora_alpha=cfg.lora_alpha,
         latent_size=cfg.latent_size, n_latent_queries=cfg.n_latent_queries, num_blocks=cfg.num_blocks,
         n_heads=cfg.n_heads, head_dim=cfg.head_dim, n_kv_heads=cfg.n_kv_heads,
-        chunk_tokens=cfg.max_chunk_tokens if cfg.record_chunk_tokens else None,
+        chunk_tokens=cfg.max_chunk_tokens if cfg.record_chunk_tokens else None, feature_norm=cfg.feature_norm,
     )
 
 
@@ -99,14 +99,17 @@ class Trainer:
         self.base.requires_grad_(False)
         self.encoder = ContextEncoder(self.base, cfg.encoder_type)
         self.hcfg = hypernet_config_for(self.base.config, cfg)
+        self.task, self.eval_task = self._tasks()
         model = HypernetModel(self.hcfg)
         if cfg.init_from:
             self._init_weights(model, cfg.init_from)
-        elif cfg.scaler_b_init > 0:
-            zero_head_b(model, cfg.scaler_b_init)
+        else:
+            if cfg.scaler_b_init > 0:
+                zero_head_b(model, cfg.scaler_b_init)
+            if cfg.feature_norm:
+                self._fit_feature_norm(model)
         opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.model, self.opt = self.acc.prepare(model, opt)
-        self.task, self.eval_task = self._tasks()
 
     def _init_weights(self, model: HypernetModel, path: str) -> None:
         """Start from the weights of an earlier run (same base shapes and perceiver geometry)."""
@@ -114,6 +117,15 @@ class Trainer:
         if ck.config.to_dict() != self.hcfg.to_dict():
             raise ValueError(f"init_from {path}: its hypernetwork geometry differs from this run's config")
         model.load_state_dict(ck.state_dict)
+
+    def _fit_feature_norm(self, model: HypernetModel, n_chunks: int = 64) -> None:
+        """Feature statistics of a fixed sample of training chunks (drawn from the run's seed)."""
+        rng = random.Random(self.cfg.seed + 1)
+        chunks: list[list[int]] = []
+        while len(chunks) < n_chunks:
+            chunks += self.task.sample(rng).chunks
+        ids, mask = pad_rows(chunks[:n_chunks], self.pad_id)
+        model.feature_norm.fit(self.encoder(ids.to(self.acc.device), mask.to(self.acc.device)).cpu(), mask)
 
     def _tasks(self):
         cfg = self.cfg

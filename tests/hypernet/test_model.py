@@ -80,3 +80,34 @@ def test_padding_does_not_change_a_chunk_lora():
         padded = torch.cat([feats, torch.randn(1, 3, 8) * 50], dim=1)
         batched = hyper.generate_loras(padded, torch.tensor([[1, 1, 1, 1, 1, 0, 0, 0]]), max_rows=1)
     assert torch.allclose(alone[0], batched[0], atol=1e-5) and torch.allclose(alone[1], batched[1], atol=1e-5)
+
+
+def test_feature_norm_standardizes_valid_tokens_and_separates_documents_sharing_one_component():
+    torch.manual_seed(0)
+    H = 16
+    cfg = HypernetConfig(n_layers=2, base_hidden_size=H, d_in=8, d_out=H, encoder_type="early_exit", latent_size=16,
+                         n_heads=2, head_dim=8, n_kv_heads=1, num_blocks=1, n_latent_queries=4, feature_norm=True)
+    common = torch.zeros(H)
+    common[3] = 40.0  # one large dimension shared by every token, as in a real base's hidden states
+    feats = common + 0.5 * torch.randn(6, 10, H)  # 6 documents' chunks of 10 tokens
+    mask = torch.ones(6, 10, dtype=torch.long)
+    mask[:, 8:] = 0
+    feats[:, 8:] = 1e4  # padding must not enter the statistics
+    model = HypernetModel(cfg).eval()
+    with torch.no_grad():
+        def mean_cos(A: torch.Tensor) -> float:
+            a = torch.nn.functional.normalize(A.flatten(1), dim=1)
+            c = a @ a.T
+            return float((c.sum() - c.shape[0]) / (c.numel() - c.shape[0]))
+
+        raw = mean_cos(model.generate_loras(feats, mask)[0])  # A: B is 0 at init
+        model.feature_norm.fit(feats, mask)
+        normed = model.feature_norm(feats)[mask.bool()]
+        assert torch.allclose(normed.mean(0), torch.zeros(H), atol=1e-4)
+        assert torch.allclose(normed.std(0), torch.ones(H), atol=1e-3)
+        fitted = mean_cos(model.generate_loras(feats, mask)[0])
+    assert raw > 0.99 and fitted < 0.9, (raw, fitted)
+    state = model.state_dict()
+    assert torch.equal(state["feature_norm.shift"], model.feature_norm.shift)  # saved with the weights
+    plain = HypernetModel(HypernetConfig.from_dict({**cfg.to_dict(), "feature_norm": False}))
+    assert not any(k.startswith("feature_norm") for k in plain.state_dict())  # reference checkpoints unchanged

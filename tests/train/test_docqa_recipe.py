@@ -143,7 +143,11 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert meta["hypernet"]["chunk_tokens"] == 512 and meta["base_model_name_or_path"] == "../base"
     from safetensors.torch import load_file
 
-    assert {t.dtype for t in load_file(str(out / "hypernet" / "model.safetensors")).values()} == {torch.bfloat16}
+    tensors = load_file(str(out / "hypernet" / "model.safetensors"))
+    assert {t.dtype for t in tensors.values()} == {torch.bfloat16}
+    # the feature statistics were fitted on training chunks (identity would be shift 0, scale 1)
+    assert meta["hypernet"]["feature_norm"] and tensors["feature_norm.shift"].abs().max() > 0.1
+    assert (tensors["feature_norm.scale"] != 1).any()
     hn = load_hypernet(out / "hypernet", base_model=SMOLLM2_BASE)
     assert hn.max_chunk_tokens == 512  # the chunk size it was trained with, not the 8k window
     adapter = hn.internalize(PAGE * 12)
