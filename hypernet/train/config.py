@@ -44,6 +44,9 @@ class TrainConfig:
     curriculum_hold: int = 0  # steps of one short chunk per context and no L1 before the chunk cap grows
     curriculum_steps: int = 0  # ... then the cap grows linearly to max_chunk_tokens over these steps
     curriculum_start_tokens: int = 36
+    curriculum_kinds: list[str] = field(default_factory=list)  # distill: while the cap is below max_chunk_tokens,
+    #                               the context is a record's first `cap` tokens and the questions are of
+    #                               these kinds (answered by that opening); empty: any kind
     curriculum_loss: float = 0.0  # >0: adaptive instead; the cap grows x1.2 whenever the loss of the
     #                               last 20 steps is below this (one chunk per context and no L1 until
     #                               the cap reaches half of max_chunk_tokens)

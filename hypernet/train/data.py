@@ -86,7 +86,8 @@ class JsonlTask:
     """Records ``{"context", "prompt", "response"?}`` from a JSONL file, for context distillation."""
 
     def __init__(self, tokenizer, path: str | Path, max_chunk_tokens: int, chunk_probs: list[float],
-                 snap_to_sentences: bool = False, teacher_file: str | Path | None = None):
+                 snap_to_sentences: bool = False, teacher_file: str | Path | None = None,
+                 opening_kinds: list[str] | tuple[str, ...] = ()):
         self.tok, self.max_chunk, self.probs, self.snap = tokenizer, max_chunk_tokens, chunk_probs, snap_to_sentences
         self.records = [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
         if not self.records or any("context" not in r or "prompt" not in r for r in self.records):
@@ -102,8 +103,14 @@ class JsonlTask:
                 raise ValueError(f"{teacher_file} holds no teacher outputs for the records of {path}")
         else:
             self.indices = list(range(len(self.records)))
+        # records whose answer the context's opening states (a manual page's NAME line), for the curriculum
+        self.opening = [i for i in self.indices if self.records[i].get("kind") in opening_kinds] or self.indices
 
     def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
+        """A record cut into 1..n chunks; below ``max_chunk_tokens``, ``max_chunk`` caps the context itself
+        (curriculum): the first ``max_chunk`` tokens as one chunk, for a question its opening answers."""
+        if max_chunk is not None and max_chunk < self.max_chunk:
+            return self._opening_sample(rng, max_chunk)
         index = rng.choice(self.indices)
         rec = self.records[index]
         n_tokens = len(self.tok(rec["context"], add_special_tokens=False)["input_ids"])
@@ -111,6 +118,16 @@ class JsonlTask:
         size = min(self.max_chunk, -(-n_tokens // wanted) + self.affix)
         chunks = chunk_text(self.tok, rec["context"], max_chunk_tokens=max(size, 2 * self.affix),
                             snap_to_sentences=self.snap)
+        return self._example(index, chunks)
+
+    def _opening_sample(self, rng: random.Random, cap: int) -> Example:
+        index = rng.choice(self.opening)
+        ids = self.tok(self.records[index]["context"], add_special_tokens=False)["input_ids"][: max(1, cap - self.affix)]
+        return self._example(index, chunk_text(self.tok, self.tok.decode(ids), max_chunk_tokens=cap)[:1])
+
+    def _example(self, index: int, chunks: list[list[int]]) -> Example:
+        """Record ``index`` with the student's context ``chunks``; the teacher read the whole context."""
+        rec = self.records[index]
         teacher_prompt = chat_prompt(self.tok, f"{rec['context']}\n\n{rec['prompt']}")
         if self.teacher is not None:
             t = self.teacher[index]

@@ -133,7 +133,8 @@ class Trainer:
             make = lambda f: NeedleTask(self.tok, Haystacks.from_file(f, self.tok), cfg.max_chunk_tokens,  # noqa: E731
                                         cfg.min_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences)
             return make(cfg.train_file), (make(cfg.eval_file) if cfg.eval_file else None)
-        make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t)  # noqa: E731
+        make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t,  # noqa: E731
+                                      cfg.curriculum_kinds)
         return (make(cfg.train_file, cfg.teacher_file),
                 make(cfg.eval_file, cfg.eval_teacher_file) if cfg.eval_file else None)
 

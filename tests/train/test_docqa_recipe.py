@@ -183,3 +183,28 @@ def test_l1_ramps_up_over_its_warmup_then_stays():
     cfg = TrainConfig(base_model="b", out_dir="o", l1_coef=0.1, l1_warmup=100)
     assert [l1_at(s, cfg) for s in (0, 50, 100, 500)] == pytest.approx([0.0, 0.05, 0.1, 0.1])
     assert l1_at(0, TrainConfig(base_model="b", out_dir="o", l1_coef=0.1)) == 0.1
+
+
+def test_the_curriculum_shows_a_pages_opening_with_the_questions_it_answers(tmp_path):
+    from transformers import AutoTokenizer
+
+    from hypernet.train.data import JsonlTask
+
+    tok = AutoTokenizer.from_pretrained(SMOLLM2_BASE)
+    records = [{"context": PAGE, "prompt": q.question, "response": q.answer, "kind": q.kind}
+               for q in questions(PAGE) + unnamed_questions(PAGE)]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    task = JsonlTask(tok, path, max_chunk_tokens=512, chunk_probs=[1.0], opening_kinds=["name", "what"])
+    rng = random.Random(0)
+    for _ in range(20):
+        ex = task.sample(rng, max_chunk=40, single=True)
+        (chunk,) = ex.chunks
+        text = tok.decode(chunk)
+        assert len(chunk) <= 40 and "frobnicate - turn widgets" in text and "Lovelace" not in text
+        asked = tok.decode(ex.prompt)
+        assert "name of the command" in asked or "What does frobnicate do?" in asked  # the opening answers it
+        assert PAGE in tok.decode(ex.teacher_prompt)  # the teacher read the whole page
+    whole = {tok.decode(task.sample(rng, max_chunk=512).prompt) for _ in range(60)}
+    assert any("Who wrote" in p for p in whole)  # at full size, every kind and the whole page again
+    assert "Lovelace" in tok.decode(task.sample(rng, max_chunk=512).chunks[0])
