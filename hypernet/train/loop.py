@@ -253,6 +253,21 @@ class Trainer:
         swapped = [dataclasses.replace(ex, chunks=examples[(i + 1) % n_docs].chunks) for i, ex in enumerate(examples)]
         return self._mean_loss(examples, key), self._mean_loss(swapped, key)
 
+    @torch.no_grad()
+    def lora_similarity(self, n_docs: int, seed: int = 4321) -> float:
+        """Mean pairwise cosine of the generated (document) LoRAs of ``n_docs`` held-out contexts'
+        first chunks: near 1, the hypernetwork writes the same LoRA whatever the document."""
+        examples = self._eval_examples(n_docs, seed)
+        ids, mask = pad_rows([ex.chunks[0] for ex in examples], self.pad_id)
+        self.model.eval()
+        with self.acc.autocast():
+            feats = self.encoder(ids.to(self.acc.device), mask.to(self.acc.device))
+            A, B = self.unwrapped.generate_loras(feats, mask.to(self.acc.device))
+        v = torch.nn.functional.normalize(torch.cat([A.flatten(1), B.flatten(1)], 1).float(), dim=1)
+        cos = v @ v.T
+        n = cos.shape[0]
+        return float((cos.sum() - cos.diagonal().sum()) / max(1, n * n - n))
+
     def _eval_examples(self, n_docs: int, seed: int) -> list[Example]:
         rng = random.Random(seed)
         return [self.eval_task.sample(rng) for _ in range(n_docs)]
@@ -310,7 +325,8 @@ def train(cfg: TrainConfig, log=None) -> Path:
                 key = "objective" if cfg.context_weight > 0 else "task"
                 own, other = trainer.content_gap(cfg.eval_docs, key=key)
                 say(f"stage2 step {done} eval {'weighted ' * (key == 'objective')}loss {own:.4f}, "
-                    f"with another document's LoRA {other:.4f}")
+                    f"with another document's LoRA {other:.4f}; "
+                    f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
         if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:
             save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints,
                                 extra={"chunk_cap": adaptive.cap} if adaptive else {})

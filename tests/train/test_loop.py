@@ -69,6 +69,20 @@ def test_content_gap_tells_own_from_another_documents_lora(tiny_base_dir, tmp_pa
     assert abs(own - other) > 1e-3
 
 
+def test_lora_similarity_is_one_when_the_hypernet_ignores_its_input(tiny_base_dir, tmp_path):
+    torch.manual_seed(0)
+    data = _repeat_task(tmp_path)
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
+                      train_file=str(data), eval_file=str(data), top_k=1, **GEOMETRY)
+    trainer = Trainer(cfg)
+    varied = trainer.lora_similarity(4)
+    assert varied < 0.999
+    with torch.no_grad():  # a perceiver that attends to nothing: every document gets the same latents
+        for layer in [*trainer.unwrapped.aggregator.perceiver.encoder.layers, *trainer.unwrapped.aggregator.perceiver.decoder.layers]:
+            layer.self_attn.o_proj.weight.zero_()
+    assert trainer.lora_similarity(4) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_topk_distillation_is_minimal_when_student_matches_teacher():
     teacher = torch.randn(2, 3, 50)
     mask = torch.ones(2, 3, dtype=torch.bool)
