@@ -55,12 +55,16 @@ def test_distill_objective_loss_decreases(tiny_base_dir, tmp_path):
     assert losses[-1] < losses[0] - 0.01 and losses[-1] <= min(losses[:5]), losses
 
 
-def test_content_gap_tells_own_from_another_documents_lora(tiny_base_dir, tmp_path):
+def _repeat_distill_trainer(tiny_base_dir, tmp_path) -> Trainer:
+    """A distillation trainer on the repeat task that evaluates on its training file."""
     torch.manual_seed(0)
     data = _repeat_task(tmp_path)
-    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
-                      train_file=str(data), eval_file=str(data), top_k=1, **GEOMETRY)
-    trainer = Trainer(cfg)
+    return Trainer(TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
+                               train_file=str(data), eval_file=str(data), top_k=1, **GEOMETRY))
+
+
+def test_content_gap_tells_own_from_another_documents_lora(tiny_base_dir, tmp_path):
+    trainer = _repeat_distill_trainer(tiny_base_dir, tmp_path)
     own, other = trainer.content_gap(4)  # scaler_B starts at 0: no document reaches the LoRA yet
     assert own == pytest.approx(other, abs=1e-6) and own == pytest.approx(trainer.eval_loss(4))
     for p in trainer.unwrapped.scaler_B.values():  # open the document path
@@ -70,11 +74,7 @@ def test_content_gap_tells_own_from_another_documents_lora(tiny_base_dir, tmp_pa
 
 
 def test_lora_similarity_is_one_when_the_hypernet_ignores_its_input(tiny_base_dir, tmp_path):
-    torch.manual_seed(0)
-    data = _repeat_task(tmp_path)
-    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
-                      train_file=str(data), eval_file=str(data), top_k=1, **GEOMETRY)
-    trainer = Trainer(cfg)
+    trainer = _repeat_distill_trainer(tiny_base_dir, tmp_path)
     varied = trainer.lora_similarity(4)
     assert varied < 0.999
     with torch.no_grad():  # a perceiver that attends to nothing: every document gets the same latents
