@@ -76,6 +76,14 @@ def scaler_means(model: HypernetModel) -> tuple[float, float]:
     return float(a), float(b)
 
 
+def mean_pairwise_cosine(rows: torch.Tensor) -> float:
+    """Mean cosine between distinct rows of ``rows`` (n, ...), each flattened."""
+    v = torch.nn.functional.normalize(rows.flatten(1).float(), dim=1)
+    cos = v @ v.T
+    n = cos.shape[0]
+    return float((cos.sum() - cos.diagonal().sum()) / max(1, n * n - n))
+
+
 class Trainer:
     """Holds the frozen base model, its context encoder, the hypernetwork and the optimizer."""
 
@@ -124,8 +132,8 @@ class Trainer:
         chunks: list[list[int]] = []
         while len(chunks) < n_chunks:
             chunks += self.task.sample(rng).chunks
-        ids, mask = pad_rows(chunks[:n_chunks], self.pad_id)
-        model.feature_norm.fit(self.encoder(ids.to(self.acc.device), mask.to(self.acc.device)).cpu(), mask)
+        feats, mask = self._features(chunks[:n_chunks])
+        model.feature_norm.fit(feats.cpu(), mask.cpu())
 
     def _tasks(self):
         cfg = self.cfg
@@ -142,11 +150,15 @@ class Trainer:
     def unwrapped(self) -> HypernetModel:
         return self.acc.unwrap_model(self.model)
 
+    def _features(self, chunks: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frozen context features of right-padded ``chunks`` and their mask, on the training device."""
+        ids, mask = pad_rows(chunks, self.pad_id)
+        mask = mask.to(self.acc.device)
+        return self.encoder(ids.to(self.acc.device), mask), mask
+
     def generate_loras(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
         """Combined LoRA (docs, L, R, d) of each example's chunks (gradients reach the hypernet)."""
-        ids, mask = pad_rows([c for ex in examples for c in ex.chunks], self.pad_id)
-        mask = mask.to(self.acc.device)
-        feats = self.encoder(ids.to(self.acc.device), mask)  # (chunks, L, T, H), frozen
+        feats, mask = self._features([c for ex in examples for c in ex.chunks])
         return self.model(feats, mask, [len(ex.chunks) for ex in examples])
 
     def _responses(self, examples: list[Example]) -> list[list[int]]:
@@ -257,16 +269,11 @@ class Trainer:
     def lora_similarity(self, n_docs: int, seed: int = 4321) -> float:
         """Mean pairwise cosine of the generated (document) LoRAs of ``n_docs`` held-out contexts'
         first chunks: near 1, the hypernetwork writes the same LoRA whatever the document."""
-        examples = self._eval_examples(n_docs, seed)
-        ids, mask = pad_rows([ex.chunks[0] for ex in examples], self.pad_id)
         self.model.eval()
         with self.acc.autocast():
-            feats = self.encoder(ids.to(self.acc.device), mask.to(self.acc.device))
-            A, B = self.unwrapped.generate_loras(feats, mask.to(self.acc.device))
-        v = torch.nn.functional.normalize(torch.cat([A.flatten(1), B.flatten(1)], 1).float(), dim=1)
-        cos = v @ v.T
-        n = cos.shape[0]
-        return float((cos.sum() - cos.diagonal().sum()) / max(1, n * n - n))
+            first_chunks = [ex.chunks[0] for ex in self._eval_examples(n_docs, seed)]
+            A, B = self.unwrapped.generate_loras(*self._features(first_chunks))
+        return mean_pairwise_cosine(torch.cat([A.flatten(1), B.flatten(1)], 1))
 
     def _eval_examples(self, n_docs: int, seed: int) -> list[Example]:
         rng = random.Random(seed)

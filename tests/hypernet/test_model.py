@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM
 from hypernet.apply import lora_applied
 from hypernet.encoder import ContextEncoder
 from hypernet.model import HypernetConfig, HypernetModel, combine
+from hypernet.train.loop import mean_pairwise_cosine as mean_cos
 
 
 def test_defaults_are_the_reference_geometry():
@@ -95,11 +96,6 @@ def test_feature_norm_standardizes_valid_tokens_and_separates_documents_sharing_
     feats[:, 8:] = 1e4  # padding must not enter the statistics
     model = HypernetModel(cfg).eval()
     with torch.no_grad():
-        def mean_cos(A: torch.Tensor) -> float:
-            a = torch.nn.functional.normalize(A.flatten(1), dim=1)
-            c = a @ a.T
-            return float((c.sum() - c.shape[0]) / (c.numel() - c.shape[0]))
-
         raw = mean_cos(model.generate_loras(feats, mask)[0])  # A: B is 0 at init
         model.feature_norm.fit(feats, mask)
         normed = model.feature_norm(feats)[mask.bool()]
