@@ -107,3 +107,35 @@ def test_feature_norm_standardizes_valid_tokens_and_separates_documents_sharing_
     assert torch.equal(state["feature_norm.shift"], model.feature_norm.shift)  # saved with the weights
     plain = HypernetModel(HypernetConfig.from_dict({**cfg.to_dict(), "feature_norm": False}))
     assert not any(k.startswith("feature_norm") for k in plain.state_dict())  # reference checkpoints unchanged
+
+
+def test_centered_latents_keep_what_documents_share_out_of_the_heads_gradient():
+    torch.manual_seed(0)
+    H = 16
+    cfg = HypernetConfig(n_layers=2, base_hidden_size=H, d_in=8, d_out=H, encoder_type="early_exit", latent_size=16,
+                         n_heads=2, head_dim=8, n_kv_heads=1, num_blocks=1, n_latent_queries=4, center_latents=True)
+    model = HypernetModel(cfg).train()
+    feats, mask = torch.randn(4, 6, H), torch.ones(4, 6, dtype=torch.long)
+    A, _ = model.generate_loras(feats, mask)
+    A.sum().backward()  # the same loss gradient for every document's LoRA: nothing document-specific
+    assert model.head.weight.grad.abs().max() < 1e-5  # ... so the head learns nothing from it
+    plain = HypernetModel(HypernetConfig.from_dict({**cfg.to_dict(), "center_latents": False})).train()
+    plain.generate_loras(feats, mask)[0].sum().backward()
+    assert plain.head.weight.grad.abs().max() > 1e-2  # uncentred, the shared part is what it learns first
+    assert not any(k.startswith("center") for k in plain.state_dict())  # reference checkpoints unchanged
+    # in training the batch mean, then a running mean (saved with the weights) for one document at a time
+    assert model.center.mean.abs().max() > 0
+    model.eval()
+    with torch.no_grad():
+        alone = model.generate_loras(feats[:1], mask[:1])[0]
+        again = model.generate_loras(feats[:2], mask[:2])[0][:1]
+    assert torch.allclose(alone, again, atol=1e-6) and torch.equal(model.state_dict()["center.mean"], model.center.mean)
+
+
+def test_centered_latents_stay_finite_when_a_batch_holds_one_chunk_twice():
+    cfg = HypernetConfig(n_layers=2, base_hidden_size=16, d_in=8, d_out=16, encoder_type="early_exit", latent_size=16,
+                         n_heads=2, head_dim=8, n_kv_heads=1, num_blocks=1, n_latent_queries=4, center_latents=True)
+    model = HypernetModel(cfg).train()
+    feats = torch.randn(1, 6, 16).expand(2, -1, -1)  # the same chunk twice: each centres to exactly 0
+    A, B = model.generate_loras(feats, torch.ones(2, 6, dtype=torch.long))
+    assert torch.isfinite(A).all() and torch.isfinite(model.center_unit.mean).all()
