@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-OBJECTIVES = ("needle", "distill")
+OBJECTIVES = ("needle", "distill", "rename")
 
 
 @dataclass
@@ -16,7 +16,9 @@ class TrainConfig:
 
     base_model: str  # HF folder (or hub id) of the frozen base model
     out_dir: str  # final checkpoint folder (our format); checkpoints go to out_dir/checkpoints
-    objective: str = "needle"  # "needle": answer cross-entropy; "distill": top-k context distillation
+    objective: str = "needle"  # "needle": answer cross-entropy; "distill": top-k context distillation;
+    #                            "rename": cross-entropy on gold answers of renamed manual pages (train_file:
+    #                            pages JSONL, hypernet.train.renamed)
     train_file: str = ""  # needle: corpus file of prose sources; distill: JSONL (context, prompt[, response])
     eval_file: str = ""  # held-out file of the same kind
     teacher_file: str = ""  # distill: precomputed teacher outputs of train_file (hypernet.train.teacher)
@@ -34,6 +36,7 @@ class TrainConfig:
     num_blocks: int = 2
     n_latent_queries: int = 8
     feature_norm: bool = False  # standardize the context features with statistics of training chunks
+    center_latents: bool = False  # subtract the latents' mean over documents before the head (LatentCentering)
     # data
     max_chunk_tokens: int = 256
     record_chunk_tokens: bool = False  # store max_chunk_tokens in the hypernet's config: the app then cuts
@@ -50,6 +53,7 @@ class TrainConfig:
     curriculum_loss: float = 0.0  # >0: adaptive instead; the cap grows x1.2 whenever the loss of the
     #                               last 20 steps is below this (one chunk per context and no L1 until
     #                               the cap reaches half of max_chunk_tokens)
+    name_share: float = 0.4  # rename: share of questions that ask for the command's (new) name
     top_k: int = 16  # distillation: teacher probabilities kept per position
     context_weight: float = 0.0  # distill: share of each context's loss moved onto the response tokens the
     #                              document decides (weight by how far the base without the document is

@@ -23,6 +23,7 @@ from hypernet.model import HypernetConfig, HypernetModel
 from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, l1_at, lr_at
 from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
+from .renamed import RenamedPagesTask
 from .objectives import answer_cross_entropy, context_weights, l1_penalty, topk_cross_entropy, topk_distillation
 from .state import list_checkpoints, load_training_state, save_training_state
 
@@ -36,6 +37,7 @@ def hypernet_config_for(base_config, cfg: TrainConfig) -> HypernetConfig:
         latent_size=cfg.latent_size, n_latent_queries=cfg.n_latent_queries, num_blocks=cfg.num_blocks,
         n_heads=cfg.n_heads, head_dim=cfg.head_dim, n_kv_heads=cfg.n_kv_heads,
         chunk_tokens=cfg.max_chunk_tokens if cfg.record_chunk_tokens else None, feature_norm=cfg.feature_norm,
+        center_latents=cfg.center_latents,
     )
 
 
@@ -141,6 +143,10 @@ class Trainer:
             make = lambda f: NeedleTask(self.tok, Haystacks.from_file(f, self.tok), cfg.max_chunk_tokens,  # noqa: E731
                                         cfg.min_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences)
             return make(cfg.train_file), (make(cfg.eval_file) if cfg.eval_file else None)
+        if cfg.objective == "rename":  # the eval asks every page its (new) command's name
+            make = lambda f, share: RenamedPagesTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
+                                                     cfg.snap_to_sentences, share, cfg.curriculum_kinds)
+            return make(cfg.train_file, cfg.name_share), (make(cfg.eval_file, 1.0) if cfg.eval_file else None)
         make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t,  # noqa: E731
                                       cfg.curriculum_kinds)
         return (make(cfg.train_file, cfg.teacher_file),
@@ -185,7 +191,7 @@ class Trainer:
             logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
         student, valid = gather_positions(logits, s_starts, s_len)
         objective = None
-        if self.cfg.objective == "needle":
+        if self.cfg.objective in ("needle", "rename"):
             targets = pad_rows(responses, self.pad_id)[0].to(dev)
             task = answer_cross_entropy(student, targets, valid)
         elif all(ex.teacher_topk for ex in examples):
@@ -232,24 +238,37 @@ class Trainer:
 
         task: NeedleTask = self.eval_task
         rng, hits = random.Random(seed), 0
-        self.model.eval()
         for _ in range(n_docs):
             doc = task.hay.document(rng, n_tokens)
             chunks = chunk_text(self.tok, doc.text, self.cfg.max_chunk_tokens, snap_to_sentences=self.cfg.snap_to_sentences)
-            ex = Example(chunks, task.prompt, [], [])
-            with self.acc.autocast():
-                A, B = self.generate_loras([ex])
-            ids = torch.tensor([task.prompt], device=self.acc.device)
-            out = []
-            with lora_applied(self.base, A, B, self.hcfg.lora_alpha):
-                for _ in range(6):
-                    nxt = int(self.base(input_ids=ids).logits[0, -1].argmax())
-                    if nxt == self.tok.eos_token_id:
-                        break
-                    out.append(nxt)
-                    ids = torch.cat([ids, torch.tensor([[nxt]], device=ids.device)], dim=1)
-            hits += extract_answer(self.tok.decode(out)) == doc.answer
+            hits += extract_answer(self._greedy_reply(Example(chunks, task.prompt, [], []), 6)) == doc.answer
         return hits / n_docs
+
+    @torch.no_grad()
+    def answer_accuracy(self, n_docs: int, seed: int = 4321) -> float:
+        """Share of ``n_docs`` eval contexts whose greedy reply (with the context's LoRA) contains the
+        expected response (the renamed command's name, for the copy task)."""
+        hits = 0
+        for ex in self._eval_examples(n_docs, seed):
+            expected = self.tok.decode(ex.response, skip_special_tokens=True).strip().lower()
+            hits += bool(expected) and expected in self._greedy_reply(ex, len(ex.response) + 2).lower()
+        return hits / n_docs
+
+    def _greedy_reply(self, ex: Example, max_tokens: int) -> str:
+        """Greedy decoding of ``ex.prompt`` with the LoRA of ``ex.chunks``, up to the end of turn."""
+        self.model.eval()
+        with self.acc.autocast():
+            A, B = self.generate_loras([ex])
+        ids = torch.tensor([ex.prompt], device=self.acc.device)
+        out = []
+        with lora_applied(self.base, A, B, self.hcfg.lora_alpha):
+            for _ in range(max_tokens):
+                nxt = int(self.base(input_ids=ids).logits[0, -1].argmax())
+                if nxt == self.tok.eos_token_id or nxt in self.tok.all_special_ids:
+                    break
+                out.append(nxt)
+                ids = torch.cat([ids, torch.tensor([[nxt]], device=ids.device)], dim=1)
+        return self.tok.decode(out)
 
     @torch.no_grad()
     def eval_loss(self, n_docs: int, seed: int = 4321) -> float:
@@ -328,6 +347,11 @@ def train(cfg: TrainConfig, log=None) -> Path:
                 if min(accs.values()) >= cfg.stop_accuracy:
                     say(f"stage2 reached {cfg.stop_accuracy:.0%} at every eval length; stopping at step {done}")
                     break
+            elif cfg.objective == "rename":
+                own, other = trainer.content_gap(cfg.eval_docs)
+                say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}; "
+                    f"new command names recalled {trainer.answer_accuracy(cfg.eval_docs):.1%}; "
+                    f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
             else:
                 key = "objective" if cfg.context_weight > 0 else "task"
                 own, other = trainer.content_gap(cfg.eval_docs, key=key)
