@@ -3,11 +3,14 @@
 Stages, each skipped when its output exists, so an interrupted run resumes:
 1. data: training-split manual pages (``manpages``) -> ``work/pages.jsonl`` and one
    ``{"context", "prompt"}`` record per templated question -> ``work/train.jsonl``;
-2. teacher: the base model with the page in its prompt answers every question once
+2. copy stage (when the recipe has one): the hypernetwork first learns to carry a page at all, on
+   pages renamed to a made-up command on every draw (``renamed``, plain cross-entropy on gold
+   answers) -> ``work/copy``; the distillation stage starts from it;
+3. teacher: the base model with the page in its prompt answers every question once
    (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
-3. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
+4. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
    match the teacher (top-k distillation + L1 on the LoRA, random chunk counts) -> ``work/hypernet``;
-4. publish: ``out/hypernet`` (config, weights stored in bf16, training config).
+5. publish: ``out/hypernet`` (config, weights stored in bf16, training config).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class DocQARecipe:
     teacher_tokens: int = 32  # longest teacher response
     teacher_batch: int = 32  # decoding is per-step overhead on a CPU: large batches amortise it
     stage2: dict = field(default_factory=dict)  # TrainConfig overrides
+    copy_stage: dict = field(default_factory=dict)  # overrides of stage2 for the copy stage ({}: none)
+    distill: bool = True  # run the distillation stage (else the copy stage's hypernetwork is published)
 
 
 def build_records(pages, rng: random.Random, options_per_page: int, summary_fraction: float,
@@ -104,15 +109,25 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         (work / "teacher.done").write_text("ok\n")
 
     stage("data", work / "train.jsonl", data)
-    stage("teacher", work / "teacher.done", teacher)
-    # The eval is on training documents: not a held-out score, but the check that each LoRA carries
-    # its own document (its loss against the loss with another document's LoRA).
-    cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "hypernet"), objective="distill",
-                      train_file=str(work / "train.jsonl"), teacher_file=str(work / "teacher.jsonl"),
-                      eval_file=str(work / "train.jsonl"), eval_teacher_file=str(work / "teacher.jsonl"),
-                      base_record="../base", seed=seed, **recipe.stage2)
-    stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
+    trained = work / "hypernet"
+    if recipe.copy_stage:
+        overrides = {**recipe.stage2, "objective": "rename", **recipe.copy_stage}
+        copy_cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "copy"), train_file=str(work / "pages.jsonl"),
+                               eval_file=str(work / "pages.jsonl"), base_record="../base", seed=seed, **overrides)
+        stage("copy stage (renamed pages)", work / "copy" / "model.safetensors", lambda: train(copy_cfg, log=log))
+        trained = work / "copy"
+    if recipe.distill:
+        stage("teacher", work / "teacher.done", teacher)
+        # The eval is on training documents: not a held-out score, but the check that each LoRA carries
+        # its own document (its loss against the loss with another document's LoRA).
+        cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "hypernet"), objective="distill",
+                          train_file=str(work / "train.jsonl"), teacher_file=str(work / "teacher.jsonl"),
+                          eval_file=str(work / "train.jsonl"), eval_teacher_file=str(work / "teacher.jsonl"),
+                          base_record="../base", seed=seed, init_from=str(trained) if recipe.copy_stage else "",
+                          **recipe.stage2)
+        stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
+        trained = work / "hypernet"
     stage("hypernet", out / "hypernet" / "model.safetensors",
-          lambda: publish_bf16(work / "hypernet", out / "hypernet", "../base"))
+          lambda: publish_bf16(trained, out / "hypernet", "../base"))
     log(f"[{name}] done: {out} ({stage.summary()})")
     return out

@@ -139,6 +139,8 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     out = tmp_path / "pair"
     logs: list[str] = []
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
+    assert any("new command names recalled" in m for m in logs)  # the copy stage ran and evaluated
+    assert (out / "work" / "copy" / "model.safetensors").exists()
     meta = json.loads((out / "hypernet" / "config.json").read_text())
     assert meta["hypernet"]["chunk_tokens"] == 512 and meta["base_model_name_or_path"] == "../base"
     from safetensors.torch import load_file
@@ -148,13 +150,14 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     # the feature statistics were fitted on training chunks (identity would be shift 0, scale 1)
     assert meta["hypernet"]["feature_norm"] and tensors["feature_norm.shift"].abs().max() > 0.1
     assert (tensors["feature_norm.scale"] != 1).any()
+    assert meta["hypernet"]["center_latents"] and tensors["center.mean"].abs().max() > 0  # a running mean, saved
     hn = load_hypernet(out / "hypernet", base_model=SMOLLM2_BASE)
     assert hn.max_chunk_tokens == 512  # the chunk size it was trained with, not the 8k window
     adapter = hn.internalize(PAGE * 12)
     assert adapter.n_chunks >= 2 and adapter.rank == 8 * (adapter.n_chunks + 1)
     logs.clear()
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
-    assert sum("skipped" in m for m in logs) == 4, logs
+    assert sum("skipped" in m for m in logs) == 5, logs  # data, copy stage, teacher, stage 2, publish
 
 
 def test_scaler_b_gets_its_own_learning_rate_and_scalers_no_weight_decay():
