@@ -309,9 +309,11 @@ class HypernetModel(nn.Module):
         m = self.cfg.target_module
         if self.cfg.feature_norm:
             features = self.feature_norm(features)
-        x = self.aggregator(features, attention_mask, max_rows)  # (chunks, L, 1, r, h)
-        for block in self.layers:
-            x = block(x)
+        if self.cfg.center_latents:  # what tells documents apart is ~1/2000 of the latents: bf16 rounds it away
+            with torch.autocast(features.device.type, enabled=False):
+                x = self._latents(features.to(self.head.weight.dtype), attention_mask, max_rows)
+        else:
+            x = self._latents(features, attention_mask, max_rows)
         if self.cfg.center_latents:  # a chunk drawn twice in one batch centres to 0: keep it finite
             x = self.center(x)
             e = self.center_unit(x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6))
@@ -321,6 +323,12 @@ class HypernetModel(nn.Module):
         A = flat[..., : self.cfg.d_in] * self.scaler_A[m].to(flat.dtype)
         B = flat[..., self.cfg.d_in :] * self.scaler_B[m].to(flat.dtype)
         return A, B
+
+    def _latents(self, features: torch.Tensor, attention_mask: torch.Tensor, max_rows: int | None) -> torch.Tensor:
+        x = self.aggregator(features, attention_mask, max_rows)  # (chunks, L, 1, r, h)
+        for block in self.layers:
+            x = block(x)
+        return x
 
     def bias_lora(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The learned context-independent block (L, r, d), or None when the recipe has none."""

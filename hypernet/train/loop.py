@@ -130,12 +130,34 @@ class Trainer:
 
     def _fit_feature_norm(self, model: HypernetModel, n_chunks: int = 64) -> None:
         """Feature statistics of a fixed sample of training chunks (drawn from the run's seed)."""
+        feats, mask = self._features(self._sample_chunks(n_chunks))
+        model.feature_norm.fit(feats.cpu(), mask.cpu())
+
+    def _sample_chunks(self, n_chunks: int) -> list[list[int]]:
+        """A fixed sample of ``n_chunks`` training chunks (drawn from the run's seed)."""
         rng = random.Random(self.cfg.seed + 1)
         chunks: list[list[int]] = []
         while len(chunks) < n_chunks:
             chunks += self.task.sample(rng).chunks
-        feats, mask = self._features(chunks[:n_chunks])
-        model.feature_norm.fit(feats.cpu(), mask.cpu())
+        return chunks[:n_chunks]
+
+    @torch.no_grad()
+    def calibrate_centering(self, n_chunks: int = 64) -> None:
+        """Set the latent centring's means to their exact values under the current weights, on a fixed
+        sample of training chunks: the running means lag the weights, and a lag larger than what tells
+        documents apart gives every document the same LoRA outside training."""
+        model = self.unwrapped
+        if not self.hcfg.center_latents:
+            return
+        centring = [model.center, model.center_unit]
+        momenta = [m.momentum for m in centring]
+        for m in centring:
+            m.momentum = 1.0  # one batch of all the chunks: its exact mean
+        model.train()
+        with self.acc.autocast():
+            model.generate_loras(*self._features(self._sample_chunks(n_chunks)))
+        for m, momentum in zip(centring, momenta):
+            m.momentum = momentum
 
     def _tasks(self):
         cfg = self.cfg
@@ -341,6 +363,7 @@ def train(cfg: TrainConfig, log=None) -> Path:
                 f"scalers A {sa:.3g} B {sb:.3g} tok/s {tokens / (time.time() - t0):.0f}")
         done = step + 1
         if trainer.eval_task is not None and cfg.eval_every and done % cfg.eval_every == 0 and acc.is_main_process:
+            trainer.calibrate_centering()
             if cfg.objective == "needle":
                 accs = {n: trainer.needle_accuracy(n, cfg.eval_docs) for n in cfg.eval_lengths}
                 say(f"stage2 step {done} held-out accuracy " + " ".join(f"{n}:{a:.1%}" for n, a in accs.items()))
@@ -364,6 +387,7 @@ def train(cfg: TrainConfig, log=None) -> Path:
     bar.close()
     acc.wait_for_everyone()
     if acc.is_main_process:
+        trainer.calibrate_centering()
         save_checkpoint(out_dir, trainer.unwrapped, trainer.hcfg, cfg.base_record or cfg.base_model)
         (out_dir / "training_config.json").write_text(cfg.to_json())
         say(f"stage2 done: {step + 1 - start} steps in {time.time() - t0:.0f} s; saved {out_dir}")

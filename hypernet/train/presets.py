@@ -102,7 +102,7 @@ _SMOLLM2_STAGE2 = dict(
 _SMOLLM2_COPY = dict(name_share=0.3, steps=2000, curriculum_hold=300, curriculum_steps=500,
                      eval_every=250, eval_docs=16)
 DOCQA_PRESETS: dict[str, DocQARecipe] = {
-    "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, distill=False),
+    "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY),
     # Seconds-scale end-to-end check of the recipe (few pages, two steps); not a usable pair.
     "smollm2-smoke": DocQARecipe(pages=4, max_chars=1500, teacher_tokens=4, teacher_batch=4, stage2={
         **_SMOLLM2_STAGE2, "latent_size": 16, "n_heads": 2, "head_dim": 8, "n_kv_heads": 1, "num_blocks": 1,

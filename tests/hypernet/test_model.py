@@ -139,3 +139,17 @@ def test_centered_latents_stay_finite_when_a_batch_holds_one_chunk_twice():
     feats = torch.randn(1, 6, 16).expand(2, -1, -1)  # the same chunk twice: each centres to exactly 0
     A, B = model.generate_loras(feats, torch.ones(2, 6, dtype=torch.long))
     assert torch.isfinite(A).all() and torch.isfinite(model.center_unit.mean).all()
+
+
+def test_centered_latents_are_computed_in_float32_under_bf16_autocast():
+    cfg = HypernetConfig(n_layers=2, base_hidden_size=16, d_in=8, d_out=16, encoder_type="early_exit", latent_size=16,
+                         n_heads=2, head_dim=8, n_kv_heads=1, num_blocks=1, n_latent_queries=4)
+    seen = {}
+    for center in (False, True):
+        model = HypernetModel(HypernetConfig.from_dict({**cfg.to_dict(), "center_latents": center})).eval()
+        model.aggregator.perceiver.modality_projection.register_forward_hook(
+            lambda mod, args, out, c=center: seen.__setitem__(c, out.dtype))
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            model.generate_loras(torch.randn(3, 6, 16), torch.ones(3, 6, dtype=torch.long))
+    # the documents' own part of the latents is a small fraction of what they share: bf16 would round it away
+    assert seen == {False: torch.bfloat16, True: torch.float32}

@@ -183,3 +183,25 @@ def test_context_weight_changes_the_objective_but_not_the_logged_task_loss(tiny_
     assert out[0.0]["objective"] == pytest.approx(out[0.0]["task"])
     # The weighted objective leans on the one token the base gets wrong: it is above the plain mean.
     assert out[0.8]["objective"] > out[0.8]["task"] + 0.1
+
+
+def test_calibrated_centring_gives_training_chunks_loras_that_average_to_zero(tiny_base_dir, tmp_path):
+    torch.manual_seed(0)
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "o"), objective="distill",
+                      train_file=str(_repeat_task(tmp_path)), top_k=1, center_latents=True, **GEOMETRY)
+    trainer = Trainer(cfg)
+    model = trainer.unwrapped
+    with torch.no_grad():  # running means that lag far behind the weights
+        model.center.mean.fill_(3.0)
+        model.center_unit.mean.fill_(0.5)
+    chunks = trainer._sample_chunks(64)
+
+    def mean_lora() -> float:
+        model.eval()
+        with torch.no_grad(), trainer.acc.autocast():
+            A, _ = model.generate_loras(*trainer._features(chunks))
+        return float(A.float().mean(0).abs().max() / A.float().abs().mean())
+
+    assert mean_lora() > 0.5  # stale means: every chunk gets nearly the same LoRA
+    trainer.calibrate_centering()
+    assert mean_lora() < 0.02 and model.center.momentum == model.center_unit.momentum == 0.02
