@@ -309,15 +309,14 @@ class HypernetModel(nn.Module):
         m = self.cfg.target_module
         if self.cfg.feature_norm:
             features = self.feature_norm(features)
-        if self.cfg.center_latents:  # what tells documents apart is ~1/2000 of the latents: bf16 rounds it away
+        if self.cfg.center_latents:
+            # what tells documents apart is ~1/2000 of the latents: bf16 would round it away
             with torch.autocast(features.device.type, enabled=False):
-                x = self._latents(features.to(self.head.weight.dtype), attention_mask, max_rows)
-        else:
-            x = self._latents(features, attention_mask, max_rows)
-        if self.cfg.center_latents:  # a chunk drawn twice in one batch centres to 0: keep it finite
-            x = self.center(x)
+                x = self.center(self._latents(features.to(self.head.weight.dtype), attention_mask, max_rows))
+            # a chunk drawn twice in one batch centres to 0: keep it finite
             e = self.center_unit(x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6))
         else:
+            x = self._latents(features, attention_mask, max_rows)
             e = x / x.norm(dim=-1, keepdim=True)  # L2-normalise, no epsilon (as the reference)
         flat = self.head(e).squeeze(2)  # (chunks, L, r, d_in + d_out)
         A = flat[..., : self.cfg.d_in] * self.scaler_A[m].to(flat.dtype)

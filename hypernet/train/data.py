@@ -61,6 +61,19 @@ def sample_chunk_count(rng: random.Random, probs: list[float]) -> int:
     return rng.choices(range(1, len(probs) + 1), weights=probs)[0]
 
 
+def context_chunks(tok, text: str, rng: random.Random, max_chunk_tokens: int, probs: list[float], affix: int,
+                   snap: bool, cap: int | None = None, single: bool = False) -> list[list[int]]:
+    """Templated chunks of ``text``: below ``max_chunk_tokens``, ``cap`` keeps only its first ``cap`` tokens as
+    one chunk (the curriculum's opening); else 1..n chunks (``probs``; one when ``single``) of equal size."""
+    if cap is not None and cap < max_chunk_tokens:
+        ids = tok(text, add_special_tokens=False)["input_ids"][: max(1, cap - affix)]
+        return chunk_text(tok, tok.decode(ids), max_chunk_tokens=cap)[:1]
+    n_tokens = len(tok(text, add_special_tokens=False)["input_ids"])
+    wanted = 1 if single else sample_chunk_count(rng, probs)
+    size = min(max_chunk_tokens, -(-n_tokens // wanted) + affix)
+    return chunk_text(tok, text, max_chunk_tokens=max(size, 2 * affix), snap_to_sentences=snap)
+
+
 class NeedleTask:
     """Needle documents of random chunk counts and sizes, answered with plain cross-entropy."""
 
@@ -109,21 +122,10 @@ class JsonlTask:
     def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
         """A record cut into 1..n chunks; below ``max_chunk_tokens``, ``max_chunk`` caps the context itself
         (curriculum): the first ``max_chunk`` tokens as one chunk, for a question its opening answers."""
-        if max_chunk is not None and max_chunk < self.max_chunk:
-            return self._opening_sample(rng, max_chunk)
-        index = rng.choice(self.indices)
-        rec = self.records[index]
-        n_tokens = len(self.tok(rec["context"], add_special_tokens=False)["input_ids"])
-        wanted = 1 if single else sample_chunk_count(rng, self.probs)
-        size = min(self.max_chunk, -(-n_tokens // wanted) + self.affix)
-        chunks = chunk_text(self.tok, rec["context"], max_chunk_tokens=max(size, 2 * self.affix),
-                            snap_to_sentences=self.snap)
-        return self._example(index, chunks)
-
-    def _opening_sample(self, rng: random.Random, cap: int) -> Example:
-        index = rng.choice(self.opening)
-        ids = self.tok(self.records[index]["context"], add_special_tokens=False)["input_ids"][: max(1, cap - self.affix)]
-        return self._example(index, chunk_text(self.tok, self.tok.decode(ids), max_chunk_tokens=cap)[:1])
+        opening = max_chunk is not None and max_chunk < self.max_chunk
+        index = rng.choice(self.opening if opening else self.indices)
+        return self._example(index, context_chunks(self.tok, self.records[index]["context"], rng, self.max_chunk,
+                                                   self.probs, self.affix, self.snap, max_chunk, single))
 
     def _example(self, index: int, chunks: list[list[int]]) -> Example:
         """Record ``index`` with the student's context ``chunks``; the teacher read the whole context."""

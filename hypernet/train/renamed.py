@@ -13,9 +13,7 @@ import random
 import re
 from pathlib import Path
 
-from hypernet.chunking import chunk_text
-
-from .data import Example, affix_tokens, chat_prompt, response_ids, sample_chunk_count
+from .data import Example, affix_tokens, chat_prompt, context_chunks, response_ids
 from .manpages import ManPage, read_pages, unnamed_questions
 
 _ONSETS = ["b", "br", "d", "dr", "f", "fl", "g", "gr", "k", "kl", "l", "m", "n", "p", "pl", "qu", "r", "s",
@@ -67,6 +65,7 @@ class RenamedPagesTask:
         self.pages = [p for p in read_pages(Path(pages_file)) if unnamed_questions(p.text)]
         if not self.pages:
             raise ValueError(f"{pages_file} holds no manual page with a NAME line")
+        self.spellings = {p.name: _names(p, unnamed_questions(p.text)[0].answer) for p in self.pages}
         self.name_share, self.opening_kinds = name_share, tuple(opening_kinds)
         self.affix = affix_tokens(tokenizer)
 
@@ -74,21 +73,13 @@ class RenamedPagesTask:
         """A page under a fresh name with one question; below ``max_chunk_tokens``, ``max_chunk`` caps the
         context (curriculum): the page's first ``max_chunk`` tokens, asked a question its NAME line answers."""
         page, new = rng.choice(self.pages), made_up_name(rng)
-        text = rename(page.text, _names(page, unnamed_questions(page.text)[0].answer), new)
         qas = renamed_qas(page, new)
+        text = rename(page.text, self.spellings[page.name], new)
         opening = max_chunk is not None and max_chunk < self.max_chunk
         if opening:
             qas = [q for q in qas if q[0] in self.opening_kinds]
         named = [q for q in qas if q[0] == "name"]
         kind, question, answer = named[0] if named and rng.random() < self.name_share else rng.choice(qas)
-        if opening:
-            ids = self.tok(text, add_special_tokens=False)["input_ids"][: max(1, max_chunk - self.affix)]
-            chunks = chunk_text(self.tok, self.tok.decode(ids), max_chunk_tokens=max_chunk)[:1]
-        else:
-            n_tokens = len(self.tok(text, add_special_tokens=False)["input_ids"])
-            wanted = 1 if single else sample_chunk_count(rng, self.probs)
-            size = min(self.max_chunk, -(-n_tokens // wanted) + self.affix)
-            chunks = chunk_text(self.tok, text, max_chunk_tokens=max(size, 2 * self.affix),
-                                snap_to_sentences=self.snap)
+        chunks = context_chunks(self.tok, text, rng, self.max_chunk, self.probs, self.affix, self.snap, max_chunk, single)
         return Example(chunks, chat_prompt(self.tok, question), response_ids(self.tok, question, answer),
                        chat_prompt(self.tok, f"{text}\n\n{question}"))
