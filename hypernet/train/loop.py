@@ -146,18 +146,20 @@ class Trainer:
         """Set the latent centring's means to their exact values under the current weights, on a fixed
         sample of training chunks: the running means lag the weights, and a lag larger than what tells
         documents apart gives every document the same LoRA outside training."""
-        model = self.unwrapped
         if not self.hcfg.center_latents:
             return
+        model = self.unwrapped
         centring = [model.center, model.center_unit]
         momenta = [m.momentum for m in centring]
         for m in centring:
             m.momentum = 1.0  # one batch of all the chunks: its exact mean
         model.train()
-        with self.acc.autocast():
-            model.generate_loras(*self._features(self._sample_chunks(n_chunks)))
-        for m, momentum in zip(centring, momenta):
-            m.momentum = momentum
+        try:
+            with self.acc.autocast():
+                model.generate_loras(*self._features(self._sample_chunks(n_chunks)))
+        finally:  # a failed calibration must not leave the running means at momentum 1
+            for m, momentum in zip(centring, momenta):
+                m.momentum = momentum
 
     def _tasks(self):
         cfg = self.cfg
