@@ -44,7 +44,7 @@ class DocumentAdapter:
 
     @property
     def rank(self) -> int:
-        """R: total rank of the combined LoRA ((n_chunks + 1) * r with the bias block)."""
+        """R: total rank of the combined LoRA (n_chunks * chunk_rank, plus the bias block's rows)."""
         return self.A.shape[1]
 
     def lora_tensors(self) -> dict[str, torch.Tensor]:

@@ -88,7 +88,7 @@ class Hypernet:
         return DocumentAdapter(
             A=A[0], B=B[0], alpha=self.config.lora_alpha, n_chunks=len(chunks), layer_indices=list(self.config.layer_indices),
             target_module=self.config.target_module, base_model=self.base_model, base_fingerprint=self.base_fingerprint,
-            hypernet_id=self.hypernet_id, chunk_rank=self.config.rank, extra={"chunk_tokens": [len(c) for c in chunks]},
+            hypernet_id=self.hypernet_id, chunk_rank=self.config.chunk_rank, extra={"chunk_tokens": [len(c) for c in chunks]},
         )  # fmt: skip
 
     def lora_for_batch(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,7 +21,7 @@ ENCODER_TYPES = ("per_layer_activations", "early_exit")
 class HypernetConfig:
     """Everything needed to build the hypernetwork; defaults are the reference's main recipe."""
 
-    n_layers: int  # L: decoder layers of the base model (one LoRA per layer)
+    n_layers: int  # L: LoRA layers (every decoder layer of the base, or the len(layer_indices) it names)
     base_hidden_size: int  # H: width of the context features
     d_in: int  # down_proj input size (the base's intermediate size)
     d_out: int  # down_proj output size (the base's hidden size)
@@ -38,11 +38,12 @@ class HypernetConfig:
     num_pre_head_layers: int = 1
     use_bias: bool = True  # append the learned context-independent bias LoRA
     target_module: str = "down_proj"
-    layer_indices: list[int] = field(default_factory=list)  # empty: all L layers
+    layer_indices: list[int] = field(default_factory=list)  # the base's layers that get a LoRA (empty: 0..L-1)
     quantize_encoder: bool = False  # the released main recipe ran a 4-bit encoder
     chunk_tokens: int | None = None  # longest chunk it was trained on (None: up to the base's window)
     feature_norm: bool = False  # ours: standardize each feature dimension with stored corpus statistics
     center_latents: bool = False  # ours: subtract the latents' mean over documents before the head (LatentCentering)
+    copy_slots: int = 0  # ours: rank rows per layer and chunk read straight off the context (CopyPointer)
 
     def __post_init__(self) -> None:
         if self.encoder_type not in ENCODER_TYPES:
@@ -51,6 +52,10 @@ class HypernetConfig:
             raise ValueError("n_heads must be a multiple of n_kv_heads")
         if not self.layer_indices:
             self.layer_indices = list(range(self.n_layers))
+        if len(self.layer_indices) != self.n_layers or sorted(set(self.layer_indices)) != list(self.layer_indices):
+            raise ValueError(f"layer_indices must name n_layers={self.n_layers} distinct layers in order, got {self.layer_indices}")
+        if self.layer_to_layer and self.layer_indices != list(range(self.n_layers)):
+            raise ValueError("per_layer_activations reads every layer's activations: it needs a LoRA on every layer")
         if self.early_exit_layer is None and self.encoder_type == "early_exit":
             self.early_exit_layer = max(1, self.n_layers // 4)
 
@@ -58,6 +63,11 @@ class HypernetConfig:
     def layer_to_layer(self) -> bool:
         """Main recipe: each layer's activation stream is its own perceiver sequence."""
         return self.encoder_type == "per_layer_activations"
+
+    @property
+    def chunk_rank(self) -> int:
+        """Rank of one chunk's LoRA: the head's r rows, then the copy slots."""
+        return self.rank + self.copy_slots
 
     @property
     def n_out(self) -> int:
@@ -214,6 +224,41 @@ class LatentCentering(nn.Module):
         return x - self.mean.to(x.dtype)
 
 
+class CopyPointer(nn.Module):
+    """Ours: ``copy_slots`` rank rows per layer that point into the chunk instead of summarising it.
+
+    Each (layer, slot) has a learned query that attends over the chunk's positions; the attended
+    feature makes the row's A (through a low-rank map to the target module's input, plus a learned
+    per-slot vector) and the feature of the position after it makes its B. A row thus stores "after
+    this, that" for the document's own tokens: a made-up name reaches the LoRA directly, where the
+    perceiver has to carry it through its latent bottleneck. B starts at a small learned scale.
+    """
+
+    def __init__(self, cfg: HypernetConfig, key_size: int = 64, a_rank: int = 128, scale: float = 1e-3):
+        super().__init__()
+        H, L, p = cfg.base_hidden_size, cfg.n_layers, cfg.copy_slots
+        self.query = nn.Parameter(torch.randn(L, p, key_size) / math.sqrt(key_size))
+        self.key = nn.Linear(H, key_size, bias=False)
+        self.a_in = nn.Linear(H, a_rank, bias=False)
+        self.a_out = nn.Parameter(torch.randn(L, a_rank, cfg.d_in) / math.sqrt(a_rank))
+        self.a_slot = nn.Parameter(torch.zeros(L, p, cfg.d_in))
+        self.value = nn.Linear(H, cfg.d_out, bias=False)
+        self.scale = nn.Parameter(torch.full((L, 1, 1), scale))
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(chunks, T, H) features and (chunks, T) mask -> A (chunks, L, p, d_in), B (chunks, L, p, d_out)."""
+        nxt = F.pad(features[:, 1:], (0, 0, 0, 1))  # the feature of the position after each one
+        has_next = F.pad(mask[:, 1:], (0, 1)).bool() & mask.bool()
+        scores = torch.einsum("lpk,ctk->clpt", self.query.to(features.dtype), self.key(features))
+        scores = scores / math.sqrt(self.query.shape[-1])
+        weights = scores.masked_fill(~has_next[:, None, None, :], float("-inf")).softmax(-1).nan_to_num()
+        here = torch.einsum("clpt,cth->clph", weights, features)
+        after = torch.einsum("clpt,cth->clph", weights, nxt)
+        A = torch.einsum("clpk,lki->clpi", self.a_in(here), self.a_out.to(here.dtype)) + self.a_slot.to(here.dtype)
+        A = A / A.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        return A, self.value(after) * self.scale.to(after.dtype)
+
+
 class Perceiver(nn.Module):
     """Modality projection H -> 4H -> h, encoder resampler, decoder resampler."""
 
@@ -297,6 +342,10 @@ class HypernetModel(nn.Module):
             self.center = LatentCentering((L, 1, r, cfg.latent_size))  # before the L2 normalisation
             self.center_unit = LatentCentering((L, 1, r, cfg.latent_size))  # and after it
         self.head = PerLayerLinear(L, cfg.latent_size, cfg.d_in + cfg.d_out, bias=False)
+        if cfg.copy_slots:
+            if cfg.layer_to_layer:
+                raise ValueError("copy_slots reads one feature stream per chunk: use encoder_type='early_exit'")
+            self.copy = CopyPointer(cfg)
         self.scaler_A = nn.ParameterDict({m: nn.Parameter(torch.ones(1, L, r, 1))})
         self.scaler_B = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, L, r, 1))})
         self.bias_A = nn.ParameterDict({m: nn.Parameter(torch.randn(L, r, cfg.d_in) / math.sqrt(cfg.d_in))})
@@ -305,7 +354,7 @@ class HypernetModel(nn.Module):
     def generate_loras(
         self, features: torch.Tensor, attention_mask: torch.Tensor, max_rows: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-chunk LoRA: A (chunks, L, r, d_in), B (chunks, L, r, d_out). Differentiable."""
+        """Per-chunk LoRA: A (chunks, L, chunk_rank, d_in), B (chunks, L, chunk_rank, d_out). Differentiable."""
         m = self.cfg.target_module
         if self.cfg.feature_norm:
             features = self.feature_norm(features)
@@ -321,6 +370,9 @@ class HypernetModel(nn.Module):
         flat = self.head(e).squeeze(2)  # (chunks, L, r, d_in + d_out)
         A = flat[..., : self.cfg.d_in] * self.scaler_A[m].to(flat.dtype)
         B = flat[..., self.cfg.d_in :] * self.scaler_B[m].to(flat.dtype)
+        if self.cfg.copy_slots:
+            copy_A, copy_B = self.copy(features, attention_mask)
+            A, B = torch.cat([A, copy_A.to(A.dtype)], dim=2), torch.cat([B, copy_B.to(B.dtype)], dim=2)
         return A, B
 
     def _latents(self, features: torch.Tensor, attention_mask: torch.Tensor, max_rows: int | None) -> torch.Tensor:
@@ -356,9 +408,8 @@ def combine(
     counts = [int(n) for n in n_chunks_per_doc]
     if sum(counts) != A.shape[0]:
         raise ValueError(f"n_chunks_per_doc sums to {sum(counts)} but {A.shape[0]} chunks were given")
-    n_bias = 1 if bias is not None else 0
-    rank = A.shape[2]
-    width = (max(counts) + n_bias) * rank
+    rank = A.shape[2]  # a chunk's rank (the bias block's may be smaller: copy slots are per chunk)
+    width = max(counts) * rank + (bias[0].shape[1] if bias is not None else 0)
     docs_A, docs_B, start = [], [], 0
     for n in counts:
         parts = []

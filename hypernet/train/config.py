@@ -27,6 +27,9 @@ class TrainConfig:
     init_from: str = ""  # a hypernet checkpoint (our folder format) to fine-tune instead of a fresh init
     # hypernetwork geometry (HypernetConfig fields)
     encoder_type: str = "per_layer_activations"
+    early_exit_layer: int = 0  # early_exit: base layers the context encoder runs (0: a quarter of them)
+    lora_layers: int = 0  # LoRAs on the base's last lora_layers layers only (0: every layer); the
+    #                       student's backward pass then stops at the first of them
     rank: int = 8
     lora_alpha: float = 2 * 8**1.5
     latent_size: int = 64
@@ -37,6 +40,7 @@ class TrainConfig:
     n_latent_queries: int = 8
     feature_norm: bool = False  # standardize the context features with statistics of training chunks
     center_latents: bool = False  # subtract the latents' mean over documents before the head (LatentCentering)
+    copy_slots: int = 0  # extra LoRA rows per layer that point into the chunk (CopyPointer; early_exit only)
     # data
     max_chunk_tokens: int = 256
     record_chunk_tokens: bool = False  # store max_chunk_tokens in the hypernet's config: the app then cuts

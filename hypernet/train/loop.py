@@ -29,15 +29,21 @@ from .state import list_checkpoints, load_training_state, save_training_state
 
 
 def hypernet_config_for(base_config, cfg: TrainConfig) -> HypernetConfig:
-    """The HypernetConfig of a base model (down_proj of every layer) with cfg's perceiver geometry."""
+    """The HypernetConfig of a base model (down_proj of every layer, or of the last ``cfg.lora_layers``)
+    with cfg's perceiver geometry."""
+    depth = base_config.num_hidden_layers
+    if not 0 <= cfg.lora_layers <= depth:
+        raise ValueError(f"lora_layers must be between 0 (every layer) and the base's {depth} layers, got {cfg.lora_layers}")
+    layers = list(range(depth - cfg.lora_layers, depth)) if cfg.lora_layers else list(range(depth))
     return HypernetConfig(
-        n_layers=base_config.num_hidden_layers, base_hidden_size=base_config.hidden_size,
+        n_layers=len(layers), layer_indices=layers, base_hidden_size=base_config.hidden_size,
+        early_exit_layer=(cfg.early_exit_layer or max(1, depth // 4)) if cfg.encoder_type == "early_exit" else None,
         d_in=base_config.intermediate_size, d_out=base_config.hidden_size,
         encoder_type=cfg.encoder_type, rank=cfg.rank, lora_alpha=cfg.lora_alpha,
         latent_size=cfg.latent_size, n_latent_queries=cfg.n_latent_queries, num_blocks=cfg.num_blocks,
         n_heads=cfg.n_heads, head_dim=cfg.head_dim, n_kv_heads=cfg.n_kv_heads,
         chunk_tokens=cfg.max_chunk_tokens if cfg.record_chunk_tokens else None, feature_norm=cfg.feature_norm,
-        center_latents=cfg.center_latents,
+        center_latents=cfg.center_latents, copy_slots=cfg.copy_slots,
     )
 
 
@@ -107,8 +113,8 @@ class Trainer:
         dtype = torch.bfloat16 if use_bf16 and self.acc.device.type == "cuda" else torch.float32
         self.base = AutoModelForCausalLM.from_pretrained(cfg.base_model, torch_dtype=dtype).to(self.acc.device).eval()
         self.base.requires_grad_(False)
-        self.encoder = ContextEncoder(self.base, cfg.encoder_type)
         self.hcfg = hypernet_config_for(self.base.config, cfg)
+        self.encoder = ContextEncoder(self.base, cfg.encoder_type, self.hcfg.early_exit_layer)
         self.task, self.eval_task = self._tasks()
         model = HypernetModel(self.hcfg)
         if cfg.init_from:
@@ -211,7 +217,7 @@ class Trainer:
         responses = self._responses(examples)
         s_ids, s_mask, s_starts, s_len = with_response([ex.prompt for ex in examples], responses, self.pad_id)
         dev = self.acc.device
-        with lora_applied(self.base, A, B, self.hcfg.lora_alpha):
+        with lora_applied(self.base, A, B, self.hcfg.lora_alpha, self.hcfg.layer_indices):
             logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
         student, valid = gather_positions(logits, s_starts, s_len)
         objective = None
@@ -285,7 +291,7 @@ class Trainer:
             A, B = self.generate_loras([ex])
         ids = torch.tensor([ex.prompt], device=self.acc.device)
         out = []
-        with lora_applied(self.base, A, B, self.hcfg.lora_alpha):
+        with lora_applied(self.base, A, B, self.hcfg.lora_alpha, self.hcfg.layer_indices):
             for _ in range(max_tokens):
                 nxt = int(self.base(input_ids=ids).logits[0, -1].argmax())
                 if nxt == self.tok.eos_token_id or nxt in self.tok.all_special_ids:

@@ -187,8 +187,10 @@ def test_failed_write_leaves_nothing_and_keeps_old_file(tiny_models, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["doc.gguf"]
 
 
-def test_real_document_adapter_and_its_peft_export_match_lora_applied(tiny_models, tmp_path):
-    """hypernet's DocumentAdapter (D2L layout: B (L, R, d_out), scale alpha) through both inputs."""
+@pytest.mark.parametrize("layers", [[0, 1], [1]], ids=["every-layer", "last-layer-only"])
+def test_real_document_adapter_and_its_peft_export_match_lora_applied(tiny_models, tmp_path, layers):
+    """hypernet's DocumentAdapter (D2L layout: B (L, R, d_out), scale alpha) through both inputs, on
+    every layer or on the last only (a hypernetwork trained with ``lora_layers``)."""
     from hypernet import DocumentAdapter
     from hypernet.apply import lora_applied
 
@@ -196,8 +198,9 @@ def test_real_document_adapter_and_its_peft_export_match_lora_applied(tiny_model
     g = torch.Generator().manual_seed(42)
     rank = 3 * 8  # two chunks of rank 8 plus the bias block
     adapter = DocumentAdapter(
-        A=torch.randn(2, rank, D_IN, generator=g) / D_IN**0.5, B=torch.randn(2, rank, D_OUT, generator=g) / 20,
-        alpha=2 * 8**1.5, n_chunks=2, layer_indices=[0, 1], base_model="tiny-qwen3",
+        A=torch.randn(len(layers), rank, D_IN, generator=g) / D_IN**0.5,
+        B=torch.randn(len(layers), rank, D_OUT, generator=g) / 20,
+        alpha=2 * 8**1.5, n_chunks=2, layer_indices=layers, base_model="tiny-qwen3",
     )
     with torch.no_grad(), lora_applied(tm.model, adapter.A, adapter.B, adapter.alpha, adapter.layer_indices):
         expected = tm.model(torch.tensor([tm.prompt])).logits[0].numpy()

@@ -153,3 +153,47 @@ def test_centered_latents_are_computed_in_float32_under_bf16_autocast():
             model.generate_loras(torch.randn(3, 6, 16), torch.ones(3, 6, dtype=torch.long))
     # the documents' own part of the latents is a small fraction of what they share: bf16 would round it away
     assert seen == {False: torch.bfloat16, True: torch.float32}
+
+
+def _copy_config(**kw) -> HypernetConfig:
+    return HypernetConfig(n_layers=2, layer_indices=[2, 3], base_hidden_size=8, d_in=12, d_out=8, encoder_type="early_exit",
+                          rank=2, latent_size=16, n_heads=2, head_dim=4, n_kv_heads=1, num_blocks=1, copy_slots=3, **kw)
+
+
+def test_copy_slots_write_the_feature_after_the_attended_position_into_b():
+    torch.manual_seed(0)
+    model = HypernetModel(_copy_config())
+    pointer = model.copy
+    features = torch.randn(1, 5, 8)
+    features[0, :, :4] = 3 * torch.eye(5)[:, :4]  # positions 0-3 tell apart in their first 4 dims
+    mask = torch.tensor([[1, 1, 1, 0, 0]])  # two pad positions; position 2 has no next token
+    with torch.no_grad():
+        pointer.key.weight.copy_(torch.eye(8)[:4].repeat(16, 1)[:64])  # keys: the first 4 feature dims
+        pointer.query.zero_()
+        pointer.query[:, :, :4] = 50 * features[0, 1, :4]  # every slot looks for position 1
+        A, B = pointer(features, mask)
+    assert A.shape == (1, 2, 3, 12) and B.shape == (1, 2, 3, 8)
+    want = pointer.value(features[0, 2]) * pointer.scale[0, 0, 0]  # the feature after position 1
+    assert torch.allclose(B[0, 0, 0], want, atol=1e-4)
+    assert torch.allclose(A.norm(dim=-1), torch.ones(1, 2, 3))
+    with torch.no_grad():
+        pointer.query[:, :, :4] = 50 * features[0, 2, :4]  # position 2 is last: it has no next token
+        _, B_last = pointer(features, mask)
+    assert not torch.allclose(B_last[0, 0, 0], pointer.value(features[0, 3]) * pointer.scale[0, 0, 0], atol=1e-3)
+
+
+def test_copy_slots_extend_each_chunks_rank_and_combine_keeps_one_bias_block():
+    cfg = _copy_config()
+    assert cfg.chunk_rank == 5
+    model = HypernetModel(cfg)
+    features, mask = torch.randn(3, 6, 8), torch.ones(3, 6, dtype=torch.long)
+    A, B = model.generate_loras(features, mask)
+    assert A.shape == (3, 2, 5, 12) and B.shape == (3, 2, 5, 8)
+    cA, cB = model(features, mask, [3])
+    assert cA.shape == (1, 2, 3 * 5 + 2, 12)  # three chunks of rank 5, then the rank-2 bias block
+    assert torch.equal(cA[0, :, 15:], model.bias_A["down_proj"]) and torch.equal(cB[0, :, 5:10], B[1])
+    cA.sum().backward()
+    assert model.copy.query.grad is not None and model.copy.a_out.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="early_exit"):
+        HypernetModel(HypernetConfig(n_layers=2, base_hidden_size=8, d_in=12, d_out=8, copy_slots=2, n_heads=2,
+                                     head_dim=4, n_kv_heads=1, latent_size=16, num_blocks=1))

@@ -205,3 +205,37 @@ def test_calibrated_centring_gives_training_chunks_loras_that_average_to_zero(ti
     assert mean_lora() > 0.5  # stale means: every chunk gets nearly the same LoRA
     trainer.calibrate_centering()
     assert mean_lora() < 0.02 and model.center.momentum == model.center_unit.momentum == 0.02
+
+
+def test_lora_layers_generates_and_ships_loras_for_the_last_layers_only(tiny_base_dir, tmp_path):
+    out = tmp_path / "run"
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(out), train_file=str(HELDOUT), eval_file=str(HELDOUT),
+                      steps=2, save_every=0, eval_every=0, encoder_type="early_exit", early_exit_layer=1, lora_layers=1,
+                      **GEOMETRY)
+    trainer = Trainer(cfg)
+    assert trainer.hcfg.layer_indices == [1] and trainer.encoder.decoder.config.num_hidden_layers == 1
+    with torch.no_grad():
+        A, B = trainer.generate_loras([trainer.task.sample(random.Random(0))])
+    assert A.shape[1] == 1  # (chunks, 1 layer, r, d_in)
+    # the student patches only layer 1 (a LoRA of 1 layer on a 2-layer base is refused otherwise)
+    losses = [trainer.step([trainer.task.sample(random.Random(i)) for i in range(2)], step=1)["task"] for _ in range(2)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    train(cfg, log=lambda m: None)
+    hn = load_hypernet(out)
+    assert hn.config.layer_indices == [1] and hn.config.early_exit_layer == 1
+    adapter = hn.internalize("The special magic number is 1234. " * 30)
+    assert adapter.layer_indices == [1] and adapter.A.shape[0] == 1
+    assert adapter.peft_config()["layers_to_transform"] == [1]
+
+
+def test_lora_layers_out_of_range_and_per_layer_subsets_are_refused(tiny_base_dir, tmp_path):
+    from hypernet.model import HypernetConfig
+
+    cfg = TrainConfig(base_model=str(tiny_base_dir), out_dir=str(tmp_path / "r"), train_file=str(HELDOUT),
+                      encoder_type="early_exit", lora_layers=3, **GEOMETRY)
+    with pytest.raises(ValueError, match="lora_layers must be between 0"):
+        Trainer(cfg)
+    with pytest.raises(ValueError, match="needs a LoRA on every layer"):
+        HypernetConfig(n_layers=1, layer_indices=[1], base_hidden_size=32, d_in=64, d_out=32)
+    with pytest.raises(ValueError, match="distinct layers in order"):
+        HypernetConfig(n_layers=2, layer_indices=[1, 0], base_hidden_size=32, d_in=64, d_out=32, encoder_type="early_exit")
