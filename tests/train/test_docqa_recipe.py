@@ -154,7 +154,9 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     hn = load_hypernet(out / "hypernet", base_model=SMOLLM2_BASE)
     assert hn.max_chunk_tokens == 512  # the chunk size it was trained with, not the 8k window
     adapter = hn.internalize(PAGE * 12)
-    assert adapter.n_chunks >= 2 and adapter.rank == 8 * (adapter.n_chunks + 1)
+    # rank 8 from the head and 8 copy slots per chunk, then the rank-8 bias block; the last 10 layers
+    assert adapter.n_chunks >= 2 and adapter.rank == 16 * adapter.n_chunks + 8
+    assert adapter.layer_indices == list(range(20, 30)) and hn.config.early_exit_layer == 7
     logs.clear()
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
     assert sum("skipped" in m for m in logs) == 5, logs  # data, copy stage, teacher, stage 2, publish
