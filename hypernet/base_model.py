@@ -76,9 +76,10 @@ def check_compatible(config: HypernetConfig, base_config: dict, base_name: str, 
     if config.layer_to_layer:  # one activation stream per base layer
         layers_ok = layers_ok and config.n_layers == have[0]
     if not layers_ok or have[1] != want[1] or have[2] != want[2] or config.d_out != have[1]:
+        layers = want[0] if config.layer_to_layer else f"at least {max(config.layer_indices) + 1}"
         raise BaseModelMismatchError(
             f"The hypernetwork {checkpoint_name} was trained for {recorded or 'another model'} "
-            f"({want[0] if config.layer_to_layer else f'at least {max(config.layer_indices) + 1}'} layers, hidden {want[1]}, intermediate {want[2]}) but the base model {base_name} has "
+            f"({layers} layers, hidden {want[1]}, intermediate {want[2]}) but the base model {base_name} has "
             f"{have[0]} layers, hidden {have[1]}, intermediate {have[2]}: use the base model it was trained for."
         )
 

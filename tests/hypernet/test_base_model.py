@@ -45,3 +45,15 @@ def test_fingerprint_tracks_structure_not_location(tmp_path):
     c = save_tiny_base(tmp_path / "c", "llama", layers=5)
     assert base_fingerprint(a) == base_fingerprint(b) == base_fingerprint(tmp_path / "a_copy")
     assert base_fingerprint(a) != base_fingerprint(c)
+
+
+def test_a_hypernet_for_the_last_layers_fits_any_base_that_deep_with_its_sizes():
+    from hypernet.base_model import check_compatible
+    from hypernet.model import HypernetConfig
+
+    cfg = HypernetConfig(n_layers=2, layer_indices=[2, 3], base_hidden_size=64, d_in=128, d_out=64,
+                         encoder_type="early_exit", early_exit_layer=1)
+    sizes = {"hidden_size": 64, "intermediate_size": 128}
+    check_compatible(cfg, {"num_hidden_layers": 4, **sizes}, "four", "hn", "four")  # 2 LoRA layers of 4: fine
+    with pytest.raises(BaseModelMismatchError, match=r"\(at least 4 layers, hidden 64.*has 3 layers"):
+        check_compatible(cfg, {"num_hidden_layers": 3, **sizes}, "three", "hn", "four")
