@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -144,8 +145,9 @@ def run(args) -> list[dict]:
 
     short = collect(heldout=True, limit=args.short, seed=args.seed, min_chars=600, max_chars=1800)
     long = collect(heldout=True, limit=args.long, seed=args.seed + 1, min_chars=8500, max_chars=16000)
-    os.environ["DOCLORA_HOME"] = tempfile.mkdtemp(prefix="doclora-docqa-")
-    app = DocLoRA(model=args.pair, settings=Settings(temperature=0.0, max_tokens=args.max_tokens, n_ctx=8192))
+    os.environ["DOCLORA_HOME"] = tempfile.mkdtemp(prefix="doclora-docqa-")  # removed at the end
+    app = DocLoRA(model=args.pair, settings=Settings(temperature=0.0, max_tokens=args.max_tokens, n_ctx=8192,
+                                                     max_adapter_rank=args.max_rank or None))
     teacher = Teacher(app.pair.base_dir) if "cd" in args.methods else None
     rows, work = [], Path(os.environ["DOCLORA_HOME"])
     for length, pages in (("one chunk", short), ("4+ chunks", long)):
@@ -200,6 +202,7 @@ def run(args) -> list[dict]:
                 tmp.write_text(json.dumps(rows, indent=1))
                 os.replace(tmp, args.json)
     app.close()
+    shutil.rmtree(work, ignore_errors=True)
     return rows
 
 
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-unnamed", dest="unnamed", action="store_false",
                    help="leave out the questions that do not name the page (its command's name, what it does)")
     p.add_argument("--max-tokens", type=int, default=40)
+    p.add_argument("--max-rank", type=int, default=64, help="adapters above this rank are compressed (0: never)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", default=None, help="also write every answer here (after each document)")
