@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -136,6 +137,7 @@ def main() -> None:
                  f"p50 {pct(ttft, .5) * 1000:.1f} ms, p95 {pct(ttft, .95) * 1000:.1f} ms"))
     rows.append(("whole answer", f"p50 {pct(totals, .5) * 1000:.1f} ms; needle found {correct}/10"))
     app.close()
+    shutil.rmtree(home, ignore_errors=True)
 
     width = max(len(r[0]) for r in rows)
     print(f"DocLoRA app benchmark: model pair {app.pair.name}, device {engine.device}")
