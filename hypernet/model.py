@@ -56,6 +56,8 @@ class HypernetConfig:
             raise ValueError(f"layer_indices must name n_layers={self.n_layers} distinct layers in order, got {self.layer_indices}")
         if self.layer_to_layer and self.layer_indices != list(range(self.n_layers)):
             raise ValueError("per_layer_activations reads every layer's activations: it needs a LoRA on every layer")
+        if self.layer_to_layer and self.copy_slots:
+            raise ValueError("copy_slots reads one feature stream per chunk: use encoder_type='early_exit'")
         if self.early_exit_layer is None and self.encoder_type == "early_exit":
             self.early_exit_layer = max(1, self.n_layers // 4)
 
@@ -343,8 +345,6 @@ class HypernetModel(nn.Module):
             self.center_unit = LatentCentering((L, 1, r, cfg.latent_size))  # and after it
         self.head = PerLayerLinear(L, cfg.latent_size, cfg.d_in + cfg.d_out, bias=False)
         if cfg.copy_slots:
-            if cfg.layer_to_layer:
-                raise ValueError("copy_slots reads one feature stream per chunk: use encoder_type='early_exit'")
             self.copy = CopyPointer(cfg)
         self.scaler_A = nn.ParameterDict({m: nn.Parameter(torch.ones(1, L, r, 1))})
         self.scaler_B = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, L, r, 1))})
