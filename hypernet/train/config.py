@@ -58,6 +58,8 @@ class TrainConfig:
     #                               last 20 steps is below this (one chunk per context and no L1 until
     #                               the cap reaches half of max_chunk_tokens)
     name_share: float = 0.4  # rename: share of questions that ask for the command's (new) name
+    pair_share: float = 0.0  # rename: share of contexts that are two renamed pages composed, asked about one
+    #                          by its (new) name (as a selection of two documents is asked)
     top_k: int = 16  # distillation: teacher probabilities kept per position
     context_weight: float = 0.0  # distill: share of each context's loss moved onto the response tokens the
     #                              document decides (weight by how far the base without the document is

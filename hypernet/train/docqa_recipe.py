@@ -6,6 +6,9 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
 2. copy stage (when the recipe has one): the hypernetwork first learns to carry a page at all, on
    pages renamed to a made-up command on every draw (``renamed``, plain cross-entropy on gold
    answers) -> ``work/copy``; the distillation stage starts from it;
+2b. long stage (when the recipe has one): the copy stage's hypernetwork fine-tuned the same way on
+   long pages cut into chunks of the app's size, mixed with short ones (``work/pages-long.jsonl``)
+   -> ``work/long``: every chunk's LoRA is summed, so each must answer only for what it holds;
 3. teacher: the base model with the page in its prompt answers every question once
    (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
 4. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
@@ -19,7 +22,7 @@ import json
 import os
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,7 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import TrainConfig
 from .stages import Stages
-from .manpages import UNNAMED_QUESTIONS, collect, write_pages
+from .manpages import UNNAMED_QUESTIONS, collect, read_pages, write_pages
 
 SUMMARY_QUESTION = "Summarize the document in one sentence."
 @dataclass
@@ -44,6 +47,11 @@ class DocQARecipe:
     stage2: dict = field(default_factory=dict)  # TrainConfig overrides
     copy_stage: dict = field(default_factory=dict)  # overrides of stage2 for the copy stage ({}: none)
     distill: bool = True  # run the distillation stage (else the copy stage's hypernetwork is published)
+    long_stage: dict = field(default_factory=dict)  # overrides of the copy stage for the long stage ({}: none)
+    long_pages: int = 300  # long training pages (long_min_chars..long_max_chars) for the long stage
+    long_min_chars: int = 2200
+    long_max_chars: int = 16000
+    long_short_share: float = 0.4  # share of the long stage's pages that are short ones (one chunk, as before)
 
 
 def build_records(pages, rng: random.Random, options_per_page: int, summary_fraction: float,
@@ -108,6 +116,16 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
                    top_k=recipe.stage2.get("top_k", 16), batch_size=recipe.teacher_batch, log=log)
         (work / "teacher.done").write_text("ok\n")
 
+    def long_data() -> None:
+        long = collect(heldout=False, limit=recipe.long_pages, seed=seed + 1, min_chars=recipe.long_min_chars,
+                       max_chars=recipe.long_max_chars)
+        short = read_pages(work / "pages.jsonl")
+        n_short = round(len(long) * recipe.long_short_share / max(1e-9, 1 - recipe.long_short_share))
+        mixed = long + random.Random(seed).sample(short, min(n_short, len(short)))
+        random.Random(seed).shuffle(mixed)
+        write_pages(mixed, work / "pages-long.jsonl")
+        log(f"[{name}] long data: {len(long)} long pages, {len(mixed) - len(long)} short ones")
+
     stage("data", work / "train.jsonl", data)
     trained = work / "hypernet"
     if recipe.copy_stage:
@@ -116,6 +134,15 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
                                eval_file=str(work / "pages.jsonl"), base_record="../base", seed=seed, **overrides)
         stage("copy stage (renamed pages)", work / "copy" / "model.safetensors", lambda: train(copy_cfg, log=log))
         trained = work / "copy"
+        if recipe.long_stage:
+            stage("long data", work / "pages-long.jsonl", long_data)
+            long_cfg = TrainConfig(**{**asdict(copy_cfg), "out_dir": str(work / "long"),
+                                      "train_file": str(work / "pages-long.jsonl"),
+                                      "eval_file": str(work / "pages-long.jsonl"), "init_from": str(work / "copy"),
+                                      **recipe.long_stage})
+            stage("long stage (long renamed pages)", work / "long" / "model.safetensors",
+                  lambda: train(long_cfg, log=log))
+            trained = work / "long"
     if recipe.distill:
         stage("teacher", work / "teacher.done", teacher)
         # The eval is on training documents: not a held-out score, but the check that each LoRA carries

@@ -174,9 +174,10 @@ class Trainer:
                                         cfg.min_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences)
             return make(cfg.train_file), (make(cfg.eval_file) if cfg.eval_file else None)
         if cfg.objective == "rename":  # the eval asks every page its (new) command's name
-            make = lambda f, share: RenamedPagesTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
-                                                     cfg.snap_to_sentences, share, cfg.curriculum_kinds)
-            return make(cfg.train_file, cfg.name_share), (make(cfg.eval_file, 1.0) if cfg.eval_file else None)
+            make = lambda f, share, pairs: RenamedPagesTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
+                                                            cfg.snap_to_sentences, share, cfg.curriculum_kinds, pairs)
+            return (make(cfg.train_file, cfg.name_share, cfg.pair_share),
+                    make(cfg.eval_file, 1.0, 0.0) if cfg.eval_file else None)
         make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t,  # noqa: E731
                                       cfg.curriculum_kinds)
         return (make(cfg.train_file, cfg.teacher_file),

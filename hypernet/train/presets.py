@@ -109,15 +109,24 @@ _SMOLLM2_STAGE2 = dict(
 # to whole pages and every kind of question.
 _SMOLLM2_COPY = dict(name_share=0.5, steps=900, curriculum_hold=400, curriculum_steps=400,
                      curriculum_kinds=["name", "about"], batch_size=16, lr=1e-3, eval_every=100, eval_docs=16)
+# The long stage: the copy stage saw pages of at most 2200 characters, and on long documents (4-8
+# chunks of 512 tokens, each chunk's LoRA summed) its adapters answered no better than none, even with
+# only the answer's own chunk (F1 0.06 on 6 held-out long pages). So the copy task goes on over long
+# training pages cut as the app cuts them, mixed with short ones, at a fine-tune's learning rate.
+_SMOLLM2_LONG = dict(steps=420, batch_size=8, lr=3e-4, warmup=10, curriculum_hold=0, curriculum_steps=0,
+                     name_share=0.25, pair_share=0.25, eval_every=70, eval_docs=8, save_every=20)
 DOCQA_PRESETS: dict[str, DocQARecipe] = {
     # Distillation is off: its teacher pass costs an hour on this CPU, and no distillation run has yet
     # given a LoRA that carries its page (DocQARecipe.distill; the runs are in the README).
-    "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, distill=False),
+    "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, long_stage=_SMOLLM2_LONG,
+                                distill=False),
     # Seconds-scale end-to-end check of the recipe (few pages, two steps); not a usable pair.
     "smollm2-smoke": DocQARecipe(pages=4, max_chars=1500, teacher_tokens=4, teacher_batch=4, stage2={
         **_SMOLLM2_STAGE2, "latent_size": 16, "n_heads": 2, "head_dim": 8, "n_kv_heads": 1, "num_blocks": 1,
         "n_latent_queries": 4, "batch_size": 2, "steps": 2, "save_every": 0, "eval_every": 2, "eval_docs": 2,
-        "progress": False}, copy_stage={"steps": 2, "eval_every": 2, "eval_docs": 2}),
+        "progress": False}, copy_stage={"steps": 2, "eval_every": 2, "eval_docs": 2},
+        long_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2}, long_pages=2,
+        long_max_chars=4000),
 }
 
 

@@ -14,7 +14,9 @@ import re
 from pathlib import Path
 
 from .data import Example, affix_tokens, chat_prompt, context_chunks, response_ids
-from .manpages import ManPage, read_pages, unnamed_questions
+from .manpages import UNNAMED_QUESTIONS, ManPage, read_pages, unnamed_questions
+
+UNNAMED_KINDS = tuple(UNNAMED_QUESTIONS)  # questions about "this manual page": ambiguous over two pages
 
 _ONSETS = ["b", "br", "d", "dr", "f", "fl", "g", "gr", "k", "kl", "l", "m", "n", "p", "pl", "qu", "r", "s",
            "sk", "sn", "t", "tr", "v", "w", "z", "zh"]
@@ -60,22 +62,24 @@ class RenamedPagesTask:
 
     def __init__(self, tokenizer, pages_file: str | Path, max_chunk_tokens: int, chunk_probs: list[float],
                  snap_to_sentences: bool = False, name_share: float = 0.4,
-                 opening_kinds: list[str] | tuple[str, ...] = ("name", "about", "what")):
+                 opening_kinds: list[str] | tuple[str, ...] = ("name", "about", "what"), pair_share: float = 0.0):
         self.tok, self.max_chunk, self.probs, self.snap = tokenizer, max_chunk_tokens, chunk_probs, snap_to_sentences
         self.pages = [p for p in read_pages(Path(pages_file)) if unnamed_questions(p.text)]
         if not self.pages:
             raise ValueError(f"{pages_file} holds no manual page with a NAME line")
         self.spellings = {p.name: _names(p, unnamed_questions(p.text)[0].answer) for p in self.pages}
-        self.name_share, self.opening_kinds = name_share, tuple(opening_kinds)
+        self.name_share, self.opening_kinds, self.pair_share = name_share, tuple(opening_kinds), pair_share
         self.affix = affix_tokens(tokenizer)
 
     def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
         """A page under a fresh name with one question; below ``max_chunk_tokens``, ``max_chunk`` caps the
         context (curriculum): the page's first ``max_chunk`` tokens, asked a question its NAME line answers."""
+        opening = max_chunk is not None and max_chunk < self.max_chunk
+        if not opening and not single and len(self.pages) > 1 and rng.random() < self.pair_share:
+            return self._pair(rng)
         page, new = rng.choice(self.pages), made_up_name(rng)
         qas = renamed_qas(page, new)
         text = rename(page.text, self.spellings[page.name], new)
-        opening = max_chunk is not None and max_chunk < self.max_chunk
         if opening:
             qas = [q for q in qas if q[0] in self.opening_kinds]
         named = [q for q in qas if q[0] == "name"]
@@ -83,3 +87,19 @@ class RenamedPagesTask:
         chunks = context_chunks(self.tok, text, rng, self.max_chunk, self.probs, self.affix, self.snap, max_chunk, single)
         return Example(chunks, chat_prompt(self.tok, question), response_ids(self.tok, question, answer),
                        chat_prompt(self.tok, f"{text}\n\n{question}"))
+
+    def _pair(self, rng: random.Random) -> Example:
+        """Two renamed pages as two documents composed (the chunks of each, one after the other) and a
+        question that names one of them: the summed LoRA must answer for the page the question names."""
+        pages = rng.sample(self.pages, 2)
+        texts, named = [], []
+        for page in pages:
+            new = made_up_name(rng)
+            texts.append(rename(page.text, self.spellings[page.name], new))
+            named.append([q for q in renamed_qas(page, new) if q[0] not in UNNAMED_KINDS])
+        target = rng.randrange(2)  # every page with a NAME line has its "what" question
+        _, question, answer = rng.choice(named[target])
+        chunks = [c for text in texts for c in context_chunks(self.tok, text, rng, self.max_chunk, self.probs,
+                                                              self.affix, self.snap)]
+        return Example(chunks, chat_prompt(self.tok, question), response_ids(self.tok, question, answer),
+                       chat_prompt(self.tok, f"{texts[0]}\n\n{texts[1]}\n\n{question}"))

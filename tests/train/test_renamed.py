@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import torch
@@ -95,3 +96,30 @@ def test_the_rename_objective_trains_and_counts_recalled_names(tiny_base_dir, pa
     replies = {tuple(ex.prompt + ex.response): (f"It is {n}." if i % 2 else "gadgets") for i, (ex, n) in enumerate(zip(evals, names))}
     trainer._greedy_reply = lambda ex, max_tokens: replies[tuple(ex.prompt + ex.response)]
     assert trainer.answer_accuracy(4, seed=3) == 0.5
+
+
+OTHER = PAGE.replace("frobnicate", "quuxify").replace("FROBNICATE", "QUUXIFY").replace(
+    "turn widgets into gadgets", "fold gadgets back into widgets").replace("Ada Lovelace", "Grace Hopper")
+
+
+def test_a_pair_draw_composes_two_renamed_pages_and_names_the_one_it_asks_about(tmp_path):
+    tok = AutoTokenizer.from_pretrained(assets_dir() / "smollm2-135m" / "base")
+    pages = [ManPage("frobnicate", "", PAGE, questions(PAGE)), ManPage("quuxify", "", OTHER, questions(OTHER))]
+    task = RenamedPagesTask(tok, write_pages(pages, tmp_path / "pages.jsonl"), max_chunk_tokens=512,
+                            chunk_probs=[1.0], name_share=0.5, pair_share=1.0)
+    rng = random.Random(2)
+    targets = set()
+    for _ in range(20):
+        ex = task.sample(rng)
+        docs = [tok.decode(c) for c in ex.chunks]
+        asked, answer = tok.decode(ex.prompt), tok.decode(ex.response, skip_special_tokens=True).strip()
+        assert len(docs) == 2 and "turn widgets" in "".join(docs) and "fold gadgets" in "".join(docs)
+        assert "this manual page" not in asked  # never a question that two pages make ambiguous
+        # the question names one page by its new name, and the answer is that page's
+        m = re.search(r"What does (?:the \S+ option of )?(\S+) do\?|Who wrote (\S+)\?", asked)
+        (own,) = [d for d in docs if f"{m.group(1) or m.group(2)} - " in d]
+        assert answer.split()[0].rstrip(";.") in own
+        targets.add("widgets into gadgets" in own)
+    assert targets == {True, False}  # either page is asked about
+    # openings (the curriculum) and single-chunk draws stay single pages
+    assert len(task.sample(rng, max_chunk=48).chunks) == 1 and len(task.sample(rng, single=True).chunks) == 1
