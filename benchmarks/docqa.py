@@ -43,9 +43,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks._machine import machine  # noqa: E402
-from hypernet.train.manpages import collect, unnamed_questions  # noqa: E402
+from hypernet.train.manpages import UNNAMED_QUESTIONS, collect, unnamed_questions  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
+UNNAMED = set(UNNAMED_QUESTIONS)  # question kinds that do not name the page
 METHODS = ("d2l", "prompt", "none", "cd", "retrieval", "compose", "other")
 KV_BYTES_PER_TOKEN = 30 * 3 * 64 * 2 * 2  # SmolLM2-135M: layers x KV heads x head dim x (K, V) x f16 bytes
 CD_QUESTIONS = ("Summarize the document in one sentence.", "What is this document about?",
@@ -237,12 +238,16 @@ def report(rows: list[dict], kv_bytes_per_token: int) -> str:
             closed = (f1["d2l"] - f1["none"]) / (f1["prompt"] - f1["none"])
             vs_other = f" (F1 {f1['d2l'] - f1['other']:+.3f} against another document's adapter)" if "other" in f1 else ""
             out.append(f"- {length}: D2L closes {closed:.0%} of the F1 gap between no context and in prompt{vs_other}")
-        if {"d2l", "other"} <= f1.keys() and (sel := [r for r in rows if r["length"] == length and r["method"] == "compose"]):
-            # a selection of two documents asked both documents' questions: one document's adapter alone
-            # answers its own questions (d2l) and the other's (other), so a single one scores their mean
-            single = (f1["d2l"] + f1["other"]) / 2
-            out.append(f"- {length}: two documents composed F1 {statistics.mean(r['f1'] for r in sel):.3f} "
-                       f"against {single:.3f} for one of them alone on both documents' questions")
+        # a selection of two documents asked both documents' questions: one document's adapter alone answers
+        # its own questions (d2l) and the other's (other), so a single one scores their mean. Only questions
+        # that name their command: "the command this manual page describes" is ambiguous over two pages.
+        named = {m: [r["f1"] for r in rows if r["length"] == length and r["method"] == m and r["kind"] not in UNNAMED]
+                 for m in ("d2l", "other", "compose")}
+        if all(named.values()):
+            single = (statistics.mean(named["d2l"]) + statistics.mean(named["other"])) / 2
+            out.append(f"- {length}: two documents composed F1 {statistics.mean(named['compose']):.3f} against "
+                       f"{single:.3f} for one of them alone on both documents' questions "
+                       f"({len(named['compose'])} questions that name their command)")
     return "\n".join(out)
 
 
