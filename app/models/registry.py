@@ -8,8 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 
 REGISTRY_FILE = Path(__file__).with_name("pairs.json")
-DEMO_PAIR = "tiny-needle"  # the demo pair in assets/ (needles only); active when none is chosen
-SMOLLM2 = "smollm2-135m"  # the real-language pair in assets/ (built by `make setup`)
+DEMO_PAIR = "tiny-needle"  # the demo pair in assets/ (needles only); the default until `make setup` built SMOLLM2
+SMOLLM2 = "smollm2-135m"  # the real-language pair in assets/ (built by `make setup`); the default once built
 BUNDLED_NAMES = (DEMO_PAIR, SMOLLM2)
 QUANTS = ("Q4_K_M", "Q8_0", "F16")
 

@@ -80,3 +80,17 @@ def test_remove_keeps_user_files_and_never_removes_the_bundled_pair(library, tmp
     assert "mine" not in {p.name for p in list_pairs(library)}
     assert (tmp_path / "mine" / "m.gguf").exists()  # the user's own files stay
     assert active_pair(library).name == "tiny-needle"
+
+
+def test_a_library_that_chose_no_pair_opens_on_the_bundled_smollm2_pair_once_built(library, tmp_path, monkeypatch):
+    monkeypatch.delenv("DOCLORA_DEFAULT_MODEL")  # the suite pins the demo pair; this is the product's default
+    assert get_pair(library, "smollm2-135m").installed  # make setup built it
+    assert active_pair(library).name == "smollm2-135m"
+    assert [p.name for p in list_pairs(library) if p.active] == ["smollm2-135m"]
+    use_pair(library, "tiny-needle")  # choosing the demo pair is remembered, not taken as "none"
+    assert active_pair(library).name == "tiny-needle"
+    use_pair(library, "smollm2-135m")
+    assert active_pair(library).name == "smollm2-135m"
+    library.set_active_pair(None)
+    monkeypatch.setattr("app.models.catalog.smollm2_dir", lambda: tmp_path / "not-built")
+    assert active_pair(library).name == "tiny-needle"  # before make setup built it: the demo pair
