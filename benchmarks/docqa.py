@@ -46,7 +46,6 @@ from benchmarks._machine import machine  # noqa: E402
 from hypernet.train.manpages import UNNAMED_QUESTIONS, collect, unnamed_questions  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
-UNNAMED = set(UNNAMED_QUESTIONS)  # question kinds that do not name the page
 METHODS = ("d2l", "prompt", "none", "cd", "retrieval", "compose", "other")
 KV_BYTES_PER_TOKEN = 30 * 3 * 64 * 2 * 2  # SmolLM2-135M: layers x KV heads x head dim x (K, V) x f16 bytes
 CD_QUESTIONS = ("Summarize the document in one sentence.", "What is this document about?",
@@ -241,7 +240,8 @@ def report(rows: list[dict], kv_bytes_per_token: int) -> str:
         # a selection of two documents asked both documents' questions: one document's adapter alone answers
         # its own questions (d2l) and the other's (other), so a single one scores their mean. Only questions
         # that name their command: "the command this manual page describes" is ambiguous over two pages.
-        named = {m: [r["f1"] for r in rows if r["length"] == length and r["method"] == m and r["kind"] not in UNNAMED]
+        named = {m: [r["f1"] for r in rows
+                     if r["length"] == length and r["method"] == m and r["kind"] not in UNNAMED_QUESTIONS]
                  for m in ("d2l", "other", "compose")}
         if all(named.values()):
             single = (statistics.mean(named["d2l"]) + statistics.mean(named["other"])) / 2

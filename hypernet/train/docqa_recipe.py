@@ -22,7 +22,7 @@ import json
 import os
 import random
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -136,10 +136,9 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         trained = work / "copy"
         if recipe.long_stage:
             stage("long data", work / "pages-long.jsonl", long_data)
-            long_cfg = TrainConfig(**{**asdict(copy_cfg), "out_dir": str(work / "long"),
-                                      "train_file": str(work / "pages-long.jsonl"),
-                                      "eval_file": str(work / "pages-long.jsonl"), "init_from": str(work / "copy"),
-                                      **recipe.long_stage})
+            long_cfg = replace(copy_cfg, out_dir=str(work / "long"), train_file=str(work / "pages-long.jsonl"),
+                               eval_file=str(work / "pages-long.jsonl"), init_from=str(work / "copy"),
+                               **recipe.long_stage)
             stage("long stage (long renamed pages)", work / "long" / "model.safetensors",
                   lambda: train(long_cfg, log=log))
             trained = work / "long"

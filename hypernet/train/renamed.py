@@ -16,8 +16,6 @@ from pathlib import Path
 from .data import Example, affix_tokens, chat_prompt, context_chunks, response_ids
 from .manpages import UNNAMED_QUESTIONS, ManPage, read_pages, unnamed_questions
 
-UNNAMED_KINDS = tuple(UNNAMED_QUESTIONS)  # questions about "this manual page": ambiguous over two pages
-
 _ONSETS = ["b", "br", "d", "dr", "f", "fl", "g", "gr", "k", "kl", "l", "m", "n", "p", "pl", "qu", "r", "s",
            "sk", "sn", "t", "tr", "v", "w", "z", "zh"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ou", "y"]
@@ -85,21 +83,23 @@ class RenamedPagesTask:
         named = [q for q in qas if q[0] == "name"]
         kind, question, answer = named[0] if named and rng.random() < self.name_share else rng.choice(qas)
         chunks = context_chunks(self.tok, text, rng, self.max_chunk, self.probs, self.affix, self.snap, max_chunk, single)
-        return Example(chunks, chat_prompt(self.tok, question), response_ids(self.tok, question, answer),
-                       chat_prompt(self.tok, f"{text}\n\n{question}"))
+        return self._example(chunks, question, answer, text)
 
     def _pair(self, rng: random.Random) -> Example:
         """Two renamed pages as two documents composed (the chunks of each, one after the other) and a
         question that names one of them: the summed LoRA must answer for the page the question names."""
         pages = rng.sample(self.pages, 2)
-        texts, named = [], []
-        for page in pages:
-            new = made_up_name(rng)
-            texts.append(rename(page.text, self.spellings[page.name], new))
-            named.append([q for q in renamed_qas(page, new) if q[0] not in UNNAMED_KINDS])
+        names = [made_up_name(rng) for _ in pages]
+        texts = [rename(p.text, self.spellings[p.name], new) for p, new in zip(pages, names)]
         target = rng.randrange(2)  # every page with a NAME line has its "what" question
-        _, question, answer = rng.choice(named[target])
+        # questions about "this manual page" are ambiguous over two pages
+        named = [q for q in renamed_qas(pages[target], names[target]) if q[0] not in UNNAMED_QUESTIONS]
+        _, question, answer = rng.choice(named)
         chunks = [c for text in texts for c in context_chunks(self.tok, text, rng, self.max_chunk, self.probs,
                                                               self.affix, self.snap)]
+        return self._example(chunks, question, answer, "\n\n".join(texts))
+
+    def _example(self, chunks: list[list[int]], question: str, answer: str, context: str) -> Example:
+        """The student sees ``chunks`` (as LoRAs) and the question; the teacher reads ``context`` in its prompt."""
         return Example(chunks, chat_prompt(self.tok, question), response_ids(self.tok, question, answer),
-                       chat_prompt(self.tok, f"{texts[0]}\n\n{texts[1]}\n\n{question}"))
+                       chat_prompt(self.tok, f"{context}\n\n{question}"))
