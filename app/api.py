@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app import exports
-from app.compose import composed_file
+from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
 from app.errors import FOREIGN_ERRORS, DocLoRAError, DocumentNotReadyError, translated
 from app.jobs import JobQueue
@@ -289,14 +289,17 @@ class DocLoRA:
 
     def _stream_several(self, docs: list[Document], question: str,
                         stop: StopFlag) -> Iterator[Answer]:
-        """Answer under the composition of several documents' adapters; sources from each,
-        labelled with its title."""
-        for doc in docs:
-            self._adapter_file(doc)  # raises for a document that is not ready
+        """Answer under the composition of several documents' adapters (those the question
+        points to, with ``compose_focus``); sources from each, labelled with its title."""
+        files = {doc.id: self._adapter_file(doc) for doc in docs}  # raises for one not ready
         ids = [d.id for d in docs]
+        used = docs
+        if self.settings.compose_focus:
+            kept = set(focus(self.library.relevance(ids, question)))
+            used = [d for d in docs if d.id in kept]
         with self._lock:
-            adapter_file = str(composed_file([d.adapter for d in docs],
-                                             self.settings.max_composed_rank, self.pair.gguf))
+            adapter_file = files[used[0].id] if len(used) == 1 else str(
+                composed_file([d.adapter for d in used], self.settings.max_composed_rank, self.pair.gguf))
         text = ""
         for piece in self.engine.generate(build_messages([], question), adapter_file, stop=stop):
             grown = (text + piece).lstrip()

@@ -6,6 +6,11 @@ document fails at 8 documents on the demo pair), compressed to ``max_rank`` by t
 truncated SVD when the total rank is above it, and written as a GGUF under
 ``adapters/composed/``. The file name lists the member adapter ids, so removing a document
 removes the compositions it belongs to (``forget``).
+
+A question whose words point to only some of the selected documents is answered under those
+documents' adapters alone (``focus``): summed updates interfere, and on the real pair two
+documents composed answer a question about one of them worse than its own adapter does
+(benchmarks/docqa.py).
 """
 
 from __future__ import annotations
@@ -17,6 +22,18 @@ from app.paths import adapters_dir
 from app.records import Adapter
 
 FOLDER = "composed"
+# A document stays in focus when its best page matches the question at least this share as well
+# as the best-matching document's does.
+FOCUS_SHARE = 0.5
+
+
+def focus(scores: dict[int, float]) -> list[int]:
+    """The documents a question is about, from their relevance (``Library.relevance``): those
+    scoring at least FOCUS_SHARE of the best; all of them when no page matches."""
+    best = max(scores.values(), default=0.0)
+    if best <= 0.0:
+        return list(scores)
+    return [doc_id for doc_id, score in scores.items() if score >= FOCUS_SHARE * best]
 
 
 def composed_dir() -> Path:

@@ -288,6 +288,22 @@ class Library(CollectionTables, PairTable, SettingsTable):
             rows = self.db.execute(sql, [ranked, doc_id, asked, limit]).fetchall()
         return [Source(page=page, snippet=" ".join(snippet.split())) for page, snippet in rows]
 
+    def relevance(self, doc_ids: list[int], question: str) -> dict[int, float]:
+        """How well the best page of each document matches the question's words: minus its
+        FTS5 bm25 score (higher is better; 0.0 where no page matches)."""
+        scores = dict.fromkeys(doc_ids, 0.0)
+        asked = _fts_any(question)
+        if not asked or not doc_ids:
+            return scores
+        marks = ", ".join("?" * len(doc_ids))
+        sql = f"""SELECT pages.document_id, -bm25(pages_fts)
+                  FROM pages_fts JOIN pages ON pages.id = pages_fts.rowid
+                  WHERE pages_fts MATCH ? AND pages.document_id IN ({marks})"""
+        with self._lock:  # bm25() cannot sit under an aggregate: the best page is taken here
+            for doc_id, score in self.db.execute(sql, [asked, *doc_ids]).fetchall():
+                scores[doc_id] = max(scores[doc_id], float(score))
+        return scores
+
     # -- chats -----------------------------------------------------------------------------
 
     def _chat_id(self, doc_id: int | None, create: bool) -> int | None:

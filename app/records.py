@@ -220,6 +220,10 @@ class Settings(_Row):
     # Chatting with several documents: above this total rank their adapters are composed into
     # one temporary adapter compressed to this rank (exact truncated SVD; app.compose).
     max_composed_rank: int = 128
+    # Chatting with several documents: a question whose words point to only some of them (FTS5
+    # bm25, app.compose.focus) is answered under those documents' adapters alone; False: always
+    # under all of them.
+    compose_focus: bool = True
     # Internalize with the context encoder under bf16 autocast on CPUs with native bf16
     # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.
     cpu_bf16: bool = True

@@ -76,6 +76,7 @@ RULES: dict[str, Rule] = {  # in the order of the Settings fields (a test checks
     "max_pages": Rule(int, low=1),
     "max_adapter_rank": Rule(int, low=1, none="adapters stay uncompressed"),
     "max_composed_rank": Rule(int, low=1),
+    "compose_focus": Rule(bool),
     "cpu_bf16": Rule(bool),
     "llama_extra_bufts": Rule(str, choices=MODES),
 }

@@ -12,8 +12,10 @@ product's chat engine (greedy, at most --max-tokens tokens). Methods:
              prompt) to generated questions about the document (not the test questions), with the
              same top-k loss as the hypernetwork; then answered like d2l
   retrieval  the passages sharing most words with the question in the prompt
-  compose    two documents selected at once (this one and the next of its length): both adapters
-             composed as the app composes a selection (issue 18)
+  compose    two documents selected at once (this one and the next of its length), answered as the
+             app answers a selection: under the adapters of the documents the question points to
+             (compose_focus; issue 18)
+  sum        the same selection under both adapters composed, whatever the question
   other      the next document's adapter alone (the answer is not in it)
 Columns: token F1 against the gold answer, F1 agreement with the in-prompt answer, update latency
 (document -> ready adapter or index), median time to first token of a document's first question
@@ -42,11 +44,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from app.records import Settings  # noqa: E402
 from benchmarks._machine import machine  # noqa: E402
 from hypernet.train.manpages import UNNAMED_QUESTIONS, collect, unnamed_questions  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
-METHODS = ("d2l", "prompt", "none", "cd", "retrieval", "compose", "other")
+METHODS = ("d2l", "prompt", "none", "cd", "retrieval", "compose", "sum", "other")
 KV_BYTES_PER_TOKEN = 30 * 3 * 64 * 2 * 2  # SmolLM2-135M: layers x KV heads x head dim x (K, V) x f16 bytes
 CD_QUESTIONS = ("Summarize the document in one sentence.", "What is this document about?",
                 "What are the main options described in the document?", "Who is the document for?")
@@ -141,14 +144,14 @@ def answer_with(app, adapter_file: str, question: str) -> tuple[str, float, int]
 def run(args) -> list[dict]:
     """Every method on every document; one row per (document, question, method)."""
     from app.api import DocLoRA
-    from app.records import Settings
     from converters import adapter_to_gguf
 
     short = collect(heldout=True, limit=args.short, seed=args.seed, min_chars=600, max_chars=1800)
     long = collect(heldout=True, limit=args.long, seed=args.seed + 1, min_chars=8500, max_chars=16000)
     os.environ["DOCLORA_HOME"] = tempfile.mkdtemp(prefix="doclora-docqa-")  # removed at the end
     app = DocLoRA(model=args.pair, settings=Settings(temperature=0.0, max_tokens=args.max_tokens, n_ctx=8192,
-                                                     max_adapter_rank=args.max_rank or None))
+                                                     max_adapter_rank=args.max_rank or None,
+                                                     max_composed_rank=args.max_composed_rank or 2**20))
     teacher = Teacher(app.pair.base_dir) if "cd" in args.methods else None
     rows, work = [], Path(os.environ["DOCLORA_HOME"])
     for length, pages in (("one chunk", short), ("4+ chunks", long)):
@@ -185,7 +188,8 @@ def run(args) -> list[dict]:
                         t0 = time.perf_counter()
                         ctx = retrieve(text, qa.question)
                         res = (*answer(app, None, f"{ctx}\n\n{qa.question}"), time.perf_counter() - t0)
-                    elif method == "compose" and other.id != doc.id:
+                    elif method in ("compose", "sum") and other.id != doc.id:
+                        app.configure(save=False, compose_focus=method == "compose")
                         res = (*answer(app, [doc.id, other.id], qa.question), None)
                     elif method == "other" and other.id != doc.id:
                         res = (*answer(app, other.id, qa.question), None)
@@ -242,12 +246,14 @@ def report(rows: list[dict], kv_bytes_per_token: int) -> str:
         # that name their command: "the command this manual page describes" is ambiguous over two pages.
         named = {m: [r["f1"] for r in rows
                      if r["length"] == length and r["method"] == m and r["kind"] not in UNNAMED_QUESTIONS]
-                 for m in ("d2l", "other", "compose")}
-        if all(named.values()):
+                 for m in ("d2l", "other", "compose", "sum")}
+        if named["d2l"] and named["other"]:
             single = (statistics.mean(named["d2l"]) + statistics.mean(named["other"])) / 2
-            out.append(f"- {length}: two documents composed F1 {statistics.mean(named['compose']):.3f} against "
-                       f"{single:.3f} for one of them alone on both documents' questions "
-                       f"({len(named['compose'])} questions that name their command)")
+            for method, how in (("compose", "as the app composes them (focused)"), ("sum", "summed")):
+                if named[method]:
+                    out.append(f"- {length}: two documents {how}: F1 {statistics.mean(named[method]):.3f} against "
+                               f"{single:.3f} for one of them alone on both documents' questions "
+                               f"({len(named[method])} questions that name their command)")
     return "\n".join(out)
 
 
@@ -265,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="leave out the questions that do not name the page (its command's name, what it does)")
     p.add_argument("--max-tokens", type=int, default=40)
     p.add_argument("--max-rank", type=int, default=64, help="adapters above this rank are compressed (0: never)")
+    p.add_argument("--max-composed-rank", type=int, default=Settings.max_composed_rank,
+                   help="a selection's composed adapter above this rank is compressed (0: never)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", default=None, help="also write every answer here (after each document)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.api import DocLoRA
-from app.compose import composed_dir
+from app.compose import composed_dir, focus
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
 from app.records import Settings
@@ -31,13 +31,44 @@ def library(tmp_path_factory):
     mp.undo()
 
 
-def test_a_needle_in_one_of_several_documents_is_answered(library):
+@pytest.fixture
+def summed(library):
+    """The library's app with compose_focus off: every selected adapter, whatever the question."""
+    app = library[0]
+    app.configure(save=False, compose_focus=False)
+    yield library
+    app.configure(save=False, compose_focus=True)
+
+
+@pytest.mark.parametrize("focused", [True, False])
+def test_a_needle_in_one_of_several_documents_is_answered(library, focused):
     app, needle, (p1, p2) = library
-    for refs in ([needle.id, p1.id], [p1.id, needle.id, p2.id], f"{p2.id},{needle.id}"):
-        answer = app.ask(refs, QUESTION)
-        assert "4417" in answer.text, (refs, answer.text)
-        assert set(answer.documents) >= {needle.id}
-    assert "4417" not in app.ask([p1.id, p2.id], QUESTION).text
+    app.configure(save=False, compose_focus=focused)
+    try:
+        for refs in ([needle.id, p1.id], [p1.id, needle.id, p2.id], f"{p2.id},{needle.id}"):
+            answer = app.ask(refs, QUESTION)
+            assert "4417" in answer.text, (refs, answer.text)
+            assert set(answer.documents) >= {needle.id}
+        assert "4417" not in app.ask([p1.id, p2.id], QUESTION).text
+    finally:
+        app.configure(save=False, compose_focus=True)
+
+
+def test_the_focus_keeps_the_documents_scoring_at_least_half_the_best():
+    assert focus({1: 5.0, 2: 1.0, 3: 3.0}) == [1, 3]
+    assert focus({4: 0.0, 5: 2.0}) == [5]
+    assert focus({1: 0.0, 2: 0.0}) == [1, 2]  # no page matches: every document
+
+
+def test_a_question_naming_one_document_is_answered_under_its_adapter_alone(library):
+    app, needle, (p1, p2) = library
+    scores = app.library.relevance([needle.id, p1.id, p2.id], QUESTION)
+    assert scores[needle.id] > 0.0 and scores[p1.id] == scores[p2.id] == 0.0  # "special magic"
+    assert "4417" in app.ask([p1.id, needle.id, p2.id], QUESTION).text
+    assert app.engine.active == (needle.adapter.file,)
+    # words on every page of all three: all three adapters, composed
+    app.ask([needle.id, p1.id, p2.id], "What does the lighthouse keeper write in his notebook?")
+    assert len(app.engine.active) == 1 and app.engine.active[0].startswith(str(composed_dir()))
 
 
 def test_sources_come_from_every_selected_document_labelled_with_its_title(library):
@@ -46,16 +77,16 @@ def test_sources_come_from_every_selected_document_labelled_with_its_title(libra
     assert {s.title for s in answer.sources} == {"Harbour notes", "Plain 1"}
 
 
-def test_switching_selections_does_not_reload_the_base(library):
-    app, needle, (p1, p2) = library
+def test_switching_selections_does_not_reload_the_base(summed):
+    app, needle, (p1, p2) = summed
     selections = [[needle.id, p1.id], [needle.id, p2.id], [needle.id, p1.id], needle.id]
     for refs in selections:
         assert "4417" in app.ask(refs, QUESTION, history=False).text
     assert app.engine.base_loads == 1
 
 
-def test_composed_adapters_are_cached_per_selection_and_bounded(library):
-    app, needle, (p1, p2) = library
+def test_composed_adapters_are_cached_per_selection_and_bounded(summed):
+    app, needle, (p1, p2) = summed
     app.ask([p2.id, needle.id, p1.id], QUESTION)
     rank = app.settings.max_composed_rank
     ids = "-".join(str(d.adapter.id) for d in sorted((needle, p1, p2), key=lambda d: d.id))
@@ -91,7 +122,7 @@ def test_collections_persist_and_resolve_with_an_at_sign(library):
 def test_removing_a_member_document_removes_its_compositions_and_memberships(tmp_path):
     if not demo_ready():
         raise RuntimeError("the demo pair is missing; build it first (doclora train)")
-    app = DocLoRA(settings=Settings(max_tokens=8))
+    app = DocLoRA(settings=Settings(max_tokens=8, compose_focus=False))
     a = app.add(make_pdf(tmp_path / "a.pdf", [needle_text("1234")]))
     b = app.add(make_pdf(tmp_path / "b.pdf", [" ".join(PROSE)]))
     app.ask([a.id, b.id], QUESTION)
