@@ -357,8 +357,10 @@ def test_chat_asks_again_after_an_over_long_question(engine, docs):
 
 @pytest.fixture
 def composed(monkeypatch, tmp_path) -> list:
-    """Records the selections the API composes (the real composition: tests/app/test_compose)."""
+    """Records the selections the API composes, every selected document kept whatever the
+    question (the real composition and focus: tests/app/test_compose)."""
     calls = []
+    monkeypatch.setattr("app.api.focus", lambda scores: list(scores))
 
     def fake(adapters, max_rank, base_gguf):
         calls.append(sorted(a.document_id for a in adapters))
