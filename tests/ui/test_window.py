@@ -187,7 +187,7 @@ def test_second_document_and_switching(page, pdfs, shots):
 
 
 def test_chat_with_several_documents_and_save_a_collection(page, pdfs, shots):
-    """Tick a needle document and a plain one: the composition answers with the needle, and the
+    """Tick a needle document and a plain one: the selection answers with the needle, and the
     supporting pages name the document. Saved as a collection, it is listed and ticks its
     documents again. The plain document is deleted at the end (later tests count documents)."""
     add_with_file_input(page, pdfs.plain("quay-log.pdf", "harbor"))
