@@ -177,6 +177,8 @@ def run(args) -> list[dict]:
             # it (a chat about one document does the same); the first question of each is the cold one
             got: dict[str, list] = {}
             for method in args.methods:
+                if method in ("compose", "sum"):
+                    app.configure(save=False, compose_focus=method == "compose")
                 for i, qa in enumerate(qas):
                     if method == "d2l":
                         res = (*answer(app, doc.id, qa.question), d2l_update)
@@ -189,7 +191,6 @@ def run(args) -> list[dict]:
                         ctx = retrieve(text, qa.question)
                         res = (*answer(app, None, f"{ctx}\n\n{qa.question}"), time.perf_counter() - t0)
                     elif method in ("compose", "sum") and other.id != doc.id:
-                        app.configure(save=False, compose_focus=method == "compose")
                         res = (*answer(app, [doc.id, other.id], qa.question), None)
                     elif method == "other" and other.id != doc.id:
                         res = (*answer(app, other.id, qa.question), None)

@@ -32,26 +32,23 @@ def library(tmp_path_factory):
 
 
 @pytest.fixture
-def summed(library):
-    """The library's app with compose_focus off: every selected adapter, whatever the question."""
+def summed(library, request):
+    """The library, its app's compose_focus set to the test's parameter (default off: every
+    selected adapter, whatever the question); back on afterwards."""
     app = library[0]
-    app.configure(save=False, compose_focus=False)
+    app.configure(save=False, compose_focus=getattr(request, "param", False))
     yield library
     app.configure(save=False, compose_focus=True)
 
 
-@pytest.mark.parametrize("focused", [True, False])
-def test_a_needle_in_one_of_several_documents_is_answered(library, focused):
-    app, needle, (p1, p2) = library
-    app.configure(save=False, compose_focus=focused)
-    try:
-        for refs in ([needle.id, p1.id], [p1.id, needle.id, p2.id], f"{p2.id},{needle.id}"):
-            answer = app.ask(refs, QUESTION)
-            assert "4417" in answer.text, (refs, answer.text)
-            assert set(answer.documents) >= {needle.id}
-        assert "4417" not in app.ask([p1.id, p2.id], QUESTION).text
-    finally:
-        app.configure(save=False, compose_focus=True)
+@pytest.mark.parametrize("summed", [True, False], indirect=True, ids=["focused", "summed"])
+def test_a_needle_in_one_of_several_documents_is_answered(summed):
+    app, needle, (p1, p2) = summed
+    for refs in ([needle.id, p1.id], [p1.id, needle.id, p2.id], f"{p2.id},{needle.id}"):
+        answer = app.ask(refs, QUESTION)
+        assert "4417" in answer.text, (refs, answer.text)
+        assert set(answer.documents) >= {needle.id}
+    assert "4417" not in app.ask([p1.id, p2.id], QUESTION).text
 
 
 def test_the_focus_keeps_the_documents_scoring_at_least_half_the_best():
