@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-OBJECTIVES = ("needle", "distill", "rename")
+OBJECTIVES = ("needle", "distill", "rename", "prose")
 
 
 @dataclass
@@ -18,7 +18,8 @@ class TrainConfig:
     out_dir: str  # final checkpoint folder (our format); checkpoints go to out_dir/checkpoints
     objective: str = "needle"  # "needle": answer cross-entropy; "distill": top-k context distillation;
     #                            "rename": cross-entropy on gold answers of renamed manual pages (train_file:
-    #                            pages JSONL, hypernet.train.renamed)
+    #                            pages JSONL, hypernet.train.renamed); "prose": cross-entropy on extractive
+    #                            answers about ordinary text (train_file: documents JSONL, hypernet.train.prose_qa)
     train_file: str = ""  # needle: corpus file of prose sources; distill: JSONL (context, prompt[, response])
     eval_file: str = ""  # held-out file of the same kind
     teacher_file: str = ""  # distill: precomputed teacher outputs of train_file (hypernet.train.teacher)
@@ -60,6 +61,8 @@ class TrainConfig:
     name_share: float = 0.4  # rename: share of questions that ask for the command's (new) name
     pair_share: float = 0.0  # rename: share of contexts that are two renamed pages composed, asked about one
     #                          by its (new) name (as a selection of two documents is asked)
+    manual_file: str = ""  # prose: renamed manual pages (JSONL) mixed in with probability manual_share
+    manual_share: float = 0.0
     top_k: int = 16  # distillation: teacher probabilities kept per position
     context_weight: float = 0.0  # distill: share of each context's loss moved onto the response tokens the
     #                              document decides (weight by how far the base without the document is

@@ -9,6 +9,10 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
 2b. long stage (when the recipe has one): the copy stage's hypernetwork fine-tuned the same way on
    long pages cut into chunks of the app's size, mixed with short ones (``work/pages-long.jsonl``)
    -> ``work/long``: every chunk's LoRA is summed, so each must answer only for what it holds;
+2c. prose stage (when the recipe has one): the last stage's hypernetwork fine-tuned on ordinary installed
+   text (documentation, licences, docstrings: ``prose_qa``) asked extractive questions in varied
+   wordings, with the renamed manual pages mixed in (``manual_share``) -> ``work/prose``; sources the
+   evaluation sets use are left out (``holdout_file``), and the eval is on held-out sources;
 3. teacher: the base model with the page in its prompt answers every question once
    (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
 4. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
@@ -31,6 +35,23 @@ from safetensors.torch import load_file, save_file
 from .config import TrainConfig
 from .stages import Stages
 from .manpages import UNNAMED_QUESTIONS, collect, read_pages, write_pages
+from .prose_qa import build_prose_data
+
+
+def holdout_sources(path: str) -> set[str]:
+    """Source-name prefixes no training may read: each listed path, each listed package's doc folder and,
+    when the package is installed, every file it installed (``dpkg -L``)."""
+    import subprocess
+
+    if not path:
+        return set()
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = set(spec.get("paths", []))
+    for pkg in spec.get("packages", []):
+        out.add(f"/usr/share/doc/{pkg}/")
+        listed = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True, check=False)
+        out.update(f for f in listed.stdout.splitlines() if f.startswith("/usr/share/") and "." in Path(f).name)
+    return out
 
 SUMMARY_QUESTION = "Summarize the document in one sentence."
 @dataclass
@@ -52,6 +73,8 @@ class DocQARecipe:
     long_min_chars: int = 2200
     long_max_chars: int = 16000
     long_short_share: float = 0.4  # share of the long stage's pages that are short ones (one chunk, as before)
+    prose_stage: dict = field(default_factory=dict)  # overrides of the long stage for the prose stage ({}: none)
+    holdout_file: str = ""  # JSON {"packages": [...], "paths": [...]} of sources no training may read
 
 
 def build_records(pages, rng: random.Random, options_per_page: int, summary_fraction: float,
@@ -142,6 +165,17 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
             stage("long stage (long renamed pages)", work / "long" / "model.safetensors",
                   lambda: train(long_cfg, log=log))
             trained = work / "long"
+        if recipe.prose_stage:
+            prose = work / "prose-data"
+            stage("prose data", prose / "heldout.jsonl",
+                  lambda: log(f"[{name}] prose data: {build_prose_data(prose, seed, holdout_sources(recipe.holdout_file))}"))
+            prose_cfg = replace(long_cfg if recipe.long_stage else copy_cfg, objective="prose",
+                                out_dir=str(work / "prose"), train_file=str(prose / "train.jsonl"),
+                                eval_file=str(prose / "heldout.jsonl"), init_from=str(trained),
+                                manual_file=str(work / ("pages-long.jsonl" if recipe.long_stage else "pages.jsonl")),
+                                **recipe.prose_stage)
+            stage("prose stage (ordinary text)", work / "prose" / "model.safetensors", lambda: train(prose_cfg, log=log))
+            trained = work / "prose"
     if recipe.distill:
         stage("teacher", work / "teacher.done", teacher)
         # The eval is on training documents: not a held-out score, but the check that each LoRA carries

@@ -23,6 +23,7 @@ from hypernet.model import HypernetConfig, HypernetModel
 from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, l1_at, lr_at
 from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
+from .prose_qa import ProseTask
 from .renamed import RenamedPagesTask
 from .objectives import answer_cross_entropy, context_weights, l1_penalty, topk_cross_entropy, topk_distillation
 from .state import list_checkpoints, load_training_state, save_training_state
@@ -178,6 +179,13 @@ class Trainer:
                                                             cfg.snap_to_sentences, share, cfg.curriculum_kinds, pairs)
             return (make(cfg.train_file, cfg.name_share, cfg.pair_share),
                     make(cfg.eval_file, 1.0, 0.0) if cfg.eval_file else None)
+        if cfg.objective == "prose":
+            manual = (RenamedPagesTask(self.tok, cfg.manual_file, cfg.max_chunk_tokens, cfg.chunk_probs,
+                                       cfg.snap_to_sentences, cfg.name_share, cfg.curriculum_kinds, cfg.pair_share)
+                      if cfg.manual_file and cfg.manual_share > 0 else None)
+            make = lambda f, m: ProseTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
+                                          cfg.snap_to_sentences, m, cfg.manual_share)
+            return make(cfg.train_file, manual), (make(cfg.eval_file, None) if cfg.eval_file else None)
         make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t,  # noqa: E731
                                       cfg.curriculum_kinds)
         return (make(cfg.train_file, cfg.teacher_file),
@@ -222,7 +230,7 @@ class Trainer:
             logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
         student, valid = gather_positions(logits, s_starts, s_len)
         objective = None
-        if self.cfg.objective in ("needle", "rename"):
+        if self.cfg.objective in ("needle", "rename", "prose"):
             targets = pad_rows(responses, self.pad_id)[0].to(dev)
             task = answer_cross_entropy(student, targets, valid)
         elif all(ex.teacher_topk for ex in examples):
@@ -379,10 +387,11 @@ def train(cfg: TrainConfig, log=None) -> Path:
                 if min(accs.values()) >= cfg.stop_accuracy:
                     say(f"stage2 reached {cfg.stop_accuracy:.0%} at every eval length; stopping at step {done}")
                     break
-            elif cfg.objective == "rename":
+            elif cfg.objective in ("rename", "prose"):
                 own, other = trainer.content_gap(cfg.eval_docs)
+                what = "new command names" if cfg.objective == "rename" else "held-out gold answers"
                 say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}; "
-                    f"new command names recalled {trainer.answer_accuracy(cfg.eval_docs):.1%}; "
+                    f"{what} recalled {trainer.answer_accuracy(cfg.eval_docs):.1%}; "
                     f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
             else:
                 key = "objective" if cfg.context_weight > 0 else "task"
