@@ -94,19 +94,38 @@ class DocumentAdapter:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "DocumentAdapter":
-        """Read a file written by `save`."""
+    def load(cls, path: str | Path, chunks: list[int] | None = None) -> "DocumentAdapter":
+        """Read a file written by `save`; with ``chunks``, only those chunks' rows (and the bias block) are
+        read from disk: the adapter of a document made of those chunks alone."""
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads((f.metadata() or {})[_META_KEY])
-                A, B = f.get_tensor("A"), f.get_tensor("B")
+                if chunks is None:
+                    A, B = f.get_tensor("A"), f.get_tensor("B")
+                else:
+                    A, B = (_rows(f.get_slice(name), chunks, int(meta["chunk_rank"]), int(meta["n_chunks"]))
+                            for name in ("A", "B"))
             if meta.get("format") != FORMAT_NAME:
                 raise ValueError(f"format is {meta.get('format')!r}")
         except Exception as exc:
             raise AdapterFormatError(f"{path} is not a readable DocLoRA adapter ({exc}); internalize the document again.") from exc
+        if chunks is not None:
+            meta["n_chunks"] = len(chunks)
+            meta["extra"] = {**(meta.get("extra") or {}), "chunks": list(chunks)}
         return cls(
             A=A, B=B, alpha=float(meta["alpha"]), n_chunks=int(meta["n_chunks"]), layer_indices=list(meta["layer_indices"]),
             target_module=meta["target_module"], base_model=meta["base_model"], base_fingerprint=meta["base_fingerprint"],
             hypernet_id=meta["hypernet_id"], chunk_rank=int(meta["chunk_rank"]), extra=dict(meta.get("extra") or {}),
         )  # fmt: skip
 
+
+
+def _rows(tensor_slice, chunks: list[int], rank: int, n_chunks: int) -> torch.Tensor:
+    """The rank rows (L, len(chunks) * rank + bias rows, d) of ``chunks`` and of the bias block."""
+    if not chunks or any(not 0 <= c < n_chunks for c in chunks):
+        raise ValueError(f"chunks must be a non-empty list of indices in 0..{n_chunks - 1}, got {chunks}")
+    total = tensor_slice.get_shape()[1]
+    parts = [tensor_slice[:, c * rank:(c + 1) * rank] for c in chunks]
+    if total > n_chunks * rank:
+        parts.append(tensor_slice[:, n_chunks * rank:total])
+    return torch.cat(parts, dim=1)

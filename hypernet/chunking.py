@@ -126,6 +126,36 @@ def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_T
     return [(pre if i > 0 else []) + ids[cuts[i] : cuts[i + 1]] + (suf if i < n - 1 else []) for i in range(n)]
 
 
+def chunk_spans(tokenizer, text: str, chunks: list[list[int]], trained_on: str = "") -> list[tuple[int, int]]:
+    """Character spans ``(start, end)`` in ``text`` of each chunk that ``chunk_text(text)`` returned.
+
+    The chunks are slices of one tokenisation of the templated text, so each slice's offsets give
+    its span (the template's own affixes excluded)."""
+    prefix, suffix = document_affixes(tokenizer, trained_on)
+    stripped = text.strip()
+    enc = tokenizer(prefix + stripped + suffix, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    offsets = enc["offset_mapping"]
+    if len(chunks) == 1:
+        lo, hi = 0, len(offsets)
+        cuts = [lo, hi]
+    else:
+        pre, suf = affix_ids(tokenizer, prefix, suffix)
+        sizes = [len(c) - (len(pre) if i > 0 else 0) - (len(suf) if i < len(chunks) - 1 else 0)
+                 for i, c in enumerate(chunks)]
+        cuts = [sum(sizes[:i]) for i in range(len(chunks) + 1)]
+    shift = len(text) - len(text.lstrip()) - len(prefix)
+    spans = []
+    for a, b in zip(cuts, cuts[1:]):
+        inside = [o for o in offsets[a:b] if o[1] > len(prefix) and o[0] < len(prefix) + len(stripped)]
+        if not inside:
+            spans.append((spans[-1][1] if spans else 0,) * 2)
+            continue
+        start = max(inside[0][0], len(prefix)) + shift
+        end = min(inside[-1][1], len(prefix) + len(stripped)) + shift
+        spans.append((start, end))
+    return spans
+
+
 _SENTENCE_ENDS = (".", "!", "?", "\n", ":", ";")
 
 

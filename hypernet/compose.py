@@ -46,3 +46,19 @@ def compose(adapters: list[DocumentAdapter], bias: str = "once") -> DocumentAdap
     n_chunks = sum(a.n_chunks for a in adapters)
     extra = {"composed_of": len(adapters), "bias": bias}
     return dataclasses.replace(first, A=A, B=B, n_chunks=n_chunks, extra=extra)
+
+
+def select_chunks(adapter: DocumentAdapter, indices: list[int]) -> DocumentAdapter:
+    """The adapter of only some of a document's chunks (in the given order), with its bias block:
+    what the hypernetwork would give for a document made of those chunks alone."""
+    if not indices:
+        raise ValueError("select at least one chunk")
+    if any(not 0 <= i < adapter.n_chunks for i in indices):
+        raise ValueError(f"chunk indices must be in 0..{adapter.n_chunks - 1}, got {indices}")
+    r = adapter.chunk_rank
+    rows = [j for i in indices for j in range(i * r, (i + 1) * r)]
+    rows += list(range(adapter.n_chunks * r, adapter.A.shape[1]))
+    keep = torch.tensor(rows, dtype=torch.long)
+    extra = {**adapter.extra, "chunks": list(indices)}
+    return dataclasses.replace(adapter, A=adapter.A.index_select(1, keep), B=adapter.B.index_select(1, keep),
+                               n_chunks=len(indices), extra=extra)

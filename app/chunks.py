@@ -1,0 +1,112 @@
+"""Which chunks of a long document answer a question, and on which pages they lie.
+
+A document's adapter holds one LoRA per chunk (``hypernet.adapter``: rank rows chunk by chunk, then
+the bias block). Summed over a whole long document, the update grows with its length until the
+model answers word salad (benchmarks/adapter_scale.py). Documents of more than ``max_chunks``
+chunks are therefore answered under a few of their chunks: the opening (titles, authors, what the
+document is about) and the chunks whose words best match the question (BM25 over the chunks' text).
+Ingestion records each chunk's character span and pages in the adapter file (``chunk_spans``,
+``chunk_pages``); documents added before that have none and are answered as before.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+_WORD = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*", re.UNICODE)
+STOPWORDS = frozenset("""a an and are as at be by can do does for from has have how i if in is it its me my
+of on or say says tell that the their them there these this those to was what when where which who whom
+whose why will with would you your about document text this page pages please give explain describe""".split())
+BM25_K1, BM25_B = 1.2, 0.75
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased words of ``text``, stopwords out."""
+    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS and len(w) > 1]
+
+
+def bm25(chunk_texts: list[str], question: str) -> list[float]:
+    """Okapi BM25 score of each chunk for the question's words."""
+    docs = [Counter(terms(t)) for t in chunk_texts]
+    wanted = set(terms(question))
+    if not docs or not wanted:
+        return [0.0] * len(chunk_texts)
+    avg = sum(sum(d.values()) for d in docs) / len(docs) or 1.0
+    df = {w: sum(1 for d in docs if w in d) for w in wanted}
+    scores = []
+    for d in docs:
+        length, score = sum(d.values()), 0.0
+        for w in wanted:
+            if d[w]:
+                idf = math.log(1 + (len(docs) - df[w] + 0.5) / (df[w] + 0.5))
+                score += idf * d[w] * (BM25_K1 + 1) / (d[w] + BM25_K1 * (1 - BM25_B + BM25_B * length / avg))
+        scores.append(score)
+    return scores
+
+
+def choose(chunk_texts: list[str], question: str, max_chunks: int) -> list[int]:
+    """The chunks (sorted indices) that answer ``question``: all of them up to ``max_chunks``; else the
+    opening chunk and the best-matching ones (those with a score), ``max_chunks`` at most."""
+    n = len(chunk_texts)
+    if n <= max_chunks:
+        return list(range(n))
+    scores = bm25(chunk_texts, question)
+    ranked = sorted((i for i in range(1, n) if scores[i] > 0), key=lambda i: (-scores[i], i))
+    return sorted([0, *ranked[: max_chunks - 1]])
+
+
+@dataclass(frozen=True)
+class ChunkMap:
+    """Where a document's chunks lie: character spans in its text and first/last page numbers."""
+
+    spans: tuple[tuple[int, int], ...]
+    pages: tuple[tuple[int, int], ...]
+
+    def texts(self, text: str) -> list[str]:
+        return [text[a:b] for a, b in self.spans]
+
+    def pages_of(self, indices: list[int]) -> list[int]:
+        """The page numbers the chunks ``indices`` cover, ascending."""
+        return sorted({p for i in indices for p in range(self.pages[i][0], self.pages[i][1] + 1)})
+
+    def to_extra(self) -> dict:
+        return {"chunk_spans": [list(s) for s in self.spans], "chunk_pages": [list(p) for p in self.pages]}
+
+    @classmethod
+    def from_extra(cls, extra: dict) -> ChunkMap | None:
+        spans, pages = extra.get("chunk_spans"), extra.get("chunk_pages")
+        if not spans or not pages or len(spans) != len(pages):
+            return None
+        return cls(tuple(tuple(s) for s in spans), tuple(tuple(p) for p in pages))
+
+
+def document_text(pages: list[tuple[int, str]]) -> str:
+    """A document's text as ingestion chunked it: its pages with text, joined by blank lines
+    (``converters.pdf.Document.text``)."""
+    return "\n\n".join(t for _, t in pages if t)
+
+
+def chunk_map(pages: list[tuple[int, str]], spans: list[tuple[int, int]]) -> ChunkMap:
+    """Each chunk's pages, from its character span in ``document_text(pages)``."""
+    starts, pos = [], 0
+    for number, text in pages:
+        if text:
+            starts.append((pos, pos + len(text), number))
+            pos += len(text) + 2
+    first_last = []
+    for a, b in spans:
+        covered = [n for s, e, n in starts if s < max(b, a + 1) and e > a] or [starts[-1][2] if starts else 1]
+        first_last.append((covered[0], covered[-1]))
+    return ChunkMap(tuple(tuple(s) for s in spans), tuple(first_last))
+
+
+def adapter_scale(active_chunks: int, trained_chunks: int) -> float:
+    """The scale an adapter summing ``active_chunks`` chunk LoRAs is applied at: 1 up to the chunk count
+    the hypernetwork was trained to sum (``trained_chunks``), then shrinking as sqrt(trained / active),
+    so the update's size stays near what training saw (benchmarks/adapter_scale.py)."""
+    if active_chunks <= trained_chunks:
+        return 1.0
+    return math.sqrt(trained_chunks / active_chunks)
