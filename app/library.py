@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from app.compose import forget as forget_compositions
+from app.compose import sweep as sweep_compositions
 from app.database import connect, now, storage_error
 from app.errors import AmbiguousDocumentError, DocumentNotFoundError
 from app.library_collections import CollectionTables
@@ -203,6 +203,8 @@ class Library(CollectionTables, PairTable, SettingsTable):
             for key in ("file", "peft_file"):
                 if old[key]:
                     Path(self.abs(old[key])).unlink(missing_ok=True)
+        if stale:  # their compositions too
+            sweep_compositions(self.referenced_files())
         return doc_id
 
     def rename(self, doc_id: int, title: str) -> None:
@@ -231,7 +233,7 @@ class Library(CollectionTables, PairTable, SettingsTable):
         for file in files:
             Path(file).unlink(missing_ok=True)
             _remove_empty_parent(Path(file), self.home)
-        composed = [str(p) for p in forget_compositions({a["id"] for a in adapters})]
+        composed = [str(p) for p in sweep_compositions(self.referenced_files())]
         return [f for f in files if f] + composed
 
     def source_file(self, doc_id: int) -> str:
