@@ -178,9 +178,17 @@ class Library(CollectionTables, PairTable, SettingsTable):
 
     def commit_ingest(self, *, sha256: str, title: str, file_name: str, source_file: str,
                       pages: list[tuple[int, str]], tokens: int, adapter: dict) -> int:
-        """Insert a document (unless its hash is known), its pages and its adapter, atomically."""
+        """Insert a document (unless its hash is known), its pages and its adapter, atomically.
+
+        A known document keeps its stored copy, and its adapter of the same pair unless that
+        adapter's file is missing (another process added the same file meanwhile): the files
+        given then belong to no row, and the caller deletes them (``files_of`` says which)."""
         with self._lock, self.db.atomic():
             existing = self.find_sha(sha256)
+            if existing is not None and any(
+                    Path(self.abs(r["file"])).is_file() for r in self.db["adapters"].rows_where(
+                        "document_id = ? AND model = ?", [existing["id"], adapter["model"]])):
+                return existing["id"]
             if existing is None:
                 doc_id = self.db["documents"].insert({
                     "sha256": sha256, "title": clean_title(title)[:MAX_TITLE] or file_name, "file_name": file_name,
