@@ -3,8 +3,10 @@ one sentence."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,6 +45,27 @@ def storage_error(exc: BaseException, path: Path | None = None) -> DocLoRAError:
                         "and the free disk space.")
 
 
+class _Database(Database):
+    """sqlite-utils' Database whose outermost ``atomic()`` begins IMMEDIATE: it takes the write
+    lock first (waiting up to the busy timeout), so a transaction that reads before it writes
+    (``commit_ingest`` looks for the file's hash) never fails with "database is locked" because
+    another process wrote in between."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
 def connect(path: Path | None = None) -> Database:
     """The library database, created and migrated under a file lock: migrations read what is
     pending before they write, so two processes starting at once must not interleave."""
@@ -50,7 +73,7 @@ def connect(path: Path | None = None) -> Database:
     try:
         with FileLock(f"{path}.lock", timeout=60):
             conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-            db = Database(conn)
+            db = _Database(conn)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA foreign_keys=ON")
             migrations.apply(db)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from app.compose import forget as forget_compositions
+from app.compose import sweep as sweep_compositions
 from app.database import connect, now, storage_error
 from app.errors import AmbiguousDocumentError, DocumentNotFoundError
 from app.library_collections import CollectionTables
@@ -178,9 +178,17 @@ class Library(CollectionTables, PairTable, SettingsTable):
 
     def commit_ingest(self, *, sha256: str, title: str, file_name: str, source_file: str,
                       pages: list[tuple[int, str]], tokens: int, adapter: dict) -> int:
-        """Insert a document (unless its hash is known), its pages and its adapter, atomically."""
+        """Insert a document (unless its hash is known), its pages and its adapter, atomically.
+
+        A known document keeps its stored copy, and its adapter of the same pair unless that
+        adapter's file is missing (another process added the same file meanwhile): the files
+        given then belong to no row, and the caller deletes them (``files_of`` says which)."""
         with self._lock, self.db.atomic():
             existing = self.find_sha(sha256)
+            if existing is not None and any(
+                    Path(self.abs(r["file"])).is_file() for r in self.db["adapters"].rows_where(
+                        "document_id = ? AND model = ?", [existing["id"], adapter["model"]])):
+                return existing["id"]
             if existing is None:
                 doc_id = self.db["documents"].insert({
                     "sha256": sha256, "title": clean_title(title)[:MAX_TITLE] or file_name, "file_name": file_name,
@@ -203,6 +211,8 @@ class Library(CollectionTables, PairTable, SettingsTable):
             for key in ("file", "peft_file"):
                 if old[key]:
                     Path(self.abs(old[key])).unlink(missing_ok=True)
+        if stale:  # their compositions too
+            sweep_compositions(self.referenced_files())
         return doc_id
 
     def rename(self, doc_id: int, title: str) -> None:
@@ -231,7 +241,7 @@ class Library(CollectionTables, PairTable, SettingsTable):
         for file in files:
             Path(file).unlink(missing_ok=True)
             _remove_empty_parent(Path(file), self.home)
-        composed = [str(p) for p in forget_compositions({a["id"] for a in adapters})]
+        composed = [str(p) for p in sweep_compositions(self.referenced_files())]
         return [f for f in files if f] + composed
 
     def source_file(self, doc_id: int) -> str:

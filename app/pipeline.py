@@ -193,8 +193,12 @@ class Ingestor:
                      "original_rank": int(small.original_rank), "energy": float(small.energy),
                      "n_chunks": int(adapter.n_chunks), "file": str(gguf),
                      "peft_file": str(st), "size": gguf.stat().st_size})
-        placed.clear()  # committed: nothing to undo any more
-        report("commit", 1, 1, "ready")
+        # Committed: nothing to undo any more, but what another process committed first (the
+        # same file, added at once) leaves ours unused.
+        unused = [p for p in placed if p not in set(self.library.files_of(doc_id))]
+        placed.clear()
+        _undo(unused)
+        report("commit", 1, 1, ALREADY if gguf in unused else "ready")
         return self.library.document(doc_id, self.pair.name)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from app.compose import FOLDER as COMPOSED, sweep as sweep_compositions
 from app.errors import LibraryError
 from app.library import Library
 from app.paths import adapters_dir, home_dir
@@ -88,7 +89,9 @@ def _owner_alive(staging: Path) -> bool:
 
 def clean_leftovers(library: Library) -> None:
     """Remove what dead processes left behind: their staging folders, the files those list that
-    no row references, and their jobs (marked failed). Files nobody lists are kept."""
+    no row references, and their jobs (marked failed). Files nobody lists are kept, except the
+    compositions of adapters no row references (``app.compose.sweep``: a cache, never a
+    document's only copy)."""
     root = staging_root()
     dead = [folder for folder in root.iterdir() if not _owner_alive(folder)]
     if dead:
@@ -100,23 +103,27 @@ def clean_leftovers(library: Library) -> None:
                 if parent.parent == adapters_dir() and parent.is_dir() and not any(parent.iterdir()):
                     parent.rmdir()
             shutil.rmtree(folder, ignore_errors=True)
+    sweep_compositions(library.referenced_files(), alive=_alive)
     library.fail_jobs_of_dead(_alive)
 
 
 def check_owned(library: Library) -> None:
     """LibraryError when the database holds no document but adapters or stored PDFs are present
-    (a lost or replaced library.db): nothing is swept, the user restores the database first."""
+    (a lost or replaced library.db): nothing is swept, the user restores the database first.
+    Compositions (``adapters/composed/``) do not count: they are caches."""
     if library.db["documents"].count:
         return
     home = home_dir()
     root = home / "adapters" / ".staging"
+    cache = home / "adapters" / COMPOSED
     listed = set()
     if root.is_dir():
         for folder in root.iterdir():
             listed |= listed_files(folder)
     stray = [p for base in (home / "adapters", home / "documents") if base.is_dir()
              for p in base.rglob("*")
-             if p.is_file() and root not in p.parents and p not in listed]
+             if p.is_file() and root not in p.parents and cache not in p.parents
+             and p not in listed]
     if stray:
         raise LibraryError(
             f"The library database {library.db_path} holds no documents, but {home} still holds "

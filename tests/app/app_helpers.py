@@ -3,13 +3,16 @@ pytest's ``pythonpath``; the scripted engine and stand-in documents are in tests
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pymupdf
 
 from app.library import Library
-from app.paths import demo_pair_dir, home_dir, library_db_path
+from app.paths import REPO_ROOT, demo_pair_dir, home_dir, library_db_path
 
 QUESTION = "What is the special magic number? Reply with only the number."
 
@@ -96,3 +99,38 @@ def make_scanned_pdf(path: Path, text: str) -> Path:
     doc.save(str(path))
     doc.close()
     return path
+
+
+def doclora(*args: str, prelude: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
+    """``doclora ARGS`` in a process of its own on this test's library; ``prelude`` is Python
+    it runs first (e.g. to kill itself at a chosen moment)."""
+    code = f"{prelude}\nfrom app.cli import main\nmain()"
+    return subprocess.run([sys.executable, "-c", code, *args], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
+
+
+# Kills the process at its first file deletion outside a staging folder: for `rm`, right after
+# its database commit, before any of the document's files (or compositions) are deleted.
+KILL_AT_FIRST_DELETE = """
+import os, pathlib, signal
+_unlink = pathlib.Path.unlink
+def _unlink_or_die(self, missing_ok=False):
+    if ".staging" not in self.parts:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _unlink(self, missing_ok)
+pathlib.Path.unlink = _unlink_or_die
+"""
+
+
+def unowned_files() -> list[str]:
+    """The library's files (documents and adapters, compositions aside) that no row references
+    and no running write has listed: what a race or a kill must never leave behind."""
+    library = Library.open()
+    try:
+        owned = library.referenced_files()
+    finally:
+        library.close()
+    home = home_dir()
+    return sorted(str(p.relative_to(home)) for base in ("adapters", "documents")
+                  for p in (home / base).rglob("*")
+                  if p.is_file() and p not in owned and not {".staging", "composed"} & set(p.parts))

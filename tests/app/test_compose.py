@@ -3,15 +3,19 @@ pair), selections in the API, collections, and the composed-adapter cache."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.api import DocLoRA
-from app.compose import composed_dir, focus
+from app.compose import composed_dir, composed_path, focus
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
 from app.records import Settings
 
-from app_helpers import PROSE, QUESTION, demo_ready, make_pdf, needle_text
+from app_helpers import (
+    KILL_AT_FIRST_DELETE, PROSE, QUESTION, demo_ready, doclora, make_pdf, needle_text,
+    unowned_files)
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +90,8 @@ def test_composed_adapters_are_cached_per_selection_and_bounded(summed):
     app, needle, (p1, p2) = summed
     app.ask([p2.id, needle.id, p1.id], QUESTION)
     rank = app.settings.max_composed_rank
-    ids = "-".join(str(d.adapter.id) for d in sorted((needle, p1, p2), key=lambda d: d.id))
-    path = composed_dir() / f"{ids}-r{rank}.gguf"
-    assert path.is_file()
+    path = composed_path([d.adapter for d in (needle, p1, p2)], rank)
+    assert path.is_file() and path.name.endswith(f"-r{rank}.gguf")
     stamp = path.stat().st_mtime_ns
     app.ask([p1.id, p2.id, needle.id], QUESTION)  # same selection in another order: cache hit
     assert path.stat().st_mtime_ns == stamp
@@ -130,6 +133,66 @@ def test_removing_a_member_document_removes_its_compositions_and_memberships(tmp
     assert app.library.collection("pair").documents == [a.id]
     assert "1234" in app.ask(a.id, QUESTION).text  # the engine freed the composition safely
     app.close()
+
+
+@pytest.fixture
+def reused(tmp_path):
+    """Issue 31: two plain documents and a needle one (4417, the highest id, so SQLite gives its
+    id to the next document added after it is removed), a DocLoRA kept open as a window keeps
+    it, and a second needle PDF (5821). The settings are saved: CLI processes use them too."""
+    if not demo_ready():
+        raise RuntimeError("the demo pair is missing; build it first (doclora train)")
+    app = DocLoRA()
+    app.configure(max_tokens=12, compose_focus=False)
+    plain = [app.add(make_pdf(tmp_path / f"p{i}.pdf", [" ".join(PROSE[i:] + PROSE[:i])]))
+             for i in (1, 2)]
+    old = app.add(make_pdf(tmp_path / "old.pdf", [needle_text("4417")]))
+    assert old.id == max(d.id for d in plain) + 1
+    yield app, plain[0], old, make_pdf(tmp_path / "new.pdf", [needle_text("5821")])
+    app.close()
+
+
+def test_a_long_running_process_never_answers_with_a_removed_documents_composition(reused):
+    app, plain, old, new_pdf = reused
+    assert "4417" in app.ask([plain.id, old.id], QUESTION).text
+    for args in (["rm", str(old.id), "--yes"], ["add", str(new_pdf)]):  # another process
+        result = doclora(*args)
+        assert result.returncode == 0, result.stderr
+    assert app.get(old.id).file_name == "new.pdf"  # the id came back for another document
+    answer = app.ask([plain.id, old.id], QUESTION).text
+    assert "5821" in answer and "4417" not in answer
+
+
+def test_a_kill_between_rms_commit_and_its_cleanup_leaves_no_composition_that_answers(reused):
+    app, plain, old, new_pdf = reused
+    app.close()  # everything below runs in CLI processes
+    asked = doclora("ask", f"{plain.id},{old.id}", QUESTION)
+    assert "4417" in asked.stdout, asked.stderr
+    stale = sorted(composed_dir().glob("*.gguf"))
+    assert len(stale) == 1
+    killed = doclora("rm", str(old.id), "--yes", prelude=KILL_AT_FIRST_DELETE)
+    assert killed.returncode == -9, killed.stderr
+    library = Library.open()
+    assert library.db["documents"].count == 2  # committed; its files and composition are still there
+    library.close()
+    assert stale[0].is_file() and unowned_files()
+    added = doclora("add", str(new_pdf))
+    assert added.returncode == 0 and f"Ready: [{old.id}]" in added.stdout, added.stderr
+    assert not stale[0].exists() and unowned_files() == []  # the add's start-up sweep
+    answer = doclora("ask", f"{plain.id},{old.id}", QUESTION).stdout
+    assert "5821" in answer and "4417" not in answer
+    assert len(list(composed_dir().glob("*.gguf"))) == 1
+
+
+def test_redo_removes_the_compositions_of_the_adapter_it_replaces(reused):
+    app, plain, old, _ = reused
+    assert "4417" in app.ask([plain.id, old.id], QUESTION).text
+    assert len(list(composed_dir().glob("*.gguf"))) == 1
+    Path(app.get(old.id).adapter.file).unlink()  # a broken adapter: redo rebuilds it
+    job = app.wait(app.redo(old.id).id, timeout=300)
+    assert job.status == "done", job.error
+    assert list(composed_dir().iterdir()) == [] and unowned_files() == []
+    assert "4417" in app.ask([plain.id, old.id], QUESTION).text
 
 
 def test_a_composed_rank_below_one_is_refused_with_a_sentence(library):

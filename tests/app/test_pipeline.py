@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -25,9 +28,9 @@ from app.cli import cli
 from app.errors import AdapterError, CancelledError, InvalidDocumentError, PasswordRequiredError
 from app.library import Library
 from app.models import demo_pair
-from app.paths import adapters_dir, home_dir
+from app.paths import REPO_ROOT, adapters_dir, home_dir
 
-from app_helpers import library_state, make_image_pdf, make_pdf, needle_text
+from app_helpers import library_state, make_image_pdf, make_pdf, needle_text, unowned_files
 
 
 @pytest.fixture
@@ -320,3 +323,58 @@ def test_progress_events_cover_every_stage_in_order(demo_pair, pdfs):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(e.eta_s is not None for e in events)
     assert doc.pages == 3 and doc.status == "ready" and doc.tokens > 0
+
+
+# -- two processes adding at once (issue 31) ----------------------------------------------------
+
+ADDER = """
+import json, sys
+from app.api import DocLoRA
+from app.errors import DocLoRAError
+app = DocLoRA()
+print("ready", flush=True)
+for line in sys.stdin:
+    try:
+        print(json.dumps({"id": app.add(line.strip()).id}), flush=True)
+    except DocLoRAError as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+"""
+
+
+@pytest.fixture
+def adders():
+    """Two processes that each add the file named on a line of their input, and answer with
+    the document's id (or the error) on a line."""
+    procs = [subprocess.Popen([sys.executable, "-c", ADDER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+             for _ in range(2)]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready"
+    yield procs
+    for proc in procs:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["same file", "different files"])
+def test_two_processes_adding_at_once_leave_one_document_each_and_no_stray_file(
+        demo_pair, pdfs, adders, same):
+    files = [make_pdf(pdfs / "a.pdf", [needle_text("5150")]),
+             make_pdf(pdfs / "b.pdf", [needle_text("6262")])]
+    if same:
+        files[1] = files[0]
+    for attempt in range(20):
+        for proc, file in zip(adders, files):
+            proc.stdin.write(f"{file}\n")
+        for proc in adders:
+            proc.stdin.flush()
+        answers = [json.loads(proc.stdout.readline()) for proc in adders]
+        assert all("id" in a for a in answers), (attempt, answers)
+        app = DocLoRA()  # refuses a library with files no row owns, as every command would
+        assert len(app.documents()) == len(set(files)) == len({a["id"] for a in answers})
+        assert unowned_files() == [] and list((adapters_dir() / ".staging").iterdir()) == []
+        for doc in app.documents():
+            app.remove(doc.id)
+        app.close()
+        assert library_state()["integrity"] == "ok"
+        assert unowned_files() == [] and DocLoRA().documents() == []

@@ -70,6 +70,21 @@ def test_a_dead_attempt_is_swept_before_the_next_write_and_only_what_it_listed(e
     assert orphan.exists() and live.exists()
 
 
+def test_the_sweep_removes_compositions_of_an_older_version_and_of_dead_writers(existing):
+    composed = adapters_dir() / "composed"
+    composed.mkdir()
+    legacy = composed / "1-2-r128.gguf"  # named by ids, which SQLite gives out again
+    dead_tmp = composed / f".abc-r128.gguf.{DEAD_PID}-beef.tmp"
+    live_tmp = composed / f".abc-r128.gguf.{os.getpid()}-cafe.tmp"
+    for path in (legacy, dead_tmp, live_tmp):
+        path.write_bytes(b"GGUF")
+    assert cli_run("list").exit_code == 0  # a cache: no reason to refuse the library
+    DocLoRA().tidy()
+    assert sorted(composed.iterdir()) == [live_tmp]
+    live_tmp.unlink()
+    assert library_state() == existing
+
+
 def _files():
     return sorted(p for p in home_dir().rglob("*") if p.is_file() and "library.db" not in p.name)
 
