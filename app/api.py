@@ -9,6 +9,8 @@
 Documents are referred to by ``ref``: an int id, a str of digits (id), or a unique title prefix
 (case-insensitive). ``ask``/``stream`` also take several documents at once: a list of refs, a
 str "3,5,8", or "@NAME" for a saved collection; their adapters are composed (``app.compose``).
+``selection`` resolves any of these once into a ``Selection`` (``app.selection``), which the chat
+methods also take.
 Every method raises ``app.errors.DocLoRAError`` subclasses only (their message is one sentence
 for the user). Methods are thread-safe: the UI may call them from several handlers
 while the background queue ingests files.
@@ -30,18 +32,18 @@ from app.jobs import JobQueue
 from app.library import Library
 from app.models import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
+from app.selection import Selection, ready_adapter
 from app.settings import checked
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
-    NEEDS_REINDEX, READY, Answer, Collection, Document, Job, Message, ProgressEvent, Settings,
-    Status)
+    Answer, Collection, Document, Job, Message, ProgressEvent, Settings, Source, Status)
 
 Ref = int | str
 Refs = Ref | list[Ref] | tuple[Ref, ...] | None
 StopFlag = threading.Event | Callable[[], bool] | None
 
-__all__ = ["DocLoRA", "Answer", "Document", "Job", "Message", "ProgressEvent", "Settings",
-           "Status", "DocLoRAError"]
+__all__ = ["DocLoRA", "Answer", "Document", "Job", "Message", "ProgressEvent", "Selection",
+           "Settings", "Status", "DocLoRAError"]
 
 
 class DocLoRA:
@@ -221,9 +223,24 @@ class DocLoRA:
 
     # -- chat ------------------------------------------------------------------------------
 
-    def selection(self, refs: Refs) -> list[Document]:
-        """The documents of a ref, a list of refs, "3,5,8" or "@NAME" (a collection); each once,
-        in order (empty for ``None``)."""
+    def selection(self, refs: Refs | Selection, question: str | None = None) -> Selection:
+        """The documents of a ref, a list of refs, "3,5,8" or "@NAME" (a collection), each once,
+        in order (none for ``None``). With ``question``: also the adapters that answer it (with
+        ``compose_focus``, those of the documents its words point to); DocumentNotReadyError
+        when a selected document has no usable adapter. A ``Selection``'s documents are read
+        again (one may have been re-internalized or removed since)."""
+        if isinstance(refs, Selection):
+            refs = refs.ids
+        docs = tuple(self._documents(refs))
+        if question is None:
+            return Selection(docs)
+        adapters = [ready_adapter(doc, self.pair.name) for doc in docs]
+        if len(docs) > 1 and self.settings.compose_focus:
+            kept = set(focus(self.library.relevance([d.id for d in docs], question)))
+            adapters = [a for a in adapters if a.document_id in kept]
+        return Selection(docs, tuple(adapters))
+
+    def _documents(self, refs: Refs) -> list[Document]:
         if refs is None:
             return []
         if isinstance(refs, str):
@@ -239,15 +256,16 @@ class DocLoRA:
             docs.setdefault(doc.id, doc)
         return list(docs.values())
 
-    def ask(self, ref: Refs, question: str, on_token: Callable[[str], None] | None = None,
-            stop: StopFlag = None, history: bool = True) -> Answer:
+    def ask(self, ref: Refs | Selection, question: str,
+            on_token: Callable[[str], None] | None = None, stop: StopFlag = None,
+            history: bool = True) -> Answer:
         """Answer a question about a document (``None``: the base model, no document), or about
-        several at once (a list of refs, "3,5,8" or "@NAME").
+        several at once (a list of refs, "3,5,8", "@NAME", or a ``Selection``).
 
         ``on_token`` gets each new piece of text; ``stop`` ends generation early (the partial
         answer is kept). ``history=False`` asks without replaying the earlier chat. The exchange
-        is saved to the document's history either way; questions to several documents are not
-        saved (and replay no history).
+        is saved to the chat either way; questions to several documents keep no chat
+        (``Selection.history``).
         """
         answer = Answer(text="")
         for answer in self.stream(ref, question, stop=stop, history=history):
@@ -255,62 +273,52 @@ class DocLoRA:
                 on_token(answer.delta)
         return answer
 
-    def stream(self, ref: Refs, question: str, stop: StopFlag = None,
+    def stream(self, ref: Refs | Selection, question: str, stop: StopFlag = None,
                history: bool = True) -> Iterator[Answer]:
         """Like ``ask`` but yields growing Answers; the last has ``done=True`` and ``sources``."""
         with _translated():
             yield from self._stream(ref, question, stop, history)
 
-    def _stream(self, ref: Refs, question: str, stop: StopFlag, history: bool) -> Iterator[Answer]:
+    def _stream(self, ref: Refs | Selection, question: str, stop: StopFlag,
+                history: bool) -> Iterator[Answer]:
         question = question.strip()
         if not question:
             raise DocLoRAError("The question is empty; type a question first.")
-        docs = self.selection(ref)
-        if len(docs) > 1:
-            yield from self._stream_several(docs, question, stop)
-            return
-        doc = docs[0] if docs else None
-        adapter_file = self._adapter_file(doc)
-        past = self.library.history(doc.id if doc else None) if history else []
-        messages = build_messages(past, question)
+        chosen = self.selection(ref, question)
+        past = self.library.history(chosen.chat) if history and chosen.history else []
+        doc_id = chosen.document.id if chosen.document else None
         text = ""
-        for piece in self.engine.generate(messages, adapter_file, stop=stop):
+        for piece in self.engine.generate(build_messages(past, question),
+                                          self._adapter_file(chosen), stop=stop):
             grown = (text + piece).lstrip()  # templates often start the answer with a space
             if grown != text:
-                yield Answer(text=grown, delta=grown[len(text):],
-                             document=doc.id if doc else None)
+                yield Answer(text=grown, delta=grown[len(text):], document=doc_id,
+                             documents=chosen.ids)
             text = grown
         stopped = is_stopped(stop)
         text = text.strip()
-        sources = self.library.search_pages(doc.id, question, text) if doc else []
-        self.library.add_exchange(doc.id if doc else None, question, text, sources)
-        yield Answer(text=text, sources=sources, document=doc.id if doc else None,
-                     documents=[doc.id] if doc else [], done=True, stopped=stopped)
+        sources = self._sources(chosen, question, text)
+        if chosen.history:
+            self.library.add_exchange(chosen.chat, question, text, sources)
+        yield Answer(text=text, sources=sources, document=doc_id, documents=chosen.ids,
+                     done=True, stopped=stopped)
 
-    def _stream_several(self, docs: list[Document], question: str,
-                        stop: StopFlag) -> Iterator[Answer]:
-        """Answer under the composition of several documents' adapters (those the question
-        points to, with ``compose_focus``); sources from each, labelled with its title."""
-        files = {doc.id: self._adapter_file(doc) for doc in docs}  # raises for one not ready
-        ids = [d.id for d in docs]
-        used = docs
-        if self.settings.compose_focus:
-            kept = set(focus(self.library.relevance(ids, question)))
-            used = [d for d in docs if d.id in kept]
+    def _adapter_file(self, chosen: Selection) -> str | None:
+        """The file to activate: none, the one adapter, or the composition of several (built
+        on first use, then cached)."""
+        if len(chosen.adapters) <= 1:
+            return chosen.adapters[0].file if chosen.adapters else None
         with self._lock:
-            adapter_file = files[used[0].id] if len(used) == 1 else str(
-                composed_file([d.adapter for d in used], self.settings.max_composed_rank, self.pair.gguf))
-        text = ""
-        for piece in self.engine.generate(build_messages([], question), adapter_file, stop=stop):
-            grown = (text + piece).lstrip()
-            if grown != text:
-                yield Answer(text=grown, delta=grown[len(text):], documents=ids)
-            text = grown
-        text = text.strip()
-        sources = [replace(s, title=doc.title) for doc in docs
-                   for s in self.library.search_pages(doc.id, question, text, limit=2)]
-        yield Answer(text=text, sources=sources, documents=ids, done=True,
-                     stopped=is_stopped(stop))
+            return str(composed_file(list(chosen.adapters), self.settings.max_composed_rank,
+                                     self.pair.gguf))
+
+    def _sources(self, chosen: Selection, question: str, answer: str) -> list[Source]:
+        """The pages supporting an answer: the document's best, or each selected document's
+        two best labelled with its title."""
+        if chosen.document is not None:
+            return self.library.search_pages(chosen.document.id, question, answer)
+        return [replace(s, title=doc.title) for doc in chosen.documents
+                for s in self.library.search_pages(doc.id, question, answer, limit=2)]
 
     # -- collections -----------------------------------------------------------------------
 
@@ -320,36 +328,29 @@ class DocLoRA:
 
     def save_collection(self, name: str, refs: Refs) -> Collection:
         """Save (or replace) a named selection of documents; ``ask("@NAME", ...)`` uses it."""
-        return self.library.save_collection(name, [d.id for d in self.selection(refs)])
+        return self.library.save_collection(name, self.selection(refs).ids)
 
     def remove_collection(self, name: str) -> Collection:
         """Delete a collection (its documents stay in the library)."""
         return self.library.remove_collection(name.strip().removeprefix("@"))
 
-    def _adapter_file(self, doc: Document | None) -> str | None:
-        if doc is None:
-            return None
-        if doc.status == NEEDS_REINDEX:
-            raise DocumentNotReadyError(
-                f"'{doc.title}' was internalized with another model; re-internalize it for "
-                f"{self.pair.name} with 'doclora redo {doc.id}'.")
-        if doc.status != READY or doc.adapter is None:
-            raise DocumentNotReadyError(
-                f"The adapter of '{doc.title}' is missing; rebuild it with "
-                f"'doclora redo {doc.id}'.")
-        return doc.adapter.file
+    def history(self, ref: Refs | Selection) -> list[Message]:
+        """The selection's chat (``None``: the no-document chat), oldest first; none for
+        several documents."""
+        chosen = self.selection(ref)
+        return self.library.history(chosen.chat) if chosen.history else []
 
-    def history(self, ref: Ref | None) -> list[Message]:
-        """The document's chat (``None``: the no-document chat), oldest first."""
-        return self.library.history(self.get(ref).id if ref is not None else None)
+    def clear_history(self, ref: Refs | Selection) -> None:
+        """Delete the selection's chat messages (several documents have none)."""
+        chosen = self.selection(ref)
+        if chosen.history:
+            self.library.clear_history(chosen.chat)
 
-    def clear_history(self, ref: Ref | None) -> None:
-        """Delete the document's chat messages."""
-        self.library.clear_history(self.get(ref).id if ref is not None else None)
-
-    def pop_exchange(self, ref: Ref | None) -> str | None:
-        """Remove the last question and its answer; returns the question (for "regenerate")."""
-        return self.library.pop_exchange(self.get(ref).id if ref is not None else None)
+    def pop_exchange(self, ref: Refs | Selection) -> str | None:
+        """Remove the last question and its answer; returns the question (for "regenerate"),
+        None when there is none (several documents keep none)."""
+        chosen = self.selection(ref)
+        return self.library.pop_exchange(chosen.chat) if chosen.history else None
 
     # -- status ----------------------------------------------------------------------------
 

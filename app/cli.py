@@ -235,7 +235,7 @@ def _doc_ref(ref: str) -> str | None:
 
 
 def _print_sources(answer) -> None:
-    if (answer.document is not None or answer.documents) and not answer.sources:
+    if answer.documents and not answer.sources:
         click.echo(f"\n{NO_SUPPORT}")
     if answer.sources:
         click.echo("\nSupporting pages:")
@@ -278,12 +278,10 @@ def chat_cmd(ctx, doc) -> None:
     """Chat with DOC interactively ('-' for no document; '3,5' or @NAME for several); /clear,
     /exit."""
     app = _app(ctx, announce=True)
-    ref = _doc_ref(doc)
-    docs = app.selection(ref)
-    several = len(docs) > 1
-    title = ", ".join(shown(d.title) for d in docs) if docs else "no document"
+    chosen = app.selection(_doc_ref(doc))
+    title = ", ".join(shown(d.title) for d in chosen.documents) or "no document"
     click.echo(f"Chatting with {title}. Type /exit (or Ctrl-D) to leave, /clear to forget.")
-    for m in ([] if several else app.history(ref)[-6:]):
+    for m in app.history(chosen)[-6:]:
         click.echo(f"{'you' if m.role == 'user' else 'doclora'}> {m.content}")
     while True:
         try:
@@ -294,15 +292,14 @@ def chat_cmd(ctx, doc) -> None:
         if question.strip() in ("/exit", "/quit"):
             return
         if question.strip() == "/clear":
-            if not several:  # questions to several documents keep no history
-                app.clear_history(ref)
+            app.clear_history(chosen)
             click.echo("History cleared.")
             continue
         if not question.strip():
             continue
         click.echo("doclora> ", nl=False)
         try:
-            answer = app.ask(ref, question, on_token=lambda t: click.echo(t, nl=False))
+            answer = app.ask(chosen, question, on_token=lambda t: click.echo(t, nl=False))
         except KeyboardInterrupt:
             click.echo(" [stopped]")
             continue

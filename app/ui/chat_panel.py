@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from app.api import Selection
 from app.errors import DocLoRAError
 from app.ui.errors import user_error
 from app.ui.format import as_text, sources_message
@@ -88,6 +89,15 @@ def clear_confirm_updates(show: bool) -> tuple:
     return gr.Button(visible=visible), gr.Button(visible=visible)
 
 
+def chosen(core, selected: int | None, picked: list[int] | None) -> Selection:
+    """What the chat asks: the ticked documents when two or more are, else the open one (none:
+    the base model)."""
+    if len(picked or []) > 1:
+        return core.selection(list(picked))
+    doc = find_document(core, selected)
+    return core.selection(doc.id if doc else None)
+
+
 def wire(win: Window) -> None:
     """Ask (streaming), stop, regenerate, clear."""
     core, chat = win.core, win.chat
@@ -98,53 +108,53 @@ def wire(win: Window) -> None:
         if not question:
             yield unchanged()
             return
-        several = list(picked or []) if len(picked or []) > 1 else None
-        doc = None if several else find_document(core, selected)
-        past = [] if several else chat_history(core, doc)  # several: no stored history
+        try:
+            selection = chosen(core, selected, picked)
+        except DocLoRAError as exc:
+            raise user_error(exc) from exc
+        yield from ask(question, selection, request)
+
+    def ask(question: str, selection: Selection, request: gr.Request) -> Iterator[tuple]:
+        past = chat_history(core, selection.document) if selection.history else []
         stop = win.stops.start(request.session_hash)
         shown = past + [{"role": "user", "content": as_text(question)},
                         {"role": "assistant", "content": THINKING}]
         yield shown, gr.Textbox(value="", submit_btn=False, stop_btn=True), gr.skip()
         try:
-            for part in core.stream(several or (doc.id if doc else None), question, stop=stop):
+            for part in core.stream(selection, question, stop=stop):
                 shown[-1] = {"role": "assistant", "content": as_text(part.text) or THINKING}
                 if part.done:
                     if part.stopped:
                         shown[-1]["content"] = (as_text(part.text) + " *(stopped)*").strip()
-                    block = sources_message(part.sources, part.document is not None or bool(part.documents))
+                    block = sources_message(part.sources, bool(part.documents))
                     if block:
                         shown.append(block)
                 yield shown, gr.skip(), gr.skip()
         except Exception as exc:  # put the question back for another try, then say what failed
             yield past, gr.Textbox(value=question, submit_btn=True, stop_btn=False), gr.skip()
             raise user_error(exc) from exc
-        status = gr.skip() if several else status_line(core, doc)  # it shows one document
+        # The status line shows the chat's one document (or the base model).
+        status = status_line(core, selection.document) if selection.history else gr.skip()
         yield shown, gr.Textbox(submit_btn=True, stop_btn=False), status
 
     def regenerate(selected: int | None, request: gr.Request,
                    picked: list[int] | None = None) -> Iterator[tuple]:
-        if len(picked or []) > 1:  # answers to several documents are not saved
-            gr.Warning("With several documents ticked nothing is saved to regenerate; ask the "
-                       "question again.")
-            yield unchanged()
-            return
-        doc = find_document(core, selected)
         try:
-            question = core.pop_exchange(doc.id if doc else None)
+            selection = chosen(core, selected, picked)
+            question = core.pop_exchange(selection)
         except DocLoRAError as exc:
             raise user_error(exc) from exc
         if question is None:
-            gr.Warning("There is no answer to regenerate yet.")
+            gr.Warning("There is no answer to regenerate yet." if selection.history else
+                       "With several documents ticked nothing is saved to regenerate; ask the "
+                       "question again.")
             yield unchanged()
             return
-        yield from answer(question, selected, request)
+        yield from ask(question, selection, request)
 
     def clear(selected: int | None, picked: list[int] | None = None) -> tuple:
-        if len(picked or []) > 1:  # only the view: the selected document's chat stays
-            return [], *clear_confirm_updates(False)
-        doc = find_document(core, selected)
-        try:
-            core.clear_history(doc.id if doc else None)
+        try:  # several documents keep no chat: only the view empties
+            core.clear_history(chosen(core, selected, picked))
         except DocLoRAError as exc:
             raise user_error(exc) from exc
         return [], *clear_confirm_updates(False)

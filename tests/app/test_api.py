@@ -149,19 +149,38 @@ def test_pop_exchange_returns_the_question_and_clear_history_empties_the_chat(ap
 
 def test_selection_reads_lists_commas_and_collections(app, docs):
     town, notes = docs["town"], docs["notes"]
-    assert app.selection(None) == []
-    assert [d.id for d in app.selection("town")] == [town]
-    assert [d.id for d in app.selection(f"{notes}, town")] == [notes, town]
-    assert [d.id for d in app.selection([town, str(notes), "guide"])] == [town, notes]
+    assert app.selection(None).documents == ()
+    assert [d.id for d in app.selection("town").documents] == [town]
+    assert [d.id for d in app.selection(f"{notes}, town").documents] == [notes, town]
+    assert [d.id for d in app.selection([town, str(notes), "guide"]).documents] == [town, notes]
     saved = app.save_collection("Harbour", [notes, town])
     assert saved.name == "Harbour" and saved.documents == [notes, town]
     assert [(c.name, c.documents) for c in app.collections()] == [("Harbour", [notes, town])]
-    assert [d.id for d in app.selection("@harbour")] == [notes, town]
+    assert [d.id for d in app.selection("@harbour").documents] == [notes, town]
     assert app.remove_collection("@Harbour").name == "Harbour"
     assert app.collections() == []
     with pytest.raises(DocLoRAError):
         app.selection("@Harbour")
     assert [d.id for d in app.documents()] == [notes, town]  # its documents stay
+
+
+def test_a_selection_of_several_documents_keeps_no_chat(app, docs, scripted_engine):
+    town = app.get("town")
+    both = app.selection(f"town,{docs['notes']}")
+    assert both.ids == [town.id, docs["notes"]] and both.adapters == ()
+    assert not both.history and both.document is None and both.chat is None
+    one = app.selection("town", QUESTION)
+    assert one.history and one.chat == town.id and one.adapters == (town.adapter,)
+    # the question's words are on the town guide's pages only: its adapter alone answers
+    assert app.selection(both, QUESTION).adapters == (town.adapter,)
+    app.ask("town", "first?")
+    assert app.ask(both, QUESTION).documents == both.ids
+    assert scripted_engine.calls[-1] == ([{"role": "user", "content": QUESTION}],
+                                         town.adapter.file)
+    app.clear_history(both)
+    assert app.history(both) == [] and app.pop_exchange(both) is None
+    assert [m.content for m in app.history(one)] == [  # the one document's chat stays
+        "first?", "The special magic number is 4821."]
 
 
 def test_configure_changes_settings_and_refuses_unknown_ones(app, scripted_engine):

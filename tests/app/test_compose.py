@@ -108,7 +108,7 @@ def test_collections_persist_and_resolve_with_an_at_sign(library):
     again = Library.open(app.library.db_path)  # another process's view of the same database
     assert [(c.name, c.documents) for c in again.collections()] == [("harbour", [p1.id, needle.id])]
     again.close()
-    assert [d.id for d in app.selection("@Harbour")] == [p1.id, needle.id]
+    assert [d.id for d in app.selection("@Harbour").documents] == [p1.id, needle.id]
     assert "4417" in app.ask("@harbour", QUESTION).text
     app.save_collection("harbour", [p2.id])  # replaced
     assert app.library.collection("harbour").documents == [p2.id]

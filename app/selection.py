@@ -1,0 +1,62 @@
+"""What a question goes to: one value, resolved once by ``DocLoRA.selection`` and used by the
+CLI, the window and the chat alike.
+
+None, one or several documents may be selected. One document (or none: the base model) has a
+chat: it is replayed before a question, saved after it, cleared and regenerated. Questions to
+several documents keep no chat; their adapters are composed (``app.compose``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.errors import DocumentNotReadyError
+from app.records import NEEDS_REINDEX, READY, Adapter, Document
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The selected documents and, once resolved for a question, the adapters that answer it."""
+
+    documents: tuple[Document, ...] = ()  # each once, in the order given (empty: the base model)
+    # The adapters to activate for the question it was resolved for, in the documents' order
+    # (several are composed into one, ``app.compose``); empty before a question, and with no
+    # document.
+    adapters: tuple[Adapter, ...] = ()
+    # Which chunks of a long document answer (empty: the whole adapter); filled by the selection
+    # of chunks per question.
+    chunks: tuple[int, ...] = ()
+
+    @property
+    def ids(self) -> list[int]:
+        """The selected documents' ids, in order."""
+        return [d.id for d in self.documents]
+
+    @property
+    def document(self) -> Document | None:
+        """The one selected document (None: no document, or several)."""
+        return self.documents[0] if len(self.documents) == 1 else None
+
+    @property
+    def history(self) -> bool:
+        """Whether a chat applies (replayed, saved, cleared, regenerated): with one document or
+        none; questions to several documents keep none."""
+        return len(self.documents) <= 1
+
+    @property
+    def chat(self) -> int | None:
+        """The document whose chat applies (None: the no-document chat)."""
+        return self.documents[0].id if self.history and self.documents else None
+
+
+def ready_adapter(doc: Document, model: str) -> Adapter:
+    """``doc``'s adapter for the pair ``model``; DocumentNotReadyError saying how to make one."""
+    if doc.status == NEEDS_REINDEX:
+        raise DocumentNotReadyError(
+            f"'{doc.title}' was internalized with another model; re-internalize it for "
+            f"{model} with 'doclora redo {doc.id}'.")
+    if doc.status != READY or doc.adapter is None:
+        raise DocumentNotReadyError(
+            f"The adapter of '{doc.title}' is missing; rebuild it with "
+            f"'doclora redo {doc.id}'.")
+    return doc.adapter
