@@ -193,6 +193,31 @@ def unnamed_questions(text: str) -> list[QA]:
     return [QA("name", UNNAMED_QUESTIONS["name"], what[0]), QA("about", UNNAMED_QUESTIONS["about"], what[1])]
 
 
+# Evaluation only: benchmarks/docqa.py also asks each templated question in one of these phrasings,
+# a user's own words. No training recipe may read them: they measure more than the training templates.
+FREE_PHRASINGS = {
+    "what": ("What is {name} used for?", "Can you tell me what the {name} command is for?",
+             "What's the purpose of {name}?"),
+    "option": ("What happens when I pass {flag} to {name}?", "In {name}, what is the {flag} flag for?",
+               "Explain the {flag} switch of {name}."),
+    "author": ("Who is the author of {name}?", "Who created {name}?", "Which people wrote the {name} program?"),
+    "name": ("Which command does this manual page document?", "What is the program documented here called?"),
+    "about": ("What is the program documented here for?", "In short, what does the documented program do?"),
+}
+_TEMPLATED = {"what": r"What does (?P<name>.+) do\?", "author": r"Who wrote (?P<name>.+)\?",
+              "option": r"What does the (?P<flag>\S+) option of (?P<name>.+) do\?"}
+
+
+def free_phrasing(qa: QA, seed: int = 0) -> QA:
+    """The question in one of its FREE_PHRASINGS (picked by the question and ``seed``), same gold answer."""
+    m = re.fullmatch(_TEMPLATED[qa.kind], qa.question) if qa.kind in _TEMPLATED else None
+    if qa.kind in _TEMPLATED and m is None:
+        raise ValueError(f"not a templated {qa.kind!r} question: {qa.question!r}")
+    choices = FREE_PHRASINGS[qa.kind]
+    pick = int.from_bytes(hashlib.sha256(f"{seed}:{qa.question}".encode()).digest()[:4], "big") % len(choices)
+    return QA(qa.kind, choices[pick].format(**(m.groupdict() if m else {})), qa.answer)
+
+
 def collect(heldout: bool, limit: int, seed: int = 0, max_chars: int = 12_000, min_chars: int = 600,
             per_family: int = 3, dirs: tuple[Path, ...] = MAN_DIRS) -> list[ManPage]:
     """Up to ``limit`` rendered pages of one split (held-out or training), in a seeded random order.

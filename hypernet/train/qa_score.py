@@ -20,3 +20,9 @@ def token_f1(pred: str, gold: str) -> float:
         return float(not p and not g)
     prec, rec = common / len(p), common / len(g)
     return 2 * prec * rec / (prec + rec)
+
+
+def gold_recall(pred: str, gold: str) -> float:
+    """The share of the gold answer's distinct words that the prediction contains (1.0 for an empty gold)."""
+    g = set(normalise(gold))
+    return len(g & set(normalise(pred))) / len(g) if g else 1.0

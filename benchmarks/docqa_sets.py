@@ -1,0 +1,117 @@
+"""The document sets `benchmarks/docqa.py` asks, and how their answers are scored.
+
+- ``manual``: held-out manual pages with templated questions (``hypernet.train.manpages``) and the
+  same questions asked in other words (``manpages.FREE_PHRASINGS``, never used in training);
+- ``prose``: the ordinary documents of ``benchmarks/data/prose`` (PDFs as they are) with the
+  questions written by reading them.
+
+Scores: token F1 and gold recall (the share of the gold answer's words in the answer), each the
+best over the accepted answers; an answer holding a proper-name-like word found neither in the
+document, the question nor the no-document answer holds an invented name.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypernet.train.manpages import collect, free_phrasing, unnamed_questions
+from hypernet.train.qa_score import gold_recall, normalise, token_f1
+
+PROSE_DIR = Path(__file__).resolve().parent / "data" / "prose"
+
+
+@dataclass
+class EvalQA:
+    """A question, its accepted answers, its kind and how it is phrased (templated or free)."""
+
+    kind: str
+    question: str
+    answers: list[str]
+    phrasing: str = "written"
+
+
+@dataclass
+class EvalDoc:
+    """A document: a PDF as it is (prose) or a text the benchmark lays out as a PDF (manual pages)."""
+
+    name: str
+    genre: str
+    questions: list[EvalQA]
+    pdf: Path | None = None
+    text: str = ""
+    length: str = ""  # the row it is reported in; prose documents get theirs from the product's chunks
+
+
+def manual_docs(short: int, long: int, seed: int, options: int, unnamed: bool, phrasings: list[str]) -> list[EvalDoc]:
+    """Held-out manual pages, one-chunk ones then long ones, with templated and/or free-phrased questions."""
+    docs = []
+    for length, pages in (("one chunk", collect(heldout=True, limit=short, seed=seed, min_chars=600, max_chars=1800)),
+                          ("4+ chunks", collect(heldout=True, limit=long, seed=seed + 1, min_chars=8500,
+                                                max_chars=16000))):
+        for page in pages:
+            qas = ([q for q in page.questions if q.kind != "option"]
+                   + [q for q in page.questions if q.kind == "option"][:options]
+                   + (unnamed_questions(page.text) if unnamed else []))
+            asked = [EvalQA(q.kind, phrased.question, [q.answer], phrasing) for q in qas  # each in both ways
+                     for phrasing, phrased in (("templated", q), ("free", free_phrasing(q, seed)))
+                     if phrasing in phrasings]
+            docs.append(EvalDoc(page.name, "manual page", asked, text=page.text, length=length))
+    return docs
+
+
+def prose_docs(docs: int | None, seed: int, folder: Path = PROSE_DIR) -> list[EvalDoc]:
+    """The prose set's documents (all, or ``docs`` of them drawn with ``seed``), in manifest order."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    questions: dict[str, list[EvalQA]] = {}
+    for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            q = json.loads(line)
+            questions.setdefault(q["doc"], []).append(EvalQA(q["kind"], q["question"], q["answers"]))
+    if docs is not None and docs < len(manifest):
+        chosen = set(random.Random(seed).sample(range(len(manifest)), docs))
+        manifest = [e for n, e in enumerate(manifest) if n in chosen]
+    return [EvalDoc(e["id"], e["genre"], questions.get(e["id"], []), pdf=folder / e["file"]) for e in manifest]
+
+
+def length_row(n_chunks: int) -> str:
+    """The report row of a document of ``n_chunks`` chunks."""
+    return "one chunk" if n_chunks <= 1 else "2-3 chunks" if n_chunks < 4 else "4+ chunks"
+
+
+def _fold(text: str) -> str:
+    """Ligatures, typographic quotes and dashes as plain ASCII (PDF text holds them; answers rarely do)."""
+    text = unicodedata.normalize("NFKC", text)
+    return text.translate(str.maketrans("\u2018\u2019\u201c\u201d\u2010\u2011\u2012\u2013\u2014", "''\"\"-----"))
+
+
+def scores(answer: str, golds: list[str]) -> tuple[float, float]:
+    """(F1, gold recall) of an answer, each the best over the accepted answers."""
+    answer = _fold(answer)
+    return (max(token_f1(answer, _fold(g)) for g in golds), max(gold_recall(answer, _fold(g)) for g in golds))
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
+
+
+def known_words(*texts: str) -> set[str]:
+    """The normalised words of some texts (the document, the question, the no-document answer)."""
+    return set(normalise(_fold(" ".join(texts))))
+
+
+def invented_names(answer: str, known: set[str]) -> list[str]:
+    """Proper-name-like words of the answer that are not ``known``: capitalised words not opening a
+    sentence, words in capitals, words with inner capitals or digits ("JDKUX", "Jikere", "x86Foo")."""
+    found = []
+    for sentence in re.split(r"(?<=[.!?:])\s+|\n+", _fold(answer)):
+        for n, m in enumerate(_NAME.finditer(sentence)):
+            word = m.group(0).strip("'-")
+            name_like = ((word[:1].isupper() and n > 0) or word.isupper()
+                         or bool(re.search(r"[a-z][A-Z]|[A-Za-z]\d", word)))
+            if name_like and len(word) > 2 and not set(normalise(word)) <= known:
+                found.append(word)
+    return found
