@@ -35,23 +35,26 @@ from safetensors.torch import load_file, save_file
 from .config import TrainConfig
 from .stages import Stages
 from .manpages import UNNAMED_QUESTIONS, collect, read_pages, write_pages
-from .prose_qa import build_prose_data
+from .corpus import Source
+from .prose_qa import Holdout, build_prose_data
 
 
-def holdout_sources(path: str) -> set[str]:
-    """Source-name prefixes no training may read: each listed path, each listed package's doc folder and,
-    when the package is installed, every file it installed (``dpkg -L``)."""
+def holdout_sources(path: str) -> Holdout:
+    """What no training may read (``path``: the evaluation sets' holdout JSON): source-name prefixes (each
+    listed path, each listed package's doc folder and, when it is installed, every file it installed:
+    ``dpkg -L``) and fingerprints (sentences of the evaluation documents: a source holding one is left out)."""
     import subprocess
 
     if not path:
-        return set()
+        return Holdout()
     spec = json.loads(Path(path).read_text(encoding="utf-8"))
-    out = set(spec.get("paths", []))
+    prefixes = set(spec.get("paths", []))
     for pkg in spec.get("packages", []):
-        out.add(f"/usr/share/doc/{pkg}/")
+        prefixes.add(f"/usr/share/doc/{pkg}/")
         listed = subprocess.run(["dpkg", "-L", pkg], capture_output=True, text=True, check=False)
-        out.update(f for f in listed.stdout.splitlines() if f.startswith("/usr/share/") and "." in Path(f).name)
-    return out
+        prefixes.update(f for f in listed.stdout.splitlines() if f.startswith("/usr/share/") and "." in Path(f).name)
+    prints = [p for group in (spec.get("fingerprints") or {}).values() for p in group]
+    return Holdout(frozenset(prefixes), tuple(prints))
 
 SUMMARY_QUESTION = "Summarize the document in one sentence."
 @dataclass
@@ -124,8 +127,11 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
     work.mkdir(parents=True, exist_ok=True)
     stage = Stages(name, log)
 
+    holdout = holdout_sources(recipe.holdout_file)
+
     def data() -> None:
-        pages = collect(heldout=False, limit=recipe.pages, seed=seed, max_chars=recipe.max_chars)
+        pages = [p for p in collect(heldout=False, limit=recipe.pages, seed=seed, max_chars=recipe.max_chars)
+                 if not holdout.excludes(Source(p.path, []))]
         write_pages(pages, work / "pages.jsonl")
         records = build_records(pages, random.Random(seed), recipe.options_per_page, recipe.summary_fraction,
                                 recipe.unnamed)
@@ -140,8 +146,8 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         (work / "teacher.done").write_text("ok\n")
 
     def long_data() -> None:
-        long = collect(heldout=False, limit=recipe.long_pages, seed=seed + 1, min_chars=recipe.long_min_chars,
-                       max_chars=recipe.long_max_chars)
+        long = [p for p in collect(heldout=False, limit=recipe.long_pages, seed=seed + 1, min_chars=recipe.long_min_chars,
+                                   max_chars=recipe.long_max_chars) if not holdout.excludes(Source(p.path, []))]
         short = read_pages(work / "pages.jsonl")
         n_short = round(len(long) * recipe.long_short_share / max(1e-9, 1 - recipe.long_short_share))
         mixed = long + random.Random(seed).sample(short, min(n_short, len(short)))
@@ -168,7 +174,7 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         if recipe.prose_stage:
             prose = work / "prose-data"
             stage("prose data", prose / "heldout.jsonl",
-                  lambda: log(f"[{name}] prose data: {build_prose_data(prose, seed, holdout_sources(recipe.holdout_file))}"))
+                  lambda: log(f"[{name}] prose data: {build_prose_data(prose, seed, holdout)}"))
             prose_cfg = replace(long_cfg if recipe.long_stage else copy_cfg, objective="prose",
                                 out_dir=str(work / "prose"), train_file=str(prose / "train.jsonl"),
                                 eval_file=str(prose / "heldout.jsonl"), init_from=str(trained),

@@ -119,7 +119,7 @@ _SMOLLM2_LONG = dict(steps=420, batch_size=8, lr=3e-4, warmup=10, curriculum_hol
 # varied wordings (hypernet.train.prose_qa), a quarter of the draws still renamed manual pages. Sources the
 # evaluation sets read (benchmarks/data/prose/holdout.json: their packages, every licence, Python's
 # docstrings, whose text Python's documentation repeats) are never read.
-_SMOLLM2_PROSE = dict(steps=260, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[0.5, 0.3, 0.2], manual_share=0.25,
+_SMOLLM2_PROSE = dict(steps=200, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[0.5, 0.3, 0.2], manual_share=0.25,
                       name_share=0.25, pair_share=0.1, eval_every=60, eval_docs=12, save_every=20)
 _HOLDOUT = str(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "prose" / "holdout.json")
 DOCQA_PRESETS: dict[str, DocQARecipe] = {

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .corpus import Source, collect_sources, is_heldout
@@ -133,15 +135,37 @@ def documents(sources: list[Source], rng: random.Random, short_chars: int = 1700
     return docs
 
 
-def build_prose_data(out_dir: Path, seed: int = 0, exclude: set[str] = frozenset(), heldout_fraction: float = 0.12,
+@dataclass(frozen=True)
+class Holdout:
+    """Sources no training may read: names starting with a prefix, or texts holding a fingerprint."""
+
+    prefixes: frozenset[str] = frozenset()
+    fingerprints: tuple[str, ...] = ()
+
+    def excludes(self, src: Source) -> bool:
+        if any(src.name.startswith(p) for p in self.prefixes):
+            return True
+        text = _squashed(" ".join(src.paragraphs))
+        return any(f in text for f in self._prints)
+
+    @cached_property
+    def _prints(self) -> tuple[str, ...]:
+        return tuple(_squashed(f) for f in self.fingerprints)
+
+
+def _squashed(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
+
+
+def build_prose_data(out_dir: Path, seed: int = 0, holdout: Holdout = Holdout(), heldout_fraction: float = 0.12,
                      max_docs: int = 6000) -> dict:
-    """``train.jsonl`` and ``heldout.jsonl`` of prose documents in ``out_dir`` (split by source); sources whose
-    name starts with an ``exclude`` entry (a path or a package's doc folder) are left out entirely."""
+    """``train.jsonl`` and ``heldout.jsonl`` of prose documents in ``out_dir`` (split by source); the sources
+    ``holdout`` names (the evaluation sets' packages, files and sentences) are left out entirely."""
     from hypernet.files import atomic_write
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    sources = [s for s in collect_sources() if not any(s.name.startswith(e) for e in exclude)]
+    sources = [s for s in collect_sources() if not holdout.excludes(s)]
     split = {"train": [s for s in sources if not is_heldout(s.name, heldout_fraction)],
              "heldout": [s for s in sources if is_heldout(s.name, heldout_fraction)]}
     counts = {}
