@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app import exports
+from app.chunks import adapter_scale, choose, document_text, read_chunk_map
 from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
 from app.errors import FOREIGN_ERRORS, DocLoRAError, DocumentNotReadyError, translated
@@ -36,7 +37,7 @@ from app.selection import Selection, ready_adapter
 from app.settings import checked
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
-    Answer, Collection, Document, Job, Message, ProgressEvent, Settings, Source, Status)
+    Adapter, Answer, Collection, Document, Job, Message, ProgressEvent, Settings, Source, Status)
 
 Ref = int | str
 Refs = Ref | list[Ref] | tuple[Ref, ...] | None
@@ -238,7 +239,26 @@ class DocLoRA:
         if len(docs) > 1 and self.settings.compose_focus:
             kept = set(focus(self.library.relevance([d.id for d in docs], question)))
             adapters = [a for a in adapters if a.document_id in kept]
-        return Selection(docs, tuple(adapters))
+        chunks, pages = self._chunks(adapters, question)
+        active = sum(len(chunks[a.id]) if a.id in chunks else a.n_chunks for a in adapters)
+        return Selection(docs, tuple(adapters), tuple(chunks.items()), tuple(pages.items()),
+                         adapter_scale(active, self.settings.max_chunks))
+
+    def _chunks(self, adapters: list[Adapter], question: str) -> tuple[dict, dict]:
+        """For each adapter of more than ``max_chunks`` chunks whose chunk map ingestion recorded: the
+        chunks that answer ``question`` (``app.chunks.choose``) and the pages they cover."""
+        chunks, pages = {}, {}
+        for a in adapters:
+            if a.n_chunks <= self.settings.max_chunks:
+                continue
+            cmap = read_chunk_map(a.peft_file)
+            if cmap is None or len(cmap.spans) != a.n_chunks:
+                continue
+            text = document_text(self.library.pages(a.document_id))
+            chosen = choose(cmap.texts(text), question, self.settings.max_chunks)
+            chunks[a.id] = tuple(chosen)
+            pages[a.document_id] = tuple(cmap.pages_of(chosen))
+        return chunks, pages
 
     def _documents(self, refs: Refs) -> list[Document]:
         if refs is None:
@@ -301,16 +321,16 @@ class DocLoRA:
         if chosen.history:
             self.library.add_exchange(chosen.chat, question, text, sources)
         yield Answer(text=text, sources=sources, document=doc_id, documents=chosen.ids,
-                     done=True, stopped=stopped)
+                     done=True, stopped=stopped, chunk_pages={d: list(p) for d, p in chosen.pages})
 
     def _adapter_file(self, chosen: Selection) -> str | None:
         """The file to activate: none, the one adapter, or the composition of several (built
         on first use, then cached)."""
-        if len(chosen.adapters) <= 1:
+        if chosen.whole:
             return chosen.adapters[0].file if chosen.adapters else None
         with self._lock:
             return str(composed_file(list(chosen.adapters), self.settings.max_composed_rank,
-                                     self.pair.gguf))
+                                     self.pair.gguf, chosen.chunk_map, chosen.scale))
 
     def _sources(self, chosen: Selection, question: str, answer: str) -> list[Source]:
         """The pages supporting an answer: the document's best, or each selected document's

@@ -12,9 +12,11 @@ Ingestion records each chunk's character span and pages in the adapter file (``c
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*", re.UNICODE)
 STOPWORDS = frozenset("""a an and are as at be by can do does for from has have how i if in is it its me my
@@ -81,6 +83,27 @@ class ChunkMap:
         if not spans or not pages or len(spans) != len(pages):
             return None
         return cls(tuple(tuple(s) for s in spans), tuple(tuple(p) for p in pages))
+
+
+def read_chunk_map(peft_file: str) -> ChunkMap | None:
+    """The chunk map ingestion stored in a document's full adapter file (None: an older document, or
+    an unreadable file: the adapter is then active whole)."""
+    try:
+        info = os.stat(peft_file)
+    except OSError:
+        return None
+    return _chunk_map_of(peft_file, info.st_size, info.st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _chunk_map_of(peft_file: str, size: int, mtime_ns: int) -> ChunkMap | None:
+    from hypernet.adapter import DocumentAdapter
+    from hypernet.errors import HypernetError
+
+    try:
+        return ChunkMap.from_extra(DocumentAdapter.read_extra(peft_file))
+    except HypernetError:
+        return None
 
 
 def document_text(pages: list[tuple[int, str]]) -> str:

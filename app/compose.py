@@ -19,6 +19,7 @@ documents composed answer a question about one of them worse than its own adapte
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from app.records import Adapter
 from hypernet.files import atomic_write
 
 FOLDER = "composed"
+Chunks = dict[int, tuple[int, ...]] | None  # adapter id -> the chunks kept (absent: all of them)
 # A document stays in focus when its best page matches the question at least this share as well
 # as the best-matching document's does.
 FOCUS_SHARE = 0.5
@@ -67,16 +69,20 @@ _HASHES: dict[tuple, str] = {}
 
 def _members(adapters: list[Adapter]) -> dict[str, str]:
     """Each member's full adapter file (relative to the home folder) -> its content hash."""
-    home = home_dir()
-    return {os.path.relpath(a.peft_file, home): content_hash(a.peft_file)
-            for a in sorted(adapters, key=lambda a: a.peft_file)}
+    return {_rel(a.peft_file): content_hash(a.peft_file) for a in sorted(adapters, key=lambda a: a.peft_file)}
 
 
-def composed_path(adapters: list[Adapter], max_rank: int) -> Path:
-    """The cache file of this selection: named by its members' content hashes and the rank
-    bound (never by row ids, which SQLite reuses)."""
-    hashes = sorted(set(_members(adapters).values()))
-    digest = hashlib.sha256(f"r{max_rank}:{','.join(hashes)}".encode()).hexdigest()[:32]
+def _rel(path: str) -> str:
+    return os.path.relpath(path, home_dir())
+
+
+def composed_path(adapters: list[Adapter], max_rank: int, chunks: Chunks = None, scale: float = 1.0) -> Path:
+    """The cache file of this selection: named by its members' content hashes, the chunks chosen of
+    each, the scale and the rank bound (never by row ids, which SQLite reuses)."""
+    members = _members(adapters)
+    picked = chunks or {}
+    hashes = sorted(f"{members[_rel(a.peft_file)]}{list(picked.get(a.id) or [])}" for a in adapters)
+    digest = hashlib.sha256(f"r{max_rank}:s{scale:.6g}:{','.join(hashes)}".encode()).hexdigest()[:32]
     return composed_dir() / f"{digest}-r{max_rank}.gguf"
 
 
@@ -89,9 +95,12 @@ def _listed(path: Path) -> dict[str, str] | None:
     return members if isinstance(members, dict) else None
 
 
-def composed_file(adapters: list[Adapter], max_rank: int, base_gguf: Path) -> Path:
-    """The composed GGUF of several documents' adapters (built on first use, then cached; a
-    cached file is used only when its list of members is these adapters, byte for byte)."""
+def composed_file(adapters: list[Adapter], max_rank: int, base_gguf: Path, chunks: Chunks = None,
+                  scale: float = 1.0) -> Path:
+    """The composed GGUF of one or several documents' adapters (built on first use, then cached; a
+    cached file is used only when its list of members is these adapters, byte for byte). ``chunks``
+    (adapter id -> chunk indices) keeps only those chunks of an adapter (``app.chunks``); ``scale``
+    multiplies the whole update (the guard against sums that break the model)."""
     from converters import adapter_to_gguf
     from converters.errors import ConversionError
     from hypernet.adapter import DocumentAdapter
@@ -100,11 +109,15 @@ def composed_file(adapters: list[Adapter], max_rank: int, base_gguf: Path) -> Pa
     from hypernet.compress import compress_adapter
     try:
         members = _members(adapters)
-        path = composed_path(adapters, max_rank)
+        path = composed_path(adapters, max_rank, chunks, scale)
         if path.is_file() and _listed(path) == members:
             return path
-        full = [DocumentAdapter.load(a.peft_file) for a in sorted(adapters, key=lambda a: a.id)]
-        small = compress_adapter(compose(full, bias="once"), max_rank).adapter
+        picked = chunks or {}
+        full = [DocumentAdapter.load(a.peft_file, picked.get(a.id) or None) for a in sorted(adapters, key=lambda a: a.id)]
+        whole = compose(full, bias="once")
+        if scale != 1.0:
+            whole = dataclasses.replace(whole, B=whole.B * scale)
+        small = compress_adapter(whole, max_rank).adapter
         # The list first: a GGUF without one is a leftover that ``sweep`` removes. Both are
         # written atomically: a concurrent reader sees a whole file or none.
         text = json.dumps(members, indent=1)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app import errors as E
+from app.chunks import chunk_map
 from app.chat import is_stopped
 from app.library import Library, checked_title
 from app.models import Pair, check_pair
@@ -158,6 +159,8 @@ class Ingestor:
         tokens = sum(len(c) for c in chunks)
         report("chunk", 1, 1, f"{tokens} tokens in {len(chunks)} chunks")
         adapter = hn.internalize_ids(chunks, progress=lambda s, d, t: report("encode", d, t, f"{s} {d}/{t}"))
+        spans = hn.chunk_spans(pdf.text, chunks)  # where each chunk lies, for choosing chunks per question
+        adapter.extra.update(chunk_map([(p.number, p.text) for p in pdf.pages], spans).to_extra())
         small = maybe_compress(adapter, self.settings.max_adapter_rank)
         note = (f"rank {small.original_rank} -> {small.rank}, {small.energy:.1%} of the energy"
                 if small.rank < small.original_rank else f"rank {small.rank}")

@@ -146,6 +146,8 @@ class Answer(_Row):
     done: bool = False
     documents: list[int] = field(default_factory=list)  # every selected document
     stopped: bool = False  # the user stopped generation early
+    chunk_pages: dict[int, list[int]] = field(default_factory=dict)  # long documents: the pages whose
+    #                                   chunks answered (document id -> page numbers; app.chunks)
 
 
 @dataclass
@@ -224,6 +226,10 @@ class Settings(_Row):
     # bm25, app.compose.focus) is answered under those documents' adapters alone; False: always
     # under all of them.
     compose_focus: bool = True
+    # A document of more than this many chunks is answered under its opening chunk and the chunks
+    # that best match the question, this many at most (app.chunks; issue 30); it also bounds the
+    # chunks any composition sums at full scale (app.chunks.adapter_scale).
+    max_chunks: int = 4
     # Internalize with the context encoder under bf16 autocast on CPUs with native bf16
     # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.
     cpu_bf16: bool = True

@@ -23,9 +23,21 @@ class Selection:
     # (several are composed into one, ``app.compose``); empty before a question, and with no
     # document.
     adapters: tuple[Adapter, ...] = ()
-    # Which chunks of a long document answer (empty: the whole adapter); filled by the selection
-    # of chunks per question.
-    chunks: tuple[int, ...] = ()
+    # For long documents, the chunks that answer (adapter id, chunk indices; ``app.chunks``) and the
+    # pages they cover (document id, page numbers); an adapter not listed is active whole.
+    chunks: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    pages: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    scale: float = 1.0  # the update's scale (``app.chunks.adapter_scale``: sums of many chunks shrink)
+
+    @property
+    def chunk_map(self) -> dict[int, tuple[int, ...]]:
+        """Adapter id -> the chunks kept, for the adapters not active whole."""
+        return dict(self.chunks)
+
+    @property
+    def whole(self) -> bool:
+        """Whether the one adapter is activated as it is stored (no chunk choice, no scaling)."""
+        return len(self.adapters) <= 1 and not self.chunks and self.scale == 1.0
 
     @property
     def ids(self) -> list[int]:

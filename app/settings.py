@@ -77,6 +77,7 @@ RULES: dict[str, Rule] = {  # in the order of the Settings fields (a test checks
     "max_adapter_rank": Rule(int, low=1, none="adapters stay uncompressed"),
     "max_composed_rank": Rule(int, low=1),
     "compose_focus": Rule(bool),
+    "max_chunks": Rule(int, low=1, high=64),
     "cpu_bf16": Rule(bool),
     "llama_extra_bufts": Rule(str, choices=MODES),
 }

@@ -93,6 +93,15 @@ class DocumentAdapter:
         atomic_write(path, lambda p: save_file(tensors, p, metadata={_META_KEY: json.dumps(self.metadata())}))
         return path
 
+    @staticmethod
+    def read_extra(path: str | Path) -> dict:
+        """The ``extra`` metadata of a file written by `save` (no tensor is read)."""
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                return dict(json.loads((f.metadata() or {})[_META_KEY]).get("extra") or {})
+        except Exception as exc:
+            raise AdapterFormatError(f"{path} is not a readable DocLoRA adapter ({exc}); internalize the document again.") from exc
+
     @classmethod
     def load(cls, path: str | Path, chunks: list[int] | None = None) -> "DocumentAdapter":
         """Read a file written by `save`; with ``chunks``, only those chunks' rows (and the bias block) are

@@ -10,7 +10,7 @@ import torch
 from hypernet.adapter import DocumentAdapter
 from hypernet.base_model import base_fingerprint, check_compatible, read_config, resolve_base_model
 from hypernet.checkpoint import load_checkpoint
-from hypernet.chunking import DEFAULT_MAX_CHUNK_TOKENS, chunk_text
+from hypernet.chunking import DEFAULT_MAX_CHUNK_TOKENS, chunk_spans, chunk_text
 from hypernet.device import encoder_quantization, quantization_config, select_device
 from hypernet.encoder import ContextEncoder
 from hypernet.errors import ChunkingError
@@ -54,6 +54,10 @@ class Hypernet:
             raise ChunkingError(f"The base model {self.base_model} has no tokenizer; pass token ids to internalize_ids.")
         return chunk_text(self.tokenizer, text, max_chunk_tokens or self.max_chunk_tokens, snap_to_sentences,
                           trained_on=self.trained_on)
+
+    def chunk_spans(self, text: str, chunks: list[list[int]]) -> list[tuple[int, int]]:
+        """Each chunk's character span in ``text`` (the chunks ``chunk_text(text)`` returned)."""
+        return chunk_spans(self.tokenizer, text, chunks, trained_on=self.trained_on)
 
     def internalize(self, text: str, max_chunk_tokens: int | None = None, progress: Progress | None = None,
                     snap_to_sentences: bool = False) -> DocumentAdapter:

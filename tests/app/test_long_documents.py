@@ -1,0 +1,53 @@
+"""Long documents on the demo pair and the real llama.cpp: each question is answered under the
+document's opening chunk and the chunks its words point to (app.chunks; issue 30)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from app.api import DocLoRA
+from app.cli import cli
+
+from app_helpers import PROSE, QUESTION, make_pdf
+
+
+def _long_pdf(path, needle_page: int, pages: int = 12):
+    """``pages`` pages of prose (about two chunks of the demo pair each), the needle on one."""
+    texts = [" ".join(PROSE[i % 4:] + PROSE[:i % 4]) + " " + " ".join(PROSE) for i in range(pages)]
+    texts[needle_page - 1] += " The special magic number is 6152."
+    return make_pdf(path, texts, title="Harbour chronicle")
+
+
+def test_a_long_document_answers_from_the_chunks_of_the_needles_page(demo_pair, pdfs):
+    app = DocLoRA()
+    doc = app.add(_long_pdf(pdfs / "long.pdf", needle_page=9))
+    assert doc.adapter.n_chunks > app.settings.max_chunks
+    chosen = app.selection(doc.id, QUESTION)
+    (adapter_id, chunks), = chosen.chunks
+    assert adapter_id == doc.adapter.id and len(chunks) <= app.settings.max_chunks and chunks[0] == 0
+    answer = app.ask(doc.id, QUESTION)
+    assert "6152" in answer.text
+    assert 9 in answer.chunk_pages[doc.id] and len(answer.chunk_pages[doc.id]) < 12
+    # the same chunks again: the composition is cached, nothing is built or loaded again
+    loads = app.engine.adapter_loads
+    assert "6152" in app.ask(doc.id, QUESTION, history=False).text
+    assert app.engine.adapter_loads == loads and app.engine.base_loads == 1
+
+
+def test_ask_json_names_the_pages_whose_chunks_answered(demo_pair, pdfs):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["add", str(_long_pdf(pdfs / "long.pdf", needle_page=4))]).exit_code == 0
+    result = runner.invoke(cli, ["ask", "1", QUESTION, "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert "6152" in out["answer"]
+    assert 4 in out["answered_from_pages"]["1"]
+
+
+def test_selection_can_be_turned_off_and_old_documents_answer_whole(demo_pair, pdfs):
+    app = DocLoRA()
+    doc = app.add(_long_pdf(pdfs / "long.pdf", needle_page=2))
+    app.configure(max_chunks=64)
+    assert app.selection(doc.id, QUESTION).whole  # short enough now: the stored adapter as it is
