@@ -33,7 +33,7 @@ from app.library import Library
 from app.models import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
 from app.selection import Selection, ready_adapter
-from app.settings import checked
+from app.settings import checked, context_refusal
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
     Answer, Collection, Document, Job, Message, ProgressEvent, Settings, Source, Status)
@@ -51,7 +51,8 @@ class DocLoRA:
 
     ``model``: pair name (else ``$DOCLORA_MODEL``, else the pair marked active, else the bundled
     demo ``tiny-needle``). ``settings``: instead of the ones saved in the library. ``engine``: a
-    chat engine to use instead of llama.cpp (tests).
+    chat engine to use instead of llama.cpp (tests). ``warnings``: sentences for the user about
+    the library (saved settings ignored).
     """
 
     def __init__(self, model: str | None = None, *, settings: Settings | None = None,
@@ -63,6 +64,7 @@ class DocLoRA:
             self.library.close()
             raise
         self.settings = settings or self.library.saved_settings()
+        self.warnings = [] if settings else self.library.settings_problems()
         self._model_name = model
         self._pair: Pair | None = None
         self._engine = engine
@@ -115,6 +117,11 @@ class DocLoRA:
         model = changes.pop("model", None)
         changes = checked(changes)
         with self._lock:
+            if changes.get("n_ctx"):  # bounded by the model it will run
+                pair = active_pair(self.library, model) if model else self.pair
+                too_long = context_refusal(changes["n_ctx"], pair.gguf)
+                if too_long:
+                    raise too_long
             if save and changes:
                 self.library.save_settings(changes)
             new = replace(self.settings, **changes)

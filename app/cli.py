@@ -101,6 +101,8 @@ def _app(ctx: click.Context, announce: bool = False) -> DocLoRA:
     if obj["app"] is None:
         obj["app"] = DocLoRA(obj["model"])
         ctx.call_on_close(obj["app"].close)
+        for warning in obj["app"].warnings:
+            click.echo(f"Warning: {shown(warning)}", err=True)
     app = obj["app"]
     if announce and not obj["told"] and app.pair.demo:
         obj["told"] = True

@@ -249,10 +249,10 @@ def test_config_set_get_and_list_share_the_saved_settings(engine):
 CONFIG_ERRORS = [
     (("get", "sampler"), "There is no setting 'sampler'; use one of n_ctx, n_threads, device"),
     (("set", "sampler", "greedy"), "There is no setting 'sampler'; use one of n_ctx"),
-    (("set", "n_threads", "0"), "n_threads must be a positive whole number, or none"),
-    (("set", "max_adapter_rank", "0"), "max_adapter_rank must be a positive whole number"),
+    (("set", "n_threads", "0"), "n_threads must be a whole number from 1 to "),
+    (("set", "max_adapter_rank", "0"), "max_adapter_rank must be a whole number from 1 to 65536"),
     (("set", "device", "tpu"), "device must be one of auto, cpu, gpu, not 'tpu'."),
-    (("set", "temperature", "warm"), "temperature must be a number of at least 0, not 'warm'."),
+    (("set", "temperature", "warm"), "temperature must be a number from 0 to 10, not 'warm'."),
 ]
 
 
