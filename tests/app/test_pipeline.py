@@ -30,7 +30,8 @@ from app.library import Library
 from app.models import demo_pair
 from app.paths import REPO_ROOT, adapters_dir, home_dir
 
-from app_helpers import library_state, make_image_pdf, make_pdf, needle_text, unowned_files
+from app_helpers import (
+    library_state, make_cyclic_pdf, make_image_pdf, make_pdf, needle_text, unowned_files)
 
 
 @pytest.fixture
@@ -57,6 +58,8 @@ def _encrypted(path):
 CASES = [  # (name, make the file, extra args, words of the message)
     ("zero-byte", lambda p: p.write_bytes(b""), [], "is empty (0 bytes)"),
     ("corrupt", _corrupt, [], "is a damaged PDF"),
+    ("page-tree-cycle", make_cyclic_pdf, [], "Error: 'page-tree-cycle.pdf' is a damaged PDF that "
+     "cannot be read (cycle in page tree); re-download or re-export it."),
     ("not-a-pdf", lambda p: p.write_text("just some notes, not a PDF\n" * 20), [],
      "is not a PDF file"),
     ("png-named-pdf", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64), [],
