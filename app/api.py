@@ -27,7 +27,8 @@ from pathlib import Path
 from app import exports
 from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
-from app.errors import FOREIGN_ERRORS, DocLoRAError, DocumentNotReadyError, translated
+from app.errors import (
+    FOREIGN_ERRORS, DocLoRAError, DocumentNotFoundError, DocumentNotReadyError, translated)
 from app.jobs import JobQueue
 from app.library import Library
 from app.models import Pair, active_pair, check_pair
@@ -235,9 +236,11 @@ class DocLoRA:
         in order (none for ``None``). With ``question``: also the adapters that answer it (with
         ``compose_focus``, those of the documents its words point to); DocumentNotReadyError
         when a selected document has no usable adapter. A ``Selection``'s documents are read
-        again (one may have been re-internalized or removed since)."""
+        again (one may have been re-internalized or removed since). A selection of no document
+        (only commas, an emptied collection) is refused, so nothing is asked of the base model by
+        mistake."""
         if isinstance(refs, Selection):
-            refs = refs.ids
+            refs = refs.ids or None
         docs = tuple(self._documents(refs))
         if question is None:
             return Selection(docs)
@@ -253,10 +256,18 @@ class DocLoRA:
         if isinstance(refs, str):
             text = refs.strip()
             if text.startswith("@"):
-                return [self.get(d) for d in self.library.collection(text[1:]).documents]
+                found = self.library.collection(text[1:])
+                if not found.documents:
+                    raise DocumentNotFoundError(
+                        f"The collection '{found.name}' holds no documents any more; put some in "
+                        f"it with 'doclora collections add {found.name} IDS'.")
+                return [self.get(d) for d in found.documents]
             refs = [p for p in text.split(",") if p.strip()] if "," in text else [text]
         elif not isinstance(refs, (list, tuple)):
             refs = [refs]
+        if not refs:
+            raise DocumentNotFoundError("No document is selected; give ids or titles separated "
+                                        "by commas, or '-' for no document.")
         docs: dict[int, Document] = {}
         for ref in refs:
             doc = self.get(ref)

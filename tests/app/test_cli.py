@@ -120,6 +120,41 @@ def test_domain_errors_are_one_sentence_with_status_2(engine, docs, args, words)
     assert library_state() == before
 
 
+REF_COMMANDS = [["ask", "{}", "q?"], ["ask", "town,{}", "q?"], ["chat", "{}"], ["rm", "{}", "--yes"],
+                ["rename", "{}", "New"], ["export", "{}"], ["status", "{}"], ["redo", "{}"],
+                ["collections", "add", "pair", "town,{}"]]
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999", "²"], ids=["huge", "superscript"])
+@pytest.mark.parametrize("args", REF_COMMANDS, ids=lambda args: " ".join(args[:2]))
+def test_a_ref_too_large_for_an_id_or_of_non_ascii_digits_is_no_document(engine, docs, args, ref):
+    """Issue 31: int() of such a ref was an OverflowError or ValueError traceback."""
+    before = library_state()
+    result = run(*[a.format(ref) for a in args])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"Error: No document matches '{ref}'")
+    assert library_state() == before and run("collections", "list").stdout.startswith("No coll")
+
+
+def test_a_selection_of_no_document_is_refused_and_nothing_is_saved(engine, docs):
+    """Issue 31: an emptied collection, or only commas, asked the base model and saved it."""
+    assert run("collections", "add", "solo", "notes").exit_code == 0
+    assert run("rm", "notes", "--yes").exit_code == 0
+    before = library_state()
+    for args, words in [
+            (["ask", "@solo", "q?"], "Error: The collection 'solo' holds no documents any more; "
+                                     "put some in it with 'doclora collections add solo IDS'."),
+            (["chat", "@solo"], "Error: The collection 'solo' holds no documents any more"),
+            (["ask", ",", "q?"], "Error: No document is selected; give ids or titles separated "
+                                 "by commas, or '-' for no document."),
+            (["ask", " , ,", "q?"], "Error: No document is selected"),
+            (["collections", "add", "other", ","], "Error: No document is selected")]:
+        result = run(*args, input="q?\n/exit\n")
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.splitlines()[-1].startswith(words), args
+        assert engine.calls == [] and library_state() == before
+
+
 def test_raise_errors_env_shows_the_exception(engine, docs, monkeypatch):
     monkeypatch.setenv("DOCLORA_RAISE_ERRORS", "1")
     result = CliRunner().invoke(cli, ["ask", "nothing", "q?"])
