@@ -155,6 +155,19 @@ def test_a_selection_of_no_document_is_refused_and_nothing_is_saved(engine, docs
         assert engine.calls == [] and library_state() == before
 
 
+def test_collection_names_are_capped_and_lose_invisible_characters(engine, docs):
+    before = library_state()
+    result = run("collections", "add", "x" * 130_000, "town")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: A collection name has at most 64 characters, not 130000; "
+                             "give a shorter one.\n")
+    assert run("collections", "list").stdout.startswith("No collections yet")
+    assert library_state() == before
+    assert run("collections", "add", "so\u200blo\u2060", "town").exit_code == 0
+    assert run("collections", "list").stdout == f"@solo: {docs['town']}\n"
+    assert run("ask", "@so\u200dlo", "q?").exit_code == 0  # the same name
+
+
 def test_raise_errors_env_shows_the_exception(engine, docs, monkeypatch):
     monkeypatch.setenv("DOCLORA_RAISE_ERRORS", "1")
     result = CliRunner().invoke(cli, ["ask", "nothing", "q?"])
