@@ -1,15 +1,19 @@
-"""Who the window answers: requests for a loopback host, from the window's own pages.
+"""Who the window answers: requests for a loopback host, from the window's own pages, and
+files really uploaded to it.
 
 A page on another site can make the browser send requests to 127.0.0.1 (DNS rebinding: its own
 name resolving to 127.0.0.1) and read the answers, because to the browser they are same-origin.
 Such requests carry that site's name in ``Host``; a cross-site request made from the site's own
 page carries it in ``Origin``. ``LocalOnly`` answers 403 to both, unless the user named the host
-(``doclora ui --allow-host NAME``, or serving on a non-loopback ``--host``).
+(``doclora ui --allow-host NAME``, or serving on a non-loopback ``--host``). A client can name
+any path on this computer as an uploaded file; ``uploaded`` accepts only files in Gradio's upload
+folder (Gradio checks that too, but the window does not rely on it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.responses import PlainTextResponse
@@ -49,6 +53,17 @@ def refusal(headers: dict[str, str], allowed: frozenset[str]) -> str | None:
         if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.lower():
             return f"DocLoRA's window does not answer requests from '{origin}'."
     return None
+
+
+def uploaded(path: str | Path) -> bool:
+    """Whether ``path`` is a file inside Gradio's upload folder (links resolved)."""
+    from gradio.utils import get_upload_folder
+    try:
+        real = Path(path).resolve(strict=True)
+        folder = Path(get_upload_folder()).resolve()
+    except (OSError, RuntimeError):  # missing, or a loop of links
+        return False
+    return real.is_relative_to(folder) and real != folder and real.is_file()
 
 
 class LocalOnly:
