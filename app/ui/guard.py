@@ -12,6 +12,8 @@ folder (Gradio checks that too, but the window does not rely on it).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,12 +25,22 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 ANY_HOST = "*"  # serving on 0.0.0.0 without naming hosts: any Host, still same-origin only
 
 
+# A Host header: a name or IPv4 address, or an IPv6 address in brackets; then maybe a port.
+_HOST = re.compile(r"(?:([a-z0-9_.-]+)|\[([0-9a-f:.]+)\])(?::[0-9]{1,5})?")
+
+
 def hostname(netloc: str) -> str:
-    """'LocalHost:7860' -> 'localhost', '[::1]:7860' -> '::1' (the part before the port)."""
+    """'LocalHost:7860' -> 'localhost', '[::1]:7860' -> '::1' (the part before the port); a bare
+    IPv6 address ('::1', a --host value) as it is; '' for anything else ('localhost:80@evil',
+    '[::1]evil.example'), which no host list holds."""
     netloc = netloc.strip().lower()
-    if netloc.startswith("["):
-        return netloc[1:].split("]", 1)[0]
-    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+    found = _HOST.fullmatch(netloc)
+    if found:
+        return found.group(1) or found.group(2)
+    try:
+        return str(ipaddress.IPv6Address(netloc))
+    except ValueError:
+        return ""
 
 
 def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
@@ -45,7 +57,7 @@ def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
 def refusal(headers: dict[str, str], allowed: frozenset[str]) -> str | None:
     """Why a request with these (lower-case) headers is refused; None when it is accepted."""
     host = headers.get("host", "")
-    if not host or (ANY_HOST not in allowed and hostname(host) not in allowed):
+    if not hostname(host) or (ANY_HOST not in allowed and hostname(host) not in allowed):
         return f"DocLoRA's window does not answer for the host '{host}'."
     origin = headers.get("origin")
     if origin is not None:
@@ -74,9 +86,12 @@ class LocalOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                       for k, v in scope.get("headers", [])}
-            why = refusal(headers, self.allowed)
+            pairs = [(k.decode("latin-1").lower(), v.decode("latin-1"))
+                     for k, v in scope.get("headers", [])]
+            names = [name for name, _ in pairs]
+            twice = next((n for n in ("host", "origin") if names.count(n) > 1), None)
+            why = (f"DocLoRA's window does not answer requests with more than one "
+                   f"{twice.title()} header." if twice else refusal(dict(pairs), self.allowed))
             if why is not None:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})

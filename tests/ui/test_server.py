@@ -5,6 +5,7 @@ and only files really uploaded (also through the window's own handler, in this p
 from __future__ import annotations
 
 import shutil
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -62,6 +63,36 @@ def test_loopback_and_allowed_hosts_with_their_own_origin_are_answered(server):
         assert get(server, Host=host, Origin=f"http://{host}").status_code == 200, host
 
 
+def raw_get(server, *header_lines: str) -> tuple[int, bytes]:
+    """A GET / with exactly these header lines (httpx would merge or check them)."""
+    request = "GET / HTTP/1.1\r\n" + "".join(f"{line}\r\n" for line in header_lines)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall((request + "Connection: close\r\n\r\n").encode("latin-1"))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def test_a_host_that_only_starts_like_a_loopback_one_is_refused(server):
+    port = server.port
+    for host in ("localhost:80@evil.example", "[::1]evil.example", f"localhost:{port}@evil"):
+        status, answer = raw_get(server, f"Host: {host}")
+        assert status == 403 and b"does not answer for the host" in answer, (host, answer)
+    assert raw_get(server, f"Host: 127.0.0.1:{port}")[0] == 200
+
+
+def test_two_host_or_origin_headers_are_refused(server):
+    """Issue 31: the last of two Origin headers was the one checked."""
+    own = f"127.0.0.1:{server.port}"
+    for first, last in [("http://evil.example", f"http://{own}"),
+                        (f"http://{own}", "http://evil.example"), (f"http://{own}",) * 2]:
+        status, answer = raw_get(server, f"Host: {own}", f"Origin: {first}", f"Origin: {last}")
+        assert status == 403 and answer.endswith(
+            b"DocLoRA's window does not answer requests with more than one Origin header.")
+    assert raw_get(server, f"Host: {own}", f"Host: {own}")[0] == 400  # uvicorn refuses it first
+
+
 def test_uploads_over_the_cap_are_refused(server):
     small = {"files": ("doc.pdf", b"%PDF-1.7 " + b"0" * 1000, "application/pdf")}
     assert httpx.post(server.url + "gradio_api/upload", files=small, timeout=30).status_code == 200
@@ -78,6 +109,10 @@ CASES = [  # (serving host, --allow-host names, Host header, accepted)
     ("192.168.1.5", (), "192.168.1.5:7860", True),
     ("0.0.0.0", (), "anything.lan:7860", True),
     ("0.0.0.0", ("pc.lan",), "anything.lan:7860", False),
+    ("127.0.0.1", (), "localhost:80@evil", False),  # issue 31: not a host and port
+    ("127.0.0.1", (), "[::1]evil.example", False),
+    ("0.0.0.0", (), "localhost:80@evil", False),
+    ("127.0.0.1", (), "[::1]", True),
 ]
 
 
