@@ -56,6 +56,8 @@ class DocLoRAGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # the reader left (`doclora list | head -1`): click exits quietly
+            raise
         except (DocLoRAError, *FOREIGN_ERRORS, sqlite3.Error, OSError) as exc:
             if raise_errors():
                 raise

@@ -6,7 +6,10 @@ End-to-end runs with the real demo model are in test_end_to_end.py.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from dataclasses import fields
 
 import pytest
@@ -17,7 +20,7 @@ from app.api import DocLoRA
 from app.cli import cli
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
-from app.paths import home_dir, library_db_path
+from app.paths import REPO_ROOT, home_dir, library_db_path
 from app.records import Settings
 
 from app_helpers import library_state
@@ -485,3 +488,13 @@ def test_adding_a_missing_file_prints_only_the_error(engine, tmp_path):
         f"Error: '{tmp_path / 'missing.pdf'}' does not exist; check the path and add it again.")
     assert [l for l in result.stderr.splitlines() if not l.startswith("Using the bundled")] \
         == [result.stderr.splitlines()[-1]]
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(docs):
+    """Issue 31: `doclora list | head -1` said "[Errno 32] Broken pipe" with status 2."""
+    before = library_state()
+    proc = subprocess.Popen([sys.executable, "-m", "app", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=REPO_ROOT, env=dict(os.environ))
+    proc.stdout.close()  # as `head` does once it has its line; long before `list` prints
+    assert (proc.wait(timeout=120), proc.stderr.read()) == (1, b"")  # click's quiet exit
+    assert library_state() == before
