@@ -20,6 +20,9 @@ from converters.errors import (
 from converters.pdf_layout import page_boxes, reading_order, strip_repeated_margins
 
 MAX_TITLE = 120
+# Characters of text one page may hold: a dense page of small print has about 10,000; a page
+# with more (one endless line of text) would take hours to internalize, so it is refused at once.
+MAX_PAGE_CHARS = 100_000
 
 
 @dataclass
@@ -182,6 +185,12 @@ def _extract(doc: pymupdf.Document, pdf: PdfFile, max_pages: int | None) -> Docu
         heights.append(page.rect.height)
     boxes = strip_repeated_margins(boxes, heights)
     pages = [Page(i + 1, "\n\n".join(b.text for b in reading_order(bs))) for i, bs in enumerate(boxes)]
+    full = next((p for p in pages if len(p.text) > MAX_PAGE_CHARS), None)
+    if full is not None:
+        raise TooManyPagesError(
+            f"Page {full.number} of '{pdf.name}' holds {len(full.text):,} characters of text, more "
+            f"than any page shows (at most {MAX_PAGE_CHARS:,}), and would take hours to "
+            "internalize; split that text into pages of their own.")
     if not any(p.text for p in pages):
         hint = ("OCR found none either; use a PDF with text" if ocr else
                 "install Tesseract OCR (apt install tesseract-ocr) or use a PDF with text")

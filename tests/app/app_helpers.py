@@ -71,15 +71,22 @@ def raw_pdf(path: Path, objects: list[str]) -> Path:
     return path
 
 
-def make_cyclic_pdf(path: Path) -> Path:
-    """A one-page PDF with text whose page tree lists itself among its kids."""
+def one_line_pdf(path: Path, text: str, size: float = 12, kids: str = "3 0 R") -> Path:
+    """A one-page PDF drawing ``text`` (ASCII) as one line in ``size`` point Helvetica;
+    ``kids``: its page tree's kids."""
+    stream = f"BT /F1 {size} Tf 20 720 Td ({text}) Tj ET"
     return raw_pdf(path, [
         "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count 1 >>",
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
         "/Resources << /Font << /F1 5 0 R >> >> >>",
-        "<< /Length 44 >>\nstream\nBT /F1 12 Tf 72 720 Td (Hello cycle) Tj ET\nendstream",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"])
+
+
+def make_cyclic_pdf(path: Path) -> Path:
+    """A PDF with text whose page tree lists itself among its kids."""
+    return one_line_pdf(path, "Hello cycle", kids="2 0 R 3 0 R")
 
 
 def make_image_pdf(path: Path) -> Path:

@@ -31,7 +31,8 @@ from app.models import demo_pair
 from app.paths import REPO_ROOT, adapters_dir, home_dir
 
 from app_helpers import (
-    library_state, make_cyclic_pdf, make_image_pdf, make_pdf, needle_text, unowned_files)
+    library_state, make_cyclic_pdf, make_image_pdf, make_pdf, needle_text, one_line_pdf,
+    unowned_files)
 
 
 @pytest.fixture
@@ -87,6 +88,22 @@ def test_bad_input_is_refused_and_changes_nothing(existing, pdfs, name, make, ex
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and words in errors[0], result.stderr
     assert "Traceback" not in result.output
+    assert library_state() == existing
+
+
+def test_a_page_of_endless_text_is_refused_before_any_chunk_is_made(demo_pair, existing, pdfs):
+    """Issue 31: 5 MB of text on one line of one page ran for over 10 minutes, no cap said so."""
+    line = ("The harbour wakes slowly. " * 8000)[:200_000]  # drawn at 0.001 pt: it fits the page
+    path = one_line_pdf(pdfs / "endless.pdf", line, size=0.001)
+
+    def progress(event):
+        assert event.stage == "extract", "the text was internalized"
+    with pytest.raises(InvalidDocumentError) as err:
+        DocLoRA().add(path, progress=progress)
+    assert str(err.value) == (
+        "Page 1 of 'endless.pdf' holds 200,000 characters of text, more than any page shows (at "
+        "most 100,000), and would take hours to internalize; split that text into pages of their "
+        "own.")
     assert library_state() == existing
 
 
