@@ -98,8 +98,10 @@ def test_a_page_of_endless_text_is_refused_before_any_chunk_is_made(demo_pair, e
 
     def progress(event):
         assert event.stage == "extract", "the text was internalized"
+    app = DocLoRA()
     with pytest.raises(InvalidDocumentError) as err:
-        DocLoRA().add(path, progress=progress)
+        app.add(path, progress=progress)
+    app.close()
     assert str(err.value) == (
         "Page 1 of 'endless.pdf' holds 200,000 characters of text, more than any page shows (at "
         "most 100,000), and would take hours to internalize; split that text into pages of their "
