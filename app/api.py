@@ -28,13 +28,14 @@ from app import exports
 from app.chunks import adapter_scale, choose, document_text, read_chunk_map
 from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
-from app.errors import FOREIGN_ERRORS, DocLoRAError, DocumentNotReadyError, translated
+from app.errors import (
+    FOREIGN_ERRORS, DocLoRAError, DocumentNotFoundError, DocumentNotReadyError, translated)
 from app.jobs import JobQueue
 from app.library import Library
 from app.models import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
 from app.selection import Selection, ready_adapter
-from app.settings import checked
+from app.settings import checked, context_refusal
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
     Adapter, Answer, Collection, Document, Job, Message, ProgressEvent, Settings, Source, Status)
@@ -52,7 +53,8 @@ class DocLoRA:
 
     ``model``: pair name (else ``$DOCLORA_MODEL``, else the pair marked active, else the bundled
     demo ``tiny-needle``). ``settings``: instead of the ones saved in the library. ``engine``: a
-    chat engine to use instead of llama.cpp (tests).
+    chat engine to use instead of llama.cpp (tests). ``warnings``: sentences for the user about
+    the library (saved settings ignored).
     """
 
     def __init__(self, model: str | None = None, *, settings: Settings | None = None,
@@ -64,6 +66,7 @@ class DocLoRA:
             self.library.close()
             raise
         self.settings = settings or self.library.saved_settings()
+        self.warnings = [] if settings else self.library.settings_problems()
         self._model_name = model
         self._pair: Pair | None = None
         self._engine = engine
@@ -116,6 +119,11 @@ class DocLoRA:
         model = changes.pop("model", None)
         changes = checked(changes)
         with self._lock:
+            if changes.get("n_ctx"):  # bounded by the model it will run
+                pair = active_pair(self.library, model) if model else self.pair
+                too_long = context_refusal(changes["n_ctx"], pair.gguf)
+                if too_long:
+                    raise too_long
             if save and changes:
                 self.library.save_settings(changes)
             new = replace(self.settings, **changes)
@@ -229,9 +237,11 @@ class DocLoRA:
         in order (none for ``None``). With ``question``: also the adapters that answer it (with
         ``compose_focus``, those of the documents its words point to); DocumentNotReadyError
         when a selected document has no usable adapter. A ``Selection``'s documents are read
-        again (one may have been re-internalized or removed since)."""
+        again (one may have been re-internalized or removed since). A selection of no document
+        (only commas, an emptied collection) is refused, so nothing is asked of the base model by
+        mistake."""
         if isinstance(refs, Selection):
-            refs = refs.ids
+            refs = refs.ids or None
         docs = tuple(self._documents(refs))
         if question is None:
             return Selection(docs)
@@ -266,10 +276,18 @@ class DocLoRA:
         if isinstance(refs, str):
             text = refs.strip()
             if text.startswith("@"):
-                return [self.get(d) for d in self.library.collection(text[1:]).documents]
+                found = self.library.collection(text[1:])
+                if not found.documents:
+                    raise DocumentNotFoundError(
+                        f"The collection '{found.name}' holds no documents any more; put some in "
+                        f"it with 'doclora collections add {found.name} IDS'.")
+                return [self.get(d) for d in found.documents]
             refs = [p for p in text.split(",") if p.strip()] if "," in text else [text]
         elif not isinstance(refs, (list, tuple)):
             refs = [refs]
+        if not refs:
+            raise DocumentNotFoundError("No document is selected; give ids or titles separated "
+                                        "by commas, or '-' for no document.")
         docs: dict[int, Document] = {}
         for ref in refs:
             doc = self.get(ref)

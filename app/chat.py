@@ -18,6 +18,7 @@ from pathlib import Path
 
 from app.errors import AdapterError, DocLoRAError, ModelError
 from app.records import Message, Settings
+from app.settings import context_refusal
 
 StopFlag = threading.Event | Callable[[], bool] | None
 AdapterFiles = str | list[str] | tuple[str, ...] | None
@@ -88,6 +89,9 @@ class ChatEngine:
             if not self.gguf.is_file():
                 raise ModelError(f"The chat model {self.gguf} is missing; "
                                  "reinstall the model pair ('doclora models').")
+            too_long = context_refusal(self.settings.n_ctx, self.gguf)
+            if too_long:  # saved for another model: llama.cpp would take minutes and gigabytes
+                raise too_long
             try:
                 self.llm = open_model(self.gguf, n_ctx=self.settings.n_ctx,
                                       n_threads=self.settings.n_threads,

@@ -56,6 +56,8 @@ class DocLoRAGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:  # the reader left (`doclora list | head -1`): click exits quietly
+            raise
         except (DocLoRAError, *FOREIGN_ERRORS, sqlite3.Error, OSError) as exc:
             if raise_errors():
                 raise
@@ -101,6 +103,8 @@ def _app(ctx: click.Context, announce: bool = False) -> DocLoRA:
     if obj["app"] is None:
         obj["app"] = DocLoRA(obj["model"])
         ctx.call_on_close(obj["app"].close)
+        for warning in obj["app"].warnings:
+            click.echo(f"Warning: {shown(warning)}", err=True)
     app = obj["app"]
     if announce and not obj["told"] and app.pair.demo:
         obj["told"] = True

@@ -152,7 +152,9 @@ class Library(CollectionTables, PairTable, SettingsTable):
         the start of any word of a title ("millbrook" finds "The Millbrook Report")."""
         with self._lock:
             text = str(ref).strip()
-            if text.isdigit() and self.db["documents"].count_where("id = ?", [int(text)]):
+            # ASCII digits only ('²'.isdigit() too), and few enough for SQLite's 64-bit ids.
+            if re.fullmatch(r"[0-9]{1,18}", text) and self.db["documents"].count_where(
+                    "id = ?", [int(text)]):
                 return self.document(int(text), model)
             every = list(self.db["documents"].rows_where(order_by="id")) if text else []
             rows = [r for r in every if r["title"].lower().startswith(text.lower())]

@@ -6,6 +6,7 @@ Mixed into ``app.library.Library``, whose connection (``db``) and lock (``_lock`
 from __future__ import annotations
 
 import threading
+import unicodedata
 
 from sqlite_utils import Database
 
@@ -13,6 +14,15 @@ from app.database import now
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.records import Collection
 from app.titles import clean_title
+
+MAX_NAME = 64
+
+
+def collection_name(text: str) -> str:
+    """A collection's name as stored and looked up: a clean title (``clean_title``) without
+    invisible format characters (zero-width spaces and joiners), so look-alikes are one name."""
+    visible = "".join(ch for ch in clean_title(text) if unicodedata.category(ch) != "Cf")
+    return " ".join(visible.split())
 
 
 class CollectionTables:
@@ -34,7 +44,8 @@ class CollectionTables:
     def collection(self, name: str) -> Collection:
         """A collection by its name (case-insensitive); DocumentNotFoundError if none."""
         with self._lock:
-            rows = list(self.db["collections"].rows_where("lower(name) = lower(?)", [name.strip()]))
+            rows = list(self.db["collections"].rows_where("lower(name) = lower(?)",
+                                                          [collection_name(name)]))
             if not rows:
                 raise DocumentNotFoundError(
                     f"No collection is called '{name}'; run 'doclora collections list'.")
@@ -42,10 +53,13 @@ class CollectionTables:
 
     def save_collection(self, name: str, doc_ids: list[int]) -> Collection:
         """Create or replace the collection ``name`` with these documents."""
-        name = clean_title(name)
+        name = collection_name(name)
         if not name or name.startswith("@") or "," in name:
             raise DocLoRAError("A collection name must be non-empty, without commas, and not "
                                "start with '@'.")
+        if len(name) > MAX_NAME:
+            raise DocLoRAError(f"A collection name has at most {MAX_NAME} characters, not "
+                               f"{len(name)}; give a shorter one.")
         if not doc_ids:
             raise DocLoRAError("A collection needs at least one document.")
         with self._lock, self.db.atomic():

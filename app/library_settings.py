@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.records import Settings
-from app.settings import valid_saved
+from app.settings import read_saved, valid_saved
 
 SETTINGS_FILE = "settings.json"  # where the window kept its settings before m006
+MAX_SETTINGS_FILE = 1 << 20  # bytes read of it (it held a few settings)
 
 
 class SettingsTable:
@@ -30,10 +33,16 @@ class SettingsTable:
 
     def saved_settings(self) -> Settings:
         """The saved settings; the defaults for the others (and for values this version
-        refuses)."""
+        refuses: ``settings_problems`` says which)."""
+        return Settings(**read_saved(self._setting_rows())[0])
+
+    def settings_problems(self) -> list[str]:
+        """One sentence for each saved value this version refuses (not JSON, out of bounds)."""
+        return read_saved(self._setting_rows())[1]
+
+    def _setting_rows(self) -> dict[str, Any]:
         with self._lock:
-            rows = {r["key"]: json.loads(r["value"]) for r in self.db["settings"].rows}
-        return Settings(**valid_saved(rows))
+            return {r["key"]: r["value"] for r in self.db["settings"].rows}
 
     def save_settings(self, values: dict[str, Any]) -> None:
         """Save these settings (name -> value, already checked), replacing their old values."""
@@ -43,11 +52,15 @@ class SettingsTable:
 
     def import_settings_file(self) -> None:
         """Take in the window's old ``settings.json``: its valid values become rows (settings
-        already saved win), then it is renamed ``settings.json.imported``. A damaged file is
-        left as it is."""
+        already saved win), then it is renamed ``settings.json.imported``. A damaged file, and
+        anything but a regular file (a FIFO would never end), is left as it is."""
         path = self.home / SETTINGS_FILE
         try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
+            # O_NONBLOCK: opening a FIFO must not wait for a writer.
+            with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
+                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                    return
+                saved = json.loads(file.read(MAX_SETTINGS_FILE))  # a longer one: not JSON
         except (OSError, ValueError):
             return
         if not isinstance(saved, dict):

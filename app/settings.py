@@ -2,17 +2,29 @@
 
 ``checked`` guards ``DocLoRA.configure`` (bad input gets one sentence naming what is valid),
 ``parsed`` reads the text typed after ``doclora config set``, ``valid_saved`` keeps the saved
-values this version accepts, and ``value_text`` writes a value as ``doclora config`` prints it.
+values this version accepts (``read_saved``: with a sentence for each it refuses),
+``context_refusal`` bounds ``n_ctx`` by the model, and ``value_text`` writes a value as
+``doclora config`` prints it. Every number has an upper bound: what the machine and the models
+can use, with the reason in the refusal.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.errors import DocLoRAError
+from app.records import Settings
 from converters.llama_host import MODES
+
+CORES = os.cpu_count() or 1
+THREADS_PER_CORE = 4
+MAX_CONTEXT = 1 << 20  # tokens: no model llama.cpp runs was trained on a longer window
+MAX_RANK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,7 @@ class Rule:
     high: float | None = None  # the largest number accepted
     choices: tuple[str, ...] = ()  # the words accepted
     none: str = ""  # what None means, where None is accepted
+    why: str = ""  # the reason for the bounds, said when a value is refused
 
     def describe(self) -> str:
         """The valid values, as words for a sentence."""
@@ -37,12 +50,12 @@ class Rule:
             if self.kind is int and self.low == 1 and self.high is None:
                 text = "a positive whole number"
             elif self.above:
-                text += f" above {self.low:g}" + (f" and at most {self.high:g}"
-                                                   if self.high is not None else "")
+                text += f" above {_number(self.low)}" + (
+                    f" and at most {_number(self.high)}" if self.high is not None else "")
             elif self.low is not None and self.high is not None:
-                text += f" from {self.low:g} to {self.high:g}"
+                text += f" from {_number(self.low)} to {_number(self.high)}"
             elif self.low is not None:
-                text += f" of at least {self.low:g}"
+                text += f" of at least {_number(self.low)}"
         return f"{text}, or none ({self.none})" if self.none else text
 
     def accepts(self, value: Any) -> bool:
@@ -62,20 +75,34 @@ class Rule:
         return self.high is None or value <= self.high
 
 
+def _number(x: float) -> str:
+    """1048576 as such (not 1.04858e+06), 0.5 as 0.5."""
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
 RULES: dict[str, Rule] = {  # in the order of the Settings fields (a test checks)
-    "n_ctx": Rule(int, low=0),
-    "n_threads": Rule(int, low=1, none="llama.cpp decides"),
+    "n_ctx": Rule(int, low=0, high=MAX_CONTEXT,
+                  why="0 is the model's own window, and no model is trained on a longer one"),
+    "n_threads": Rule(int, low=1, high=THREADS_PER_CORE * CORES, none="llama.cpp decides",
+                      why=f"this computer has {CORES} CPU cores; more than {THREADS_PER_CORE} "
+                          "threads per core only slow llama.cpp down, and thousands crash it"),
     "device": Rule(str, choices=("auto", "cpu", "gpu")),
-    "temperature": Rule(float, low=0),
-    "max_tokens": Rule(int, low=1),
-    "top_k": Rule(int, low=0),
+    "temperature": Rule(float, low=0, high=10, why="above 10 every answer is noise"),
+    "max_tokens": Rule(int, low=1, high=MAX_CONTEXT,
+                       why="no model's window holds a longer answer"),
+    "top_k": Rule(int, low=0, high=MAX_CONTEXT, why="no vocabulary is larger"),
     "top_p": Rule(float, low=0, above=True, high=1),
     "min_p": Rule(float, low=0, high=1),
-    "repeat_penalty": Rule(float, low=0, above=True),
-    "adapter_cache_size": Rule(int, low=1),
-    "max_pages": Rule(int, low=1),
-    "max_adapter_rank": Rule(int, low=1, none="adapters stay uncompressed"),
-    "max_composed_rank": Rule(int, low=1),
+    "repeat_penalty": Rule(float, low=0, above=True, high=10,
+                           why="above 10 it forbids every word already said"),
+    "adapter_cache_size": Rule(int, low=1, high=256,
+                               why="each kept adapter takes memory beside the model"),
+    "max_pages": Rule(int, low=1, high=100_000,
+                      why="a larger PDF would take weeks to internalize"),
+    "max_adapter_rank": Rule(int, low=1, high=MAX_RANK, none="adapters stay uncompressed",
+                             why="no adapter has a higher rank; none keeps them all whole"),
+    "max_composed_rank": Rule(int, low=1, high=MAX_RANK,
+                              why="the composed adapter must fit in memory"),
     "compose_focus": Rule(bool),
     "max_chunks": Rule(int, low=1, high=64),
     "cpu_bf16": Rule(bool),
@@ -92,8 +119,15 @@ def rule(name: str) -> Rule:
     return RULES[name]
 
 
-def _refused(name: str, value: Any) -> DocLoRAError:
-    return DocLoRAError(f"{name} must be {RULES[name].describe()}, not {value!r}.")
+def _refused(name: str, value: Any, typed: str | None = None) -> DocLoRAError:
+    """The sentence refusing ``value`` (shown as ``typed``, the text it was read from, if any),
+    with the reason for the upper bound when it is above it."""
+    found = RULES[name]
+    text = repr(value if typed is None else typed)
+    text = text if len(text) <= 40 else text[:36] + "…" + text[-1]
+    above = (isinstance(value, (int, float)) and found.high is not None and value > found.high)
+    why = f" ({found.why})" if above and found.why else ""
+    return DocLoRAError(f"{name} must be {found.describe()}, not {text}{why}.")
 
 
 def checked(changes: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +159,7 @@ def parsed(name: str, text: str) -> Any:
         except ValueError:
             pass
     if not found.accepts(value):
-        raise _refused(name, text)
+        raise _refused(name, value, text)
     return checked({name: value})[name]
 
 
@@ -138,6 +172,40 @@ def valid_saved(values: dict[str, Any]) -> dict[str, Any]:
         except DocLoRAError:
             continue
     return out
+
+
+def read_saved(rows: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The values of the settings table (name -> JSON text) this version accepts, and one
+    sentence for each value it refuses (not JSON, or against its rule: the default applies
+    until ``doclora config set`` replaces it). Names of other versions' settings are skipped."""
+    values, problems = {}, []
+    for name, text in rows.items():
+        if name not in RULES:
+            continue
+        try:
+            values.update(checked({name: json.loads(text)}))
+        except (ValueError, TypeError, DocLoRAError) as exc:  # JSONDecodeError is a ValueError
+            why = exc if isinstance(exc, DocLoRAError) else _refused(name, text)
+            default = value_text(getattr(Settings(), name))
+            problems.append(f"Ignoring the saved {name}: {str(why).rstrip('.')}; the default "
+                            f"{default} applies until 'doclora config set {name} VALUE' "
+                            "replaces it.")
+    return values, problems
+
+
+def context_refusal(n_ctx: int, gguf: Path) -> DocLoRAError | None:
+    """Why a context of ``n_ctx`` tokens is too long for the chat model ``gguf`` (longer than
+    the window it was trained on), or None (fits, 0, or the file says nothing)."""
+    from converters.errors import GGUFError
+    from converters.gguf_info import read_gguf_info
+    try:
+        trained = read_gguf_info(gguf).get("{arch}.context_length")
+    except GGUFError:
+        return None  # opening the model says what is wrong with the file
+    if not n_ctx or not isinstance(trained, int) or n_ctx <= trained:
+        return None
+    return DocLoRAError(f"n_ctx must be at most {trained}, the context length {gguf.name} was "
+                        f"trained on (0 uses all of it), not {n_ctx}.")
 
 
 def value_text(value: Any) -> str:

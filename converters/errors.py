@@ -36,7 +36,7 @@ class NoTextError(PdfError):
 
 
 class TooManyPagesError(PdfError):
-    """The PDF has more pages than the allowed maximum."""
+    """The PDF has more pages than the allowed maximum, or a page more text than a page shows."""
 
 
 class FileVanishedError(PdfError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from converters.errors import (
 from converters.pdf_layout import page_boxes, reading_order, strip_repeated_margins
 
 MAX_TITLE = 120
+# Characters of text one page may hold: a dense page of small print has about 10,000; a page
+# with more (one endless line of text) would take hours to internalize, so it is refused at once.
+MAX_PAGE_CHARS = 100_000
 
 
 @dataclass
@@ -106,12 +110,24 @@ def read_pdf(path: str | Path) -> PdfFile:
     return pdf
 
 
+# What pymupdf raises on a damaged file: MuPDF's errors (a cycle in the page tree, a bad
+# object, ...), FileDataError (a RuntimeError) and ValueError.
+PYMUPDF_ERRORS = (pymupdf.mupdf.FzErrorBase, RuntimeError, ValueError)
+
+
+def _damaged(pdf: PdfFile, exc: Exception | None = None) -> CorruptPdfError:
+    """The one sentence for a PDF that pymupdf cannot read (with MuPDF's reason, if any)."""
+    reason = re.sub(r"^code=\d+: ", "", " ".join(str(exc or "").split()))[:120]
+    why = f" ({reason})" if reason and isinstance(exc, pymupdf.mupdf.FzErrorBase) else ""
+    return CorruptPdfError(f"'{pdf.name}' is a damaged PDF that cannot be read{why}; "
+                           "re-download or re-export it.")
+
+
 def _open(pdf: PdfFile, password: str | None) -> pymupdf.Document:
-    damaged = f"'{pdf.name}' is a damaged PDF that cannot be read; re-download or re-export it."
     try:
         doc = pymupdf.open(stream=pdf.data, filetype="pdf")
     except Exception as exc:  # pymupdf raises FileDataError/RuntimeError/ValueError on bad bytes
-        raise CorruptPdfError(damaged) from exc
+        raise _damaged(pdf) from exc
     if doc.needs_pass:
         if password is None:
             raise EncryptedPdfError(f"'{pdf.name}' is password-protected; add it again with its "
@@ -120,7 +136,7 @@ def _open(pdf: PdfFile, password: str | None) -> pymupdf.Document:
             raise WrongPasswordError(f"The password for '{pdf.name}' is wrong; add it again with "
                                      "the right password.")
     if doc.page_count == 0:
-        raise CorruptPdfError(damaged)
+        raise _damaged(pdf)
     return doc
 
 
@@ -142,27 +158,42 @@ def pdf_to_text(source: str | Path | PdfFile, password: str | None = None,
     Tesseract is installed. Raises a PdfError subclass whose message is one sentence for the user.
     """
     pdf = source if isinstance(source, PdfFile) else read_pdf(source)
-    doc = _open(pdf, password)
+    doc = None
     try:
-        if max_pages is not None and doc.page_count > max_pages:
-            raise TooManyPagesError(f"'{pdf.name}' has more pages than the limit; split it or raise "
-                                    "the limit (--max-pages).")
-        ocr = tesseract_available()
-        boxes, heights, ocr_pages = [], [], []
-        for page in doc:
-            textpage = None
-            if ocr and not page.get_text("text").strip() and page.get_images():
-                textpage = page.get_textpage_ocr(full=True)
-                ocr_pages.append(page.number + 1)
-            boxes.append(page_boxes(page, textpage))
-            heights.append(page.rect.height)
-        boxes = strip_repeated_margins(boxes, heights)
-        pages = [Page(i + 1, "\n\n".join(b.text for b in reading_order(bs))) for i, bs in enumerate(boxes)]
-        if not any(p.text for p in pages):
-            hint = ("OCR found none either; use a PDF with text" if ocr else
-                    "install Tesseract OCR (apt install tesseract-ocr) or use a PDF with text")
-            raise NoTextError(f"'{pdf.name}' has no extractable text (scanned pages?); {hint}.")
-        metadata = {k: v for k, v in (doc.metadata or {}).items() if v}
-        return Document(pages, _title(doc, pages, pdf.path), metadata, pdf.sha256, ocr_pages)
+        doc = _open(pdf, password)
+        return _extract(doc, pdf, max_pages)
+    except PYMUPDF_ERRORS as exc:  # any part may be damaged (e.g. a cycle in the page tree)
+        raise _damaged(pdf, exc) from exc
     finally:
-        doc.close()
+        if doc is not None:
+            doc.close()
+
+
+def _extract(doc: pymupdf.Document, pdf: PdfFile, max_pages: int | None) -> Document:
+    """The text of an opened PDF (see ``pdf_to_text``)."""
+    if max_pages is not None and doc.page_count > max_pages:
+        raise TooManyPagesError(f"'{pdf.name}' has more pages than the limit; split it or raise "
+                                "the limit (--max-pages).")
+    ocr = tesseract_available()
+    boxes, heights, ocr_pages = [], [], []
+    for page in doc:
+        textpage = None
+        if ocr and not page.get_text("text").strip() and page.get_images():
+            textpage = page.get_textpage_ocr(full=True)
+            ocr_pages.append(page.number + 1)
+        boxes.append(page_boxes(page, textpage))
+        heights.append(page.rect.height)
+    boxes = strip_repeated_margins(boxes, heights)
+    pages = [Page(i + 1, "\n\n".join(b.text for b in reading_order(bs))) for i, bs in enumerate(boxes)]
+    full = next((p for p in pages if len(p.text) > MAX_PAGE_CHARS), None)
+    if full is not None:
+        raise TooManyPagesError(
+            f"Page {full.number} of '{pdf.name}' holds {len(full.text):,} characters of text, more "
+            f"than any page shows (at most {MAX_PAGE_CHARS:,}), and would take hours to "
+            "internalize; split that text into pages of their own.")
+    if not any(p.text for p in pages):
+        hint = ("OCR found none either; use a PDF with text" if ocr else
+                "install Tesseract OCR (apt install tesseract-ocr) or use a PDF with text")
+        raise NoTextError(f"'{pdf.name}' has no extractable text (scanned pages?); {hint}.")
+    metadata = {k: v for k, v in (doc.metadata or {}).items() if v}
+    return Document(pages, _title(doc, pages, pdf.path), metadata, pdf.sha256, ocr_pages)

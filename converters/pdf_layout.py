@@ -139,7 +139,8 @@ def _signature(text: str) -> str:
 
 
 def strip_repeated_margins(pages: list[list[Box]], heights: list[float]) -> list[list[Box]]:
-    """Drop blocks in the top/bottom margin whose text (digits aside) repeats across pages."""
+    """Drop blocks in the top/bottom margin whose text (digits aside) repeats across pages,
+    unless they are all the text there is."""
     def in_margin(b: Box, h: float) -> bool:
         return b.y1 <= MARGIN * h or b.y0 >= (1 - MARGIN) * h
 
@@ -150,5 +151,8 @@ def strip_repeated_margins(pages: list[list[Box]], heights: list[float]) -> list
     # headers such as "Chapter 2: Methods 14" repeat per chapter, not on every page).
     threshold = min(3, max(2, (len(pages) + 1) // 2))
     noise = {sig for sig, n in counts.items() if n >= threshold}
-    return [[b for b in boxes if not (in_margin(b, h) and _signature(b.text) in noise)]
+    kept = [[b for b in boxes if not (in_margin(b, h) and _signature(b.text) in noise)]
             for boxes, h in zip(pages, heights)]
+    # A document whose only text sits in the margins (labels, one line per page) is not all
+    # running headers: it keeps them rather than look scanned.
+    return kept if any(kept) else pages

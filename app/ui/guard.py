@@ -1,15 +1,21 @@
-"""Who the window answers: requests for a loopback host, from the window's own pages.
+"""Who the window answers: requests for a loopback host, from the window's own pages, and
+files really uploaded to it.
 
 A page on another site can make the browser send requests to 127.0.0.1 (DNS rebinding: its own
 name resolving to 127.0.0.1) and read the answers, because to the browser they are same-origin.
 Such requests carry that site's name in ``Host``; a cross-site request made from the site's own
 page carries it in ``Origin``. ``LocalOnly`` answers 403 to both, unless the user named the host
-(``doclora ui --allow-host NAME``, or serving on a non-loopback ``--host``).
+(``doclora ui --allow-host NAME``, or serving on a non-loopback ``--host``). A client can name
+any path on this computer as an uploaded file; ``uploaded`` accepts only files in Gradio's upload
+folder (Gradio checks that too, but the window does not rely on it).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.responses import PlainTextResponse
@@ -19,12 +25,22 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 ANY_HOST = "*"  # serving on 0.0.0.0 without naming hosts: any Host, still same-origin only
 
 
+# A Host header: a name or IPv4 address, or an IPv6 address in brackets; then maybe a port.
+_HOST = re.compile(r"(?:([a-z0-9_.-]+)|\[([0-9a-f:.]+)\])(?::[0-9]{1,5})?")
+
+
 def hostname(netloc: str) -> str:
-    """'LocalHost:7860' -> 'localhost', '[::1]:7860' -> '::1' (the part before the port)."""
+    """'LocalHost:7860' -> 'localhost', '[::1]:7860' -> '::1' (the part before the port); a bare
+    IPv6 address ('::1', a --host value) as it is; '' for anything else ('localhost:80@evil',
+    '[::1]evil.example'), which no host list holds."""
     netloc = netloc.strip().lower()
-    if netloc.startswith("["):
-        return netloc[1:].split("]", 1)[0]
-    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+    found = _HOST.fullmatch(netloc)
+    if found:
+        return found.group(1) or found.group(2)
+    try:
+        return str(ipaddress.IPv6Address(netloc))
+    except ValueError:
+        return ""
 
 
 def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
@@ -41,7 +57,7 @@ def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
 def refusal(headers: dict[str, str], allowed: frozenset[str]) -> str | None:
     """Why a request with these (lower-case) headers is refused; None when it is accepted."""
     host = headers.get("host", "")
-    if not host or (ANY_HOST not in allowed and hostname(host) not in allowed):
+    if not hostname(host) or (ANY_HOST not in allowed and hostname(host) not in allowed):
         return f"DocLoRA's window does not answer for the host '{host}'."
     origin = headers.get("origin")
     if origin is not None:
@@ -49,6 +65,17 @@ def refusal(headers: dict[str, str], allowed: frozenset[str]) -> str | None:
         if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.lower():
             return f"DocLoRA's window does not answer requests from '{origin}'."
     return None
+
+
+def uploaded(path: str | Path) -> bool:
+    """Whether ``path`` is a file inside Gradio's upload folder (links resolved)."""
+    from gradio.utils import get_upload_folder
+    try:
+        real = Path(path).resolve(strict=True)
+        folder = Path(get_upload_folder()).resolve()
+    except (OSError, RuntimeError):  # missing, or a loop of links
+        return False
+    return real.is_relative_to(folder) and real != folder and real.is_file()
 
 
 class LocalOnly:
@@ -59,9 +86,12 @@ class LocalOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                       for k, v in scope.get("headers", [])}
-            why = refusal(headers, self.allowed)
+            pairs = [(k.decode("latin-1").lower(), v.decode("latin-1"))
+                     for k, v in scope.get("headers", [])]
+            names = [name for name, _ in pairs]
+            twice = next((n for n in ("host", "origin") if names.count(n) > 1), None)
+            why = (f"DocLoRA's window does not answer requests with more than one "
+                   f"{twice.title()} header." if twice else refusal(dict(pairs), self.allowed))
             if why is not None:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})

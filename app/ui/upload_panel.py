@@ -10,6 +10,7 @@ dismissed ("Cancel adding" stops it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -18,6 +19,7 @@ from app.errors import DocLoRAError
 from app.records import JOB_DONE, KNOWN, Job
 from app.ui.errors import user_error
 from app.ui.format import finished, job_key, jobs_html, recently_finished, visible_jobs
+from app.ui.guard import uploaded
 from app.ui.theme import DROP_ID
 from app.ui.views import document_list
 
@@ -76,6 +78,10 @@ def wire(win: Window) -> None:
     core, up, lib = win.core, win.uploads, win.library
 
     def on_upload(paths: list[str] | None, password: str) -> tuple:
+        foreign = [Path(p).name for p in paths or [] if not uploaded(p)]
+        if foreign:  # a client named a file of this computer: nothing is added
+            raise user_error(DocLoRAError(f"'{foreign[0]}' was not uploaded to this window; "
+                                          "drop the file into the window to add it."))
         # What was done before these files: the next tick then sees each of them finish.
         seen = sorted(j.id for j in core.jobs() if j.status == JOB_DONE)
         for path in paths or []:

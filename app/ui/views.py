@@ -29,7 +29,7 @@ def find_document(core: DocLoRA, doc_id: int | None) -> Document | None:
     if doc_id is None:
         return None
     try:
-        return core.get(int(doc_id))
+        return core.get(doc_id)  # an int, or text a client made up: resolved either way
     except DocumentNotFoundError:
         return None
 

@@ -54,6 +54,41 @@ def make_pdf(path: Path, pages: list[str], password: str | None = None,
     return path
 
 
+def raw_pdf(path: Path, objects: list[str]) -> Path:
+    """A PDF written byte by byte: object N+1 is ``objects[N]``, object 1 the catalog; for
+    structures pymupdf would never write (a page tree with a cycle)."""
+    data = b"%PDF-1.7\n"
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(data))
+        data += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(data)
+    data += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    data += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    data += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
+             "%%EOF\n").encode()
+    path.write_bytes(data)
+    return path
+
+
+def one_line_pdf(path: Path, text: str, size: float = 12, kids: str = "3 0 R") -> Path:
+    """A one-page PDF drawing ``text`` (ASCII) as one line in ``size`` point Helvetica;
+    ``kids``: its page tree's kids."""
+    stream = f"BT /F1 {size} Tf 20 720 Td ({text}) Tj ET"
+    return raw_pdf(path, [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"])
+
+
+def make_cyclic_pdf(path: Path) -> Path:
+    """A PDF with text whose page tree lists itself among its kids."""
+    return one_line_pdf(path, "Hello cycle", kids="2 0 R 3 0 R")
+
+
 def make_image_pdf(path: Path) -> Path:
     """A PDF whose only page is a drawing (no extractable text, like a scan)."""
     doc = pymupdf.open()

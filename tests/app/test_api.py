@@ -188,7 +188,7 @@ def test_configure_changes_settings_and_refuses_unknown_ones(app, scripted_engin
     assert (new.temperature, new.max_tokens) == (0.5, 32) and app.settings == new
     assert app.engine is scripted_engine  # nothing that needs a reload changed
     for changes, words in [({"colour": "blue"}, "There is no setting 'colour'; use one of n_ctx, "),
-                           ({"max_composed_rank": 0}, "max_composed_rank must be a positive "),
+                           ({"max_composed_rank": 0}, "max_composed_rank must be a whole number "),
                            ({"llama_extra_bufts": "fast"}, "llama_extra_bufts must be one of ")]:
         with pytest.raises(DocLoRAError) as info:
             app.configure(**changes)

@@ -6,7 +6,10 @@ End-to-end runs with the real demo model are in test_end_to_end.py.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from dataclasses import fields
 
 import pytest
@@ -17,7 +20,7 @@ from app.api import DocLoRA
 from app.cli import cli
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
-from app.paths import home_dir, library_db_path
+from app.paths import REPO_ROOT, home_dir, library_db_path
 from app.records import Settings
 
 from app_helpers import library_state
@@ -118,6 +121,54 @@ def test_domain_errors_are_one_sentence_with_status_2(engine, docs, args, words)
     assert "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) <= 2  # the demo notice + the error
     assert library_state() == before
+
+
+REF_COMMANDS = [["ask", "{}", "q?"], ["ask", "town,{}", "q?"], ["chat", "{}"], ["rm", "{}", "--yes"],
+                ["rename", "{}", "New"], ["export", "{}"], ["status", "{}"], ["redo", "{}"],
+                ["collections", "add", "pair", "town,{}"]]
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999", "²"], ids=["huge", "superscript"])
+@pytest.mark.parametrize("args", REF_COMMANDS, ids=lambda args: " ".join(args[:2]))
+def test_a_ref_too_large_for_an_id_or_of_non_ascii_digits_is_no_document(engine, docs, args, ref):
+    """Issue 31: int() of such a ref was an OverflowError or ValueError traceback."""
+    before = library_state()
+    result = run(*[a.format(ref) for a in args])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"Error: No document matches '{ref}'")
+    assert library_state() == before and run("collections", "list").stdout.startswith("No coll")
+
+
+def test_a_selection_of_no_document_is_refused_and_nothing_is_saved(engine, docs):
+    """Issue 31: an emptied collection, or only commas, asked the base model and saved it."""
+    assert run("collections", "add", "solo", "notes").exit_code == 0
+    assert run("rm", "notes", "--yes").exit_code == 0
+    before = library_state()
+    for args, words in [
+            (["ask", "@solo", "q?"], "Error: The collection 'solo' holds no documents any more; "
+                                     "put some in it with 'doclora collections add solo IDS'."),
+            (["chat", "@solo"], "Error: The collection 'solo' holds no documents any more"),
+            (["ask", ",", "q?"], "Error: No document is selected; give ids or titles separated "
+                                 "by commas, or '-' for no document."),
+            (["ask", " , ,", "q?"], "Error: No document is selected"),
+            (["collections", "add", "other", ","], "Error: No document is selected")]:
+        result = run(*args, input="q?\n/exit\n")
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.splitlines()[-1].startswith(words), args
+        assert engine.calls == [] and library_state() == before
+
+
+def test_collection_names_are_capped_and_lose_invisible_characters(engine, docs):
+    before = library_state()
+    result = run("collections", "add", "x" * 130_000, "town")
+    assert result.exit_code == 2
+    assert result.stderr == ("Error: A collection name has at most 64 characters, not 130000; "
+                             "give a shorter one.\n")
+    assert run("collections", "list").stdout.startswith("No collections yet")
+    assert library_state() == before
+    assert run("collections", "add", "so\u200blo\u2060", "town").exit_code == 0
+    assert run("collections", "list").stdout == f"@solo: {docs['town']}\n"
+    assert run("ask", "@so\u200dlo", "q?").exit_code == 0  # the same name
 
 
 def test_raise_errors_env_shows_the_exception(engine, docs, monkeypatch):
@@ -249,10 +300,10 @@ def test_config_set_get_and_list_share_the_saved_settings(engine):
 CONFIG_ERRORS = [
     (("get", "sampler"), "There is no setting 'sampler'; use one of n_ctx, n_threads, device"),
     (("set", "sampler", "greedy"), "There is no setting 'sampler'; use one of n_ctx"),
-    (("set", "n_threads", "0"), "n_threads must be a positive whole number, or none"),
-    (("set", "max_adapter_rank", "0"), "max_adapter_rank must be a positive whole number"),
+    (("set", "n_threads", "0"), "n_threads must be a whole number from 1 to "),
+    (("set", "max_adapter_rank", "0"), "max_adapter_rank must be a whole number from 1 to 65536"),
     (("set", "device", "tpu"), "device must be one of auto, cpu, gpu, not 'tpu'."),
-    (("set", "temperature", "warm"), "temperature must be a number of at least 0, not 'warm'."),
+    (("set", "temperature", "warm"), "temperature must be a number from 0 to 10, not 'warm'."),
 ]
 
 
@@ -437,3 +488,13 @@ def test_adding_a_missing_file_prints_only_the_error(engine, tmp_path):
         f"Error: '{tmp_path / 'missing.pdf'}' does not exist; check the path and add it again.")
     assert [l for l in result.stderr.splitlines() if not l.startswith("Using the bundled")] \
         == [result.stderr.splitlines()[-1]]
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(docs):
+    """Issue 31: `doclora list | head -1` said "[Errno 32] Broken pipe" with status 2."""
+    before = library_state()
+    proc = subprocess.Popen([sys.executable, "-m", "app", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=REPO_ROOT, env=dict(os.environ))
+    proc.stdout.close()  # as `head` does once it has its line; long before `list` prints
+    assert (proc.wait(timeout=120), proc.stderr.read()) == (1, b"")  # click's quiet exit
+    assert library_state() == before

@@ -197,6 +197,6 @@ def test_redo_removes_the_compositions_of_the_adapter_it_replaces(reused):
 
 def test_a_composed_rank_below_one_is_refused_with_a_sentence(library):
     app = library[0]
-    with pytest.raises(DocLoRAError, match="max_composed_rank must be a positive whole number, not 0"):
+    with pytest.raises(DocLoRAError, match="max_composed_rank must be a whole number from 1 to 65536, not 0"):
         app.configure(max_composed_rank=0)
     assert app.settings.max_composed_rank == 128

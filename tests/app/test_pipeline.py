@@ -30,7 +30,9 @@ from app.library import Library
 from app.models import demo_pair
 from app.paths import REPO_ROOT, adapters_dir, home_dir
 
-from app_helpers import library_state, make_image_pdf, make_pdf, needle_text, unowned_files
+from app_helpers import (
+    library_state, make_cyclic_pdf, make_image_pdf, make_pdf, needle_text, one_line_pdf,
+    unowned_files)
 
 
 @pytest.fixture
@@ -57,6 +59,8 @@ def _encrypted(path):
 CASES = [  # (name, make the file, extra args, words of the message)
     ("zero-byte", lambda p: p.write_bytes(b""), [], "is empty (0 bytes)"),
     ("corrupt", _corrupt, [], "is a damaged PDF"),
+    ("page-tree-cycle", make_cyclic_pdf, [], "Error: 'page-tree-cycle.pdf' is a damaged PDF that "
+     "cannot be read (cycle in page tree); re-download or re-export it."),
     ("not-a-pdf", lambda p: p.write_text("just some notes, not a PDF\n" * 20), [],
      "is not a PDF file"),
     ("png-named-pdf", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64), [],
@@ -84,6 +88,24 @@ def test_bad_input_is_refused_and_changes_nothing(existing, pdfs, name, make, ex
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
     assert len(errors) == 1 and words in errors[0], result.stderr
     assert "Traceback" not in result.output
+    assert library_state() == existing
+
+
+def test_a_page_of_endless_text_is_refused_before_any_chunk_is_made(demo_pair, existing, pdfs):
+    """Issue 31: 5 MB of text on one line of one page ran for over 10 minutes, no cap said so."""
+    line = ("The harbour wakes slowly. " * 8000)[:200_000]  # drawn at 0.001 pt: it fits the page
+    path = one_line_pdf(pdfs / "endless.pdf", line, size=0.001)
+
+    def progress(event):
+        assert event.stage == "extract", "the text was internalized"
+    app = DocLoRA()
+    with pytest.raises(InvalidDocumentError) as err:
+        app.add(path, progress=progress)
+    app.close()
+    assert str(err.value) == (
+        "Page 1 of 'endless.pdf' holds 200,000 characters of text, more than any page shows (at "
+        "most 100,000), and would take hours to internalize; split that text into pages of their "
+        "own.")
     assert library_state() == existing
 
 

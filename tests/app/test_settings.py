@@ -4,20 +4,25 @@ values in every new DocLoRA (the CLI's ``doclora config`` and the window's Setti
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import asdict, fields, replace
 
 import pytest
+from click.testing import CliRunner
 
 from app.api import DocLoRA
 from app.chat import ChatEngine
+from app.cli import cli
 from app.errors import DocLoRAError
 from app.library import Library
 from app.records import Settings
-from app.settings import RULES, checked, parsed, value_text
+from app.settings import CORES, RULES, checked, parsed, value_text
 
-from app.paths import demo_pair_dir
+from app.paths import REPO_ROOT, demo_pair_dir
 
-from app_helpers import QUESTION, demo_ready, make_pdf, needle_text
+from app_helpers import QUESTION, demo_ready, library_state, make_pdf, needle_text
 
 
 def saved_rows() -> dict:
@@ -62,21 +67,37 @@ def test_only_the_changed_settings_are_saved_and_save_false_keeps_them_for_the_s
 
 
 BAD = [  # (changes, words of the sentence)
-    ({"max_adapter_rank": 0}, "max_adapter_rank must be a positive whole number, or none"),
-    ({"n_threads": 0}, "n_threads must be a positive whole number, or none"),
-    ({"temperature": -0.1}, "temperature must be a number of at least 0, not -0.1"),
-    ({"temperature": float("nan")}, "temperature must be a number of at least 0"),
+    ({"max_adapter_rank": 0}, "max_adapter_rank must be a whole number from 1 to 65536, or none"),
+    ({"n_threads": 0}, f"n_threads must be a whole number from 1 to {4 * CORES}, or none"),
+    ({"temperature": -0.1}, "temperature must be a number from 0 to 10, not -0.1."),
+    ({"temperature": float("nan")}, "temperature must be a number from 0 to 10"),
     ({"device": "tpu"}, "device must be one of auto, cpu, gpu, not 'tpu'"),
-    ({"max_tokens": 0}, "max_tokens must be a positive whole number"),
-    ({"max_tokens": 12.5}, "max_tokens must be a positive whole number, not 12.5"),
+    ({"max_tokens": 0}, "max_tokens must be a whole number from 1 to 1048576, not 0."),
+    ({"max_tokens": 12.5}, "max_tokens must be a whole number from 1 to 1048576, not 12.5"),
     ({"top_p": 0}, "top_p must be a number above 0 and at most 1"),
     ({"min_p": 2}, "min_p must be a number from 0 to 1"),
     ({"repeat_penalty": 0}, "repeat_penalty must be a number above 0"),
-    ({"adapter_cache_size": 0}, "adapter_cache_size must be a positive whole number"),
-    ({"max_composed_rank": 0}, "max_composed_rank must be a positive whole number"),
+    ({"adapter_cache_size": 0}, "adapter_cache_size must be a whole number from 1 to 256"),
+    ({"max_composed_rank": 0}, "max_composed_rank must be a whole number from 1 to 65536"),
     ({"cpu_bf16": "yes"}, "cpu_bf16 must be true or false"),
     ({"llama_extra_bufts": "fast"}, "llama_extra_bufts must be one of auto, on, off"),
     ({"max_tokens": 32, "sampler": "greedy"}, "There is no setting 'sampler'; use one of n_ctx,"),
+    # Upper bounds: what the machine and the models can use, and why (issue 31).
+    ({"n_threads": 100000}, f"n_threads must be a whole number from 1 to {4 * CORES}, or none "
+                            f"(llama.cpp decides), not 100000 (this computer has {CORES} CPU "
+                            "cores; more than 4 threads per core only slow llama.cpp down"),
+    ({"n_ctx": 10**9}, "n_ctx must be a whole number from 0 to 1048576, not 1000000000 (0 is "
+                       "the model's own window"),
+    ({"n_ctx": 257}, "n_ctx must be at most 256, the context length model.gguf was trained on "
+                     "(0 uses all of it), not 257."),
+    ({"temperature": 1e6}, "temperature must be a number from 0 to 10, not 1000000.0 (above 10"),
+    ({"max_tokens": 10**7}, "max_tokens must be a whole number from 1 to 1048576, not 10000000 ("),
+    ({"top_k": 10**7}, "top_k must be a whole number from 0 to 1048576, not 10000000 (no vocab"),
+    ({"repeat_penalty": 1e3}, "repeat_penalty must be a number above 0 and at most 10, not 1000.0"),
+    ({"adapter_cache_size": 10**6}, "adapter_cache_size must be a whole number from 1 to 256, not"),
+    ({"max_pages": 10**9}, "max_pages must be a whole number from 1 to 100000, not 1000000000 (a"),
+    ({"max_adapter_rank": 10**9}, "max_adapter_rank must be a whole number from 1 to 65536, or no"),
+    ({"max_composed_rank": 10**9}, "max_composed_rank must be a whole number from 1 to 65536, not"),
 ]
 
 
@@ -121,6 +142,74 @@ def test_saved_values_this_version_refuses_fall_back_to_the_defaults():
                                    {"key": "from_a_newer_version", "value": "1"}])
     assert lib.saved_settings() == Settings(max_tokens=32)
     lib.close()
+
+
+def cli_run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_a_saved_value_that_is_not_json_or_out_of_bounds_is_one_warning_and_config_set_repairs_it(
+        insert_document):
+    """Issue 31: one such row made every command crash, `config set` included."""
+    lib = Library.open()
+    insert_document(lib, "Existing", ["Some earlier text."])
+    lib.db["settings"].insert_all([{"key": "temperature", "value": "0.7x"},
+                                   {"key": "n_threads", "value": "100000"},
+                                   {"key": "max_tokens", "value": "32"}])
+    lib.close()
+    before = library_state()
+    for args in (["list"], ["config", "get", "max_tokens"]):
+        result = cli_run(*args)
+        assert result.exit_code == 0, result.output
+        assert result.stderr.splitlines() == [
+            "Warning: Ignoring the saved temperature: temperature must be a number from 0 to 10, "
+            "not '0.7x'; the default 0.0 applies until 'doclora config set temperature VALUE' "
+            "replaces it.",
+            f"Warning: Ignoring the saved n_threads: n_threads must be a whole number from 1 to "
+            f"{4 * CORES}, or none (llama.cpp decides), not 100000 (this computer has {CORES} CPU "
+            "cores; more than 4 threads per core only slow llama.cpp down, and thousands crash "
+            "it); the default none applies until 'doclora config set n_threads VALUE' replaces "
+            "it."]
+    assert result.stdout == "32\n" and library_state() == before
+    assert saved_rows_text()["temperature"] == "0.7x"  # kept until replaced
+    assert cli_run("config", "set", "temperature", "0.5").stdout == "temperature = 0.5\n"
+    assert cli_run("config", "set", "n_threads", "none").exit_code == 0
+    result = cli_run("config", "get", "temperature")
+    assert (result.stdout, result.stderr) == ("0.5\n", "")
+    assert saved_rows() == {"temperature": 0.5, "n_threads": None, "max_tokens": 32}
+
+
+def saved_rows_text() -> dict:
+    lib = Library.open()
+    try:
+        return {r["key"]: r["value"] for r in lib.db["settings"].rows}
+    finally:
+        lib.close()
+
+
+def test_a_saved_context_longer_than_the_model_was_trained_on_is_refused_before_loading_it(
+        demo_pair, insert_document):
+    lib = Library.open()
+    insert_document(lib, "Existing", ["Some earlier text."])
+    lib.db["settings"].insert({"key": "n_ctx", "value": "100000"})  # saved for another model
+    lib.close()
+    before = library_state()
+    result = cli_run("ask", "-", "Hello?")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "Error: n_ctx must be at most 256, the context length model.gguf was trained on (0 uses "
+        "all of it), not 100000.")
+    assert library_state() == before
+
+
+def test_a_fifo_named_settings_json_in_the_home_is_left_alone(doclora_home):
+    """Issue 31: reading it waited for a writer forever, in every command."""
+    os.mkfifo(doclora_home / "settings.json")
+    result = subprocess.run([sys.executable, "-m", "app", "list"], env=dict(os.environ),
+                            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "The library is empty" in result.stdout
+    assert (doclora_home / "settings.json").is_fifo() and library_state()["counts"]["documents"] == 0
 
 
 @pytest.fixture(scope="module")

@@ -160,6 +160,14 @@ def test_bad_files(tmp_path, name, data, error, message):
     assert isinstance(info.value, PdfError)
 
 
+def test_a_pdf_whose_only_text_is_one_top_line_a_page_is_read(tmp_path):
+    doc = pymupdf.open()
+    for n in range(1, 4):
+        doc.new_page().insert_text((72, 50), f"Specimen label {n}: Quercus robur", fontsize=11)
+    text = pdf_to_text(save(doc, tmp_path / "labels.pdf"))
+    assert [p.text for p in text.pages] == [f"Specimen label {n}: Quercus robur" for n in (1, 2, 3)]
+
+
 def test_page_limit(tmp_path):
     path = text_pdf(tmp_path / "long.pdf", ["one", "two", "three"])
     with pytest.raises(TooManyPagesError, match=r"'long.pdf' has more pages than the limit; split it or raise the limit \(--max-pages\)."):

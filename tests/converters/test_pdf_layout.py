@@ -47,3 +47,9 @@ def test_repeated_margin_lines_are_noise_single_ones_are_not():
     assert [texts(p) for p in cleaned] == [
         ["body 1"], ["body 2"], ["body 3"], ["Chapter 2: End", "body 4"], ["Chapter 2: End", "body 5"],
     ]
+
+
+def test_margin_lines_that_are_all_the_text_there_is_are_kept():
+    """Issue 31: such a document lost every line and was refused as scanned."""
+    pages = [[Box(72, 20, 300, 40, f"Label {n}")] for n in range(1, 4)]
+    assert strip_repeated_margins(pages, [792] * 3) == pages

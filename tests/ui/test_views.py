@@ -12,6 +12,7 @@ import gradio as gr
 import pytest
 
 from app.api import DocLoRA
+from app.errors import DocumentNotFoundError
 from app.ui import views
 
 
@@ -40,6 +41,17 @@ def test_removed_document_is_no_longer_found(scripted_core, insert_document):
     scripted_core.remove(doc_id)
     assert views.find_document(scripted_core, doc_id) is None
     assert views.find_document(scripted_core, None) is None
+
+
+@pytest.mark.parametrize("ref", [99999999999999999999, "99999999999999999999", "²"])
+def test_a_ref_no_id_can_be_is_no_document_in_the_window(scripted_core, insert_document, ref):
+    """Issue 31: a client-made selection reached int() and the window said "Something went
+    wrong (OverflowError)"."""
+    doc_id = insert_document(scripted_core.library, "Harbor Notes", ["Ferries."])
+    assert views.find_document(scripted_core, ref) is None
+    with pytest.raises(DocumentNotFoundError, match=f"No document matches '{ref}'"):
+        list(scripted_core.stream([doc_id, ref], "When do the ferries leave?"))
+    assert scripted_core.history(None) == [] and scripted_core.history(doc_id) == []
 
 
 def test_status_line_shows_adapter_or_the_model_error(scripted_core, insert_document):
