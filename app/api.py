@@ -26,6 +26,7 @@ from pathlib import Path
 
 from app import exports
 from app.chunks import adapter_scale, choose, document_text, read_chunk_map
+from app.grounding import REVISED_NOTE, best_passages, unfounded
 from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
 from app.errors import (
@@ -325,21 +326,38 @@ class DocLoRA:
         chosen = self.selection(ref, question)
         past = self.library.history(chosen.chat) if history and chosen.history else []
         doc_id = chosen.document.id if chosen.document else None
-        text = ""
-        for piece in self.engine.generate(build_messages(past, question),
-                                          self._adapter_file(chosen), stop=stop):
-            grown = (text + piece).lstrip()  # templates often start the answer with a space
-            if grown != text:
-                yield Answer(text=grown, delta=grown[len(text):], document=doc_id,
-                             documents=chosen.ids)
-            text = grown
+        answer = Answer(text="")
+        for answer in self._generate(build_messages(past, question), self._adapter_file(chosen), stop, chosen):
+            yield answer
+        text, revised = answer.text, False
+        if self.settings.grounding and chosen.document is not None and text and not is_stopped(stop):
+            document = document_text(self.library.pages(doc_id))
+            if unfounded(text, document, question):  # names what the document does not hold
+                prompt = f"{best_passages(document, question)}\n\n{question}"
+                for answer in self._generate(build_messages(past, prompt), None, stop, chosen, revised=True):
+                    yield answer
+                text, revised = answer.text, True
         stopped = is_stopped(stop)
         text = text.strip()
         sources = self._sources(chosen, question, text)
         if chosen.history:
             self.library.add_exchange(chosen.chat, question, text, sources)
-        yield Answer(text=text, sources=sources, document=doc_id, documents=chosen.ids,
-                     done=True, stopped=stopped, chunk_pages={d: list(p) for d, p in chosen.pages})
+        yield Answer(text=text, sources=sources, document=doc_id, documents=chosen.ids, done=True,
+                     stopped=stopped, chunk_pages={d: list(p) for d, p in chosen.pages}, revised=revised)
+
+    def _generate(self, messages: list[dict], adapter_file: str | None, stop: StopFlag, chosen: Selection,
+                  revised: bool = False) -> Iterator[Answer]:
+        """Growing Answers of one generation (``revised``: a second answer that replaces the first)."""
+        doc_id = chosen.document.id if chosen.document else None
+        text = ""
+        for piece in self.engine.generate(messages, adapter_file, stop=stop):
+            grown = (text + piece).lstrip()  # templates often start the answer with a space
+            if grown != text:
+                delta = grown[len(text):]
+                if revised and not text:
+                    delta = f"\n[{REVISED_NOTE}]\n{delta}"
+                yield Answer(text=grown, delta=delta, document=doc_id, documents=chosen.ids, revised=revised)
+            text = grown
 
     def _adapter_file(self, chosen: Selection) -> str | None:
         """The file to activate: none, the one adapter, or the composition of several (built

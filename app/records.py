@@ -146,6 +146,7 @@ class Answer(_Row):
     done: bool = False
     documents: list[int] = field(default_factory=list)  # every selected document
     stopped: bool = False  # the user stopped generation early
+    revised: bool = False  # answered again from the document's best passages (app.grounding)
     chunk_pages: dict[int, list[int]] = field(default_factory=dict)  # long documents: the pages whose
     #                                   chunks answered (document id -> page numbers; app.chunks)
 
@@ -230,6 +231,9 @@ class Settings(_Row):
     # that best match the question, this many at most (app.chunks; issue 30); it also bounds the
     # chunks any composition sums at full scale (app.chunks.adapter_scale).
     max_chunks: int = 4
+    # An answer under a document's adapter that names what the document does not hold (app.grounding)
+    # is answered again with the document's best passages in the prompt.
+    grounding: bool = True
     # Internalize with the context encoder under bf16 autocast on CPUs with native bf16
     # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.
     cpu_bf16: bool = True

@@ -105,6 +105,7 @@ RULES: dict[str, Rule] = {  # in the order of the Settings fields (a test checks
                               why="the composed adapter must fit in memory"),
     "compose_focus": Rule(bool),
     "max_chunks": Rule(int, low=1, high=64),
+    "grounding": Rule(bool),
     "cpu_bf16": Rule(bool),
     "llama_extra_bufts": Rule(str, choices=MODES),
 }

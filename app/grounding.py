@@ -1,0 +1,55 @@
+"""Whether an answer stays with its document, and the passage to answer from when it does not.
+
+A small hypernetwork's adapter can answer with names the document never mentions (an invented
+command, author or version), where the same model with no document would have said something
+true. So an answer given under a document's adapter is checked: a word that looks like a name or a
+number (capitalised inside a sentence, in capitals, with inner capitals or digits) and that neither
+the document nor the question holds makes it unfounded, and the question is answered again with the
+document's best passages in the prompt (``DocLoRA`` with the ``grounding`` setting).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from app.chunks import bm25
+
+_TOKEN = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*")
+_SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n+")
+PASSAGE_WORDS = 120
+REVISED_NOTE = "That answer named things the document does not mention; answered again from its best passages"
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _known(*texts: str) -> set[str]:
+    return {w.lower() for t in texts for w in _TOKEN.findall(_fold(t))}
+
+
+def unfounded(answer: str, document: str, question: str) -> list[str]:
+    """The name- or number-like words of ``answer`` found in neither ``document`` nor ``question``."""
+    known = _known(document, question)
+    found = []
+    for sentence in _SENTENCE.split(_fold(answer)):
+        for n, word in enumerate(_TOKEN.findall(sentence)):
+            name_like = ((word[:1].isupper() and n > 0) or (word.isupper() and len(word) > 1)
+                         or bool(re.search(r"[a-z][A-Z]|[A-Za-z]\d|\d", word)))
+            parts = {p.lower() for p in re.split(r"[-'.]", word) if p}
+            if name_like and word.lower() not in known and not parts <= known:
+                found.append(word)
+    return found
+
+
+def best_passages(text: str, question: str, k: int = 2, words: int = PASSAGE_WORDS) -> str:
+    """The ``k`` passages of about ``words`` words of ``text`` that best match ``question`` (BM25), in
+    document order; the opening passage when no word matches."""
+    tokens = text.split()
+    passages = [" ".join(tokens[i:i + words]) for i in range(0, len(tokens), words)] or [""]
+    scores = bm25(passages, question)
+    ranked = sorted(range(len(passages)), key=lambda i: (-scores[i], i))[:k]
+    if not any(scores[i] > 0 for i in ranked):
+        ranked = [0]
+    return "\n\n".join(passages[i] for i in sorted(ranked))

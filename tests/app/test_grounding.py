@@ -1,0 +1,61 @@
+"""An answer that names what its document does not hold is answered again from the document's best
+passages (app.grounding; issue 29: never worse than no document)."""
+
+from __future__ import annotations
+
+from app.api import DocLoRA
+from app.grounding import best_passages, unfounded
+
+from app_helpers import PROSE
+
+DOC = ("libtasn1 is a library for Abstract Syntax Notation One (ASN.1), written by Fabio Fiorina and "
+       "maintained by Simon Josefsson. Version 4.19 was released in 2022. The asn1Parser tool reads a "
+       "definitions file; its -c option checks the syntax only.")
+
+
+def test_invented_names_versions_and_numbers_are_unfounded():
+    assert unfounded("It was written by Jikere Jeringer in version 9.1.", DOC, "Who wrote it?") == \
+        ["Jikere", "Jeringer", "9.1"]
+    assert unfounded("It is the JDKUX library.", DOC, "What is it?") == ["JDKUX"]
+
+
+def test_words_of_the_document_or_the_question_are_founded():
+    assert unfounded("Fabio Fiorina wrote it; Simon Josefsson maintains version 4.19.", DOC, "Who?") == []
+    assert unfounded("The -c option of asn1Parser checks the syntax only.", DOC, "What does -c do?") == []
+    assert unfounded("It parses ASN.1 definitions.", DOC, "What does Libtasn1 do?") == []
+    # a capital that only opens a sentence is no name
+    assert unfounded("Reads a file. Checks it.", DOC, "What?") == []
+
+
+def test_best_passages_are_the_ones_the_question_names_in_document_order():
+    text = " ".join(["filler word"] * 200) + " The keeper writes the weather daily. " + " ".join(["more filler"] * 200)
+    got = best_passages(text, "What does the keeper write?", k=1, words=50)
+    assert "keeper writes the weather" in got and len(got.split()) <= 50
+    assert best_passages(text, "What is this?", k=2, words=50).startswith("filler word")
+
+
+HARBOUR = [" ".join(PROSE[:2]), " ".join(PROSE[2:])]
+
+
+def test_an_unfounded_answer_is_answered_again_from_the_document(insert_document, scripted_engine):
+    app = DocLoRA(engine=scripted_engine)
+    doc = app.get(insert_document(app.library, "Harbour notes", HARBOUR))
+    scripted_engine.reply = "The lighthouse keeper is Jikere Jeringer."
+    answers = list(app.stream(doc.id, "Who keeps the lighthouse notebook?"))
+    (first, adapter), (second, no_adapter) = scripted_engine.calls
+    assert adapter == doc.adapter.file and no_adapter is None  # the second answer reads, not the adapter
+    assert "keeper kept a small notebook" in second[-1]["content"]  # the best passage is in the prompt
+    final = answers[-1]
+    assert final.revised and final.done
+    assert any(a.revised and a.delta.startswith("\n[That answer named things") for a in answers)
+    assert app.history(doc.id)[-1].content == final.text  # what the chat keeps is the revised answer
+
+
+def test_a_founded_answer_and_the_setting_off_keep_the_adapters_answer(insert_document, scripted_engine):
+    app = DocLoRA(engine=scripted_engine)
+    doc = app.get(insert_document(app.library, "Harbour notes", HARBOUR))
+    scripted_engine.reply = "The keeper kept a small notebook of the ships."
+    assert not app.ask(doc.id, "What did the keeper keep?").revised
+    scripted_engine.reply = "Jikere Jeringer."
+    app.configure(grounding=False, save=False)
+    assert not app.ask(doc.id, "Who?").revised and len(scripted_engine.calls) == 2
