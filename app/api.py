@@ -26,7 +26,7 @@ from pathlib import Path
 
 from app import exports
 from app.chunks import adapter_scale, choose, document_text, read_chunk_map
-from app.grounding import REVISED_NOTE, best_passages, unfounded
+from app.grounding import MIN_PASSAGE_WORDS, PASSAGE_WORDS, REVISED_NOTE, best_passages, unfounded
 from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
 from app.errors import (
@@ -332,8 +332,9 @@ class DocLoRA:
         text, revised = answer.text, False
         if self.settings.grounding and chosen.document is not None and text and not is_stopped(stop):
             document = document_text(self.library.pages(doc_id))
-            if unfounded(text, document, question):  # names what the document does not hold
-                prompt = f"{best_passages(document, question)}\n\n{question}"
+            room = (self.engine.n_ctx - self.settings.max_tokens) // 3  # passage words that fit the window
+            if room >= MIN_PASSAGE_WORDS and unfounded(text, document, question):  # names what it does not hold
+                prompt = f"{best_passages(document, question, words=min(PASSAGE_WORDS, room // 2))}\n\n{question}"
                 for answer in self._generate(build_messages(past, prompt), None, stop, chosen, revised=True):
                     yield answer
                 text, revised = answer.text, True

@@ -18,6 +18,7 @@ from app.chunks import bm25
 _TOKEN = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*")
 _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n+")
 PASSAGE_WORDS = 120
+MIN_PASSAGE_WORDS = 40  # a window with less room than this for passages keeps the adapter's answer
 REVISED_NOTE = "That answer named things the document does not mention; answered again from its best passages"
 
 

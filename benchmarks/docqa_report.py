@@ -38,24 +38,29 @@ def _table(rows: list[dict], kv_bytes_per_token: int) -> list[str]:
     return out
 
 
-def _gaps(rows: list[dict], label: str) -> list[str]:
-    """How much of the gap between no document and the document in the prompt d2l closes."""
-    sel = {m: [r for r in rows if _label(r) == label and r["method"] == m] for m in ("d2l", "none", "prompt", "other")}
-    if not (sel["d2l"] and sel["none"] and sel["prompt"]):
+ADAPTER_METHODS = ("d2l", "d2l-select", "app")
+
+
+def _gaps(rows: list[dict], label: str, method: str = "d2l", ceiling: str = "prompt") -> list[str]:
+    """How much of the gap between no document and ``ceiling`` (the document in the prompt, or retrieval)
+    ``method`` closes."""
+    sel = {m: [r for r in rows if _label(r) == label and r["method"] == m] for m in (method, "none", ceiling, "other")}
+    if not (sel[method] and sel["none"] and sel[ceiling]):
         return []
     parts = []
     for key, name in (("f1", "F1"), ("recall", "gold-recall")):
-        if all(key in r for m in ("d2l", "none", "prompt") for r in sel[m]):
-            d2l, none, prompt = (_mean(r[key] for r in sel[m]) for m in ("d2l", "none", "prompt"))
-            if prompt != none:
-                parts.append(f"{(d2l - none) / (prompt - none):.0%} of the {name} gap")
+        if all(key in r for m in (method, "none", ceiling) for r in sel[m]):
+            got, none, top = (_mean(r[key] for r in sel[m]) for m in (method, "none", ceiling))
+            if top != none:
+                parts.append(f"{(got - none) / (top - none):.0%} of the {name} gap")
     if not parts:
         return []
     other = ""
-    if sel["other"]:
-        gain = _mean(r["f1"] for r in sel["d2l"]) - _mean(r["f1"] for r in sel["other"])
+    if sel["other"] and method == "d2l":
+        gain = _mean(r["f1"] for r in sel[method]) - _mean(r["f1"] for r in sel["other"])
         other = f" (F1 {gain:+.3f} against another document's adapter)"
-    return [f"- {label}: D2L closes {' and '.join(parts)} between no document and in prompt{other}"]
+    where = "in prompt" if ceiling == "prompt" else ceiling
+    return [f"- {label}: {method} closes {' and '.join(parts)} between no document and {where}{other}"]
 
 
 def _composed(rows: list[dict], label: str) -> list[str]:
@@ -87,20 +92,21 @@ def _genres(rows: list[dict]) -> list[str]:
     return out
 
 
-def below_none(rows: list[dict]) -> list[str]:
-    """The documents where d2l's mean F1 is under no document's."""
+def below_none(rows: list[dict], method: str = "d2l") -> list[str]:
+    """The documents where ``method``'s mean F1 is under no document's."""
     docs = dict.fromkeys(r["doc"] for r in rows)
-    f1 = {(d, m): [r["f1"] for r in rows if r["doc"] == d and r["method"] == m] for d in docs for m in ("d2l", "none")}
-    return [d for d in docs if f1[d, "d2l"] and f1[d, "none"] and _mean(f1[d, "d2l"]) < _mean(f1[d, "none"])]
+    f1 = {(d, m): [r["f1"] for r in rows if r["doc"] == d and r["method"] == m] for d in docs for m in (method, "none")}
+    return [d for d in docs if f1[d, method] and f1[d, "none"] and _mean(f1[d, method]) < _mean(f1[d, "none"])]
 
 
 def _checks(rows: list[dict]) -> list[str]:
     out = []
-    if any(r["method"] == "d2l" for r in rows) and any(r["method"] == "none" for r in rows):
-        below = below_none(rows)
-        n_docs = len({r["doc"] for r in rows if r["method"] == "d2l"})
-        out.append(f"- documents where D2L's mean F1 is below no document's: {len(below)} of {n_docs}"
-                   + (f" ({', '.join(below[:12])}{', ...' if len(below) > 12 else ''})" if below else ""))
+    for method in ADAPTER_METHODS:
+        if any(r["method"] == method for r in rows) and any(r["method"] == "none" for r in rows):
+            below = below_none(rows, method)
+            n_docs = len({r["doc"] for r in rows if r["method"] == method})
+            out.append(f"- documents where {method}'s mean F1 is below no document's: {len(below)} of {n_docs}"
+                       + (f" ({', '.join(below[:12])}{', ...' if len(below) > 12 else ''})" if below else ""))
     if any("invented" in r and r["method"] != "none" for r in rows):
         counts = []
         for method in dict.fromkeys(r["method"] for r in rows if r["method"] != "none"):
@@ -116,5 +122,7 @@ def report(rows: list[dict], kv_bytes_per_token: int) -> str:
     """The table (one line per length and method), the gaps D2L closes, the genres, and the checks."""
     out = _table(rows, kv_bytes_per_token) + [""]
     for label in dict.fromkeys(map(_label, rows)):
-        out += _gaps(rows, label) + _composed(rows, label)
+        for method in ADAPTER_METHODS:
+            out += _gaps(rows, label, method) + _gaps(rows, label, method, "retrieval")
+        out += _composed(rows, label)
     return "\n".join(out + _checks(rows) + _genres(rows))

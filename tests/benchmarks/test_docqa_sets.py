@@ -77,4 +77,4 @@ def test_report_counts_documents_below_no_document_and_invented_names():
     text = report(rows, kv_bytes_per_token=1)
     assert "below no document's: 1 of 2 (a)" in text
     assert "d2l 1/2" in text and "prompt 0/2" in text and "Jikere" in text
-    assert "D2L closes 25% of the F1 gap and 25% of the gold-recall gap" in text  # (0.35-0.25)/(0.65-0.25)
+    assert "d2l closes 25% of the F1 gap and 25% of the gold-recall gap" in text  # (0.35-0.25)/(0.65-0.25)
