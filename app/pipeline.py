@@ -11,8 +11,6 @@ attempt wrote, and ``app.staging.clean_leftovers`` removes what a killed process
 
 from __future__ import annotations
 
-import os
-import re
 import secrets
 import shutil
 import sqlite3
@@ -27,9 +25,10 @@ from app.chunks import chunk_map
 from app.chat import is_stopped
 from app.library import Library, checked_title
 from app.models import Pair, check_pair
-from app.paths import adapters_dir, documents_dir
+from app.paths import adapter_files, remove_file, source_copy
 from app.records import ALREADY, STAGES, Document, ProgressEvent, Settings
 from app.staging import new_staging, note_files
+from converters.files import place
 
 if TYPE_CHECKING:  # torch and pymupdf load only when a file is added
     from converters.pdf import PdfFile
@@ -173,15 +172,13 @@ class Ingestor:
         # Unique names, so a concurrent attempt (another process) never overwrites ours.
         tag = secrets.token_hex(4)
         sha = file.sha256
-        folder = adapters_dir() / sha[:16]
-        model = re.sub(r"[^\w.-]", "_", self.pair.name)
-        finals = [folder / f"{model}-{tag}.gguf", folder / f"{model}-{tag}.safetensors"]
+        finals = [*adapter_files(sha, self.pair.name, tag)]
         if known is None:
-            finals.append(documents_dir() / f"{sha[:16]}-{tag}.pdf")
+            finals.append(source_copy(sha, tag))
         # Listed before they exist: if this process dies before the commit, the next start
         # knows these files are this attempt's and may delete them (see app.staging).
         note_files(staging, finals)
-        folder.mkdir(parents=True, exist_ok=True)
+        finals[0].parent.mkdir(parents=True, exist_ok=True)
         gguf = _place(gguf_tmp, finals[0], placed)
         st = _place(st_tmp, finals[1], placed)
         source = (_place(src_tmp, finals[2], placed)
@@ -223,15 +220,11 @@ def _user_error(exc: Exception, name: str) -> E.DocLoRAError | None:
 
 
 def _place(tmp: Path, final: Path, placed: list[Path]) -> Path:
-    os.replace(tmp, final)
-    placed.append(final)
+    placed.append(place(tmp, final))
     return final
 
 
 def _undo(placed: list[Path]) -> None:
     for path in placed:
-        path.unlink(missing_ok=True)
-        if path.parent.name != "documents" and path.parent.is_dir() and not any(
-                path.parent.iterdir()):
-            path.parent.rmdir()
+        remove_file(path)
 

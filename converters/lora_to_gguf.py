@@ -13,7 +13,7 @@ from converters.errors import AdapterMismatchError, GGUFError
 from converters.gguf_info import GGUFInfo, read_gguf_info
 from converters.llama import WEIGHT, lora_names
 from converters.lora_tensors import gather
-from hypernet.files import atomic_write
+from converters.files import atomic_write
 
 # The base tensors a LoRA may patch. HF module names are mapped to them by gguf's own
 # TensorNameMap ("model.layers.{bid}.mlp.down_proj" -> "blk.{bid}.ffn_down"); a LoRA on any

@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from hypernet.errors import AdapterFormatError
-from hypernet.files import atomic_write
+from converters.files import atomic_write
 
 FORMAT_NAME = "doclora-adapter"
 _META_KEY = "doclora_adapter"
