@@ -26,7 +26,7 @@ from app.chat import is_stopped
 from app.library import Library, checked_title
 from app.models import Pair, check_pair
 from app.paths import adapter_files, remove_file, source_copy
-from app.records import ALREADY, STAGES, Document, ProgressEvent, Settings
+from app.records import STAGES, Ingested, ProgressEvent, Settings
 from app.staging import new_staging, note_files
 from converters.files import place
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # torch and pymupdf load only when a file is added
     from hypernet import DocumentAdapter, Hypernet
 
 Progress = Callable[[ProgressEvent], None] | None
+KNOWN_MESSAGE = "already in the library: reusing its adapter"  # the last ProgressEvent's message
 
 
 def display_name(path: Path) -> str:
@@ -114,8 +115,9 @@ class Ingestor:
         return self._hn
 
     def run(self, path: Path, password: str | None = None, progress: Progress = None,
-            cancel=None, title: str | None = None) -> Document:
-        """Internalize one PDF; returns the ready Document (see module docstring)."""
+            cancel=None, title: str | None = None) -> Ingested:
+        """Internalize one PDF; returns its ready Document and whether it was known already (see
+        module docstring)."""
         from converters.pdf import read_pdf
         report = _Reporter(progress, cancel)
         name = display_name(path)
@@ -130,8 +132,8 @@ class Ingestor:
                 if known is not None:
                     doc = self.library.document(known["id"], self.pair.name)
                     if doc.adapter is not None and Path(doc.adapter.file).is_file():
-                        report("commit", 1, 1, ALREADY)
-                        return doc
+                        report("commit", 1, 1, KNOWN_MESSAGE)
+                        return Ingested(doc, known=True)
                 staging = new_staging()
                 return self._run(pdf, known, password, title, report, staging, placed)
             except Exception as exc:  # PdfError, OSError, sqlite3.Error, SafetensorError, ...
@@ -147,7 +149,7 @@ class Ingestor:
                 if staging is not None:
                     shutil.rmtree(staging, ignore_errors=True)
 
-    def _run(self, file: PdfFile, known, password, title, report, staging, placed) -> Document:
+    def _run(self, file: PdfFile, known, password, title, report, staging, placed) -> Ingested:
         from converters.pdf import pdf_to_text
         from hypernet.compress import maybe_compress
         pdf = pdf_to_text(file, password=password, max_pages=self.settings.max_pages)
@@ -198,8 +200,9 @@ class Ingestor:
         unused = [p for p in placed if p not in set(self.library.files_of(doc_id))]
         placed.clear()
         _undo(unused)
-        report("commit", 1, 1, ALREADY if gguf in unused else "ready")
-        return self.library.document(doc_id, self.pair.name)
+        reused = gguf in unused
+        report("commit", 1, 1, KNOWN_MESSAGE if reused else "ready")
+        return Ingested(self.library.document(doc_id, self.pair.name), known=reused)
 
 
 def _user_error(exc: Exception, name: str) -> E.DocLoRAError | None:

@@ -36,7 +36,6 @@ READY = "ready"  # has a usable adapter for the active model pair
 NEEDS_REINDEX = "needs-reindex"  # only has adapters made by another model pair
 FAILED = "failed"  # its adapter file for the active pair is missing or unreadable
 KNOWN = "known"  # Job.stage of a done job whose file was already in the library
-ALREADY = "already in the library: reusing its adapter"  # its ProgressEvent.message
 NO_SUPPORT = "No page supports this answer."  # no page matches the question
 
 # Job.status values.
@@ -159,6 +158,15 @@ class ProgressEvent(_Row):
     fraction: float
     message: str = ""
     eta_s: float | None = None
+
+
+@dataclass
+class Ingested(_Row):
+    """What one ingestion did: the ready document, and whether its file was already in the
+    library for this pair (then its adapter was reused and nothing was written)."""
+
+    document: Document
+    known: bool = False
 
 
 @dataclass

@@ -157,6 +157,7 @@ def test_selection_reads_lists_commas_and_collections(app, docs):
     assert saved.name == "Harbour" and saved.documents == [notes, town]
     assert [(c.name, c.documents) for c in app.collections()] == [("Harbour", [notes, town])]
     assert [d.id for d in app.selection("@harbour").documents] == [notes, town]
+    assert app.collection("@HARBOUR").documents == [notes, town]
     assert app.remove_collection("@Harbour").name == "Harbour"
     assert app.collections() == []
     with pytest.raises(DocLoRAError):

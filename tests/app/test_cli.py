@@ -59,6 +59,18 @@ def test_list_json_has_the_documented_fields(engine, docs):
         "title": "Town guide", "status": "ready", "pages": 3, "tokens": 13}
 
 
+def test_a_command_opens_the_library_once(engine, docs, monkeypatch):
+    opened = []
+    real_open = Library.open.__func__
+
+    def counted(cls, path=None):
+        opened.append(path)
+        return real_open(cls, path)
+    monkeypatch.setattr(Library, "open", classmethod(counted))
+    assert run("list").exit_code == 0 and len(opened) == 1
+    assert run("models", "list").exit_code == 0 and len(opened) == 2
+
+
 def test_list_on_an_empty_library_says_how_to_add(engine):
     result = run("list")
     assert result.exit_code == 0
