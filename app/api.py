@@ -35,11 +35,10 @@ from app.library import Library
 from app.models import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
 from app.selection import Selection, ready_adapter
-from app.settings import checked, context_refusal
+from app.settings import RELOADING, Settings, checked, context_refusal
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
-    Adapter, Answer, Collection, Document, Ingested, Job, Message, ProgressEvent, Settings, Source,
-    Status)
+    Adapter, Answer, Collection, Document, Ingested, Job, Message, ProgressEvent, Source, Status)
 
 Ref = int | str
 Refs = Ref | list[Ref] | tuple[Ref, ...] | None
@@ -128,11 +127,10 @@ class DocLoRA(PairCommands):
             if save and changes:
                 self.library.save_settings(changes)
             new = replace(self.settings, **changes)
-            runtime = ("n_ctx", "n_threads", "device", "cpu_bf16", "llama_extra_bufts")
             if model and model != self.pair.name:
                 self._model_name, self._pair = model, None
                 self._drop_engines()
-            elif any(getattr(new, k) != getattr(self.settings, k) for k in runtime):
+            elif any(getattr(new, k) != getattr(self.settings, k) for k in RELOADING):
                 self._drop_engines()
             self.settings = new
             if self._engine is not None:

@@ -26,7 +26,8 @@ from app.chat import is_stopped
 from app.library import Library, checked_title
 from app.models import Pair, check_pair
 from app.paths import adapter_files, remove_file, source_copy
-from app.records import STAGES, Ingested, ProgressEvent, Settings
+from app.records import STAGES, Ingested, ProgressEvent
+from app.settings import Settings
 from app.staging import new_staging, note_files
 from converters.files import place
 

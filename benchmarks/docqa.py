@@ -54,7 +54,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from app.records import Settings  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from benchmarks._machine import machine  # noqa: E402
 from benchmarks.docqa_report import report  # noqa: E402
 from benchmarks.docqa_sets import (EvalDoc, invented_names, known_words, length_row, manual_docs,  # noqa: E402

@@ -21,7 +21,7 @@ from app.cli import cli
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
 from app.paths import REPO_ROOT, home_dir, library_db_path
-from app.records import Settings
+from app.settings import Settings
 
 from app_helpers import library_state
 
