@@ -8,6 +8,7 @@ work is ``app.models``'s.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 
 from app.errors import DocLoRAError, translated_errors
@@ -76,6 +77,9 @@ class PairCommands:
         if preset not in preset_names():
             raise DocLoRAError(f"Unknown preset '{preset}'; choose one of "
                                f"{', '.join(preset_names())}.")
+        if find_spec("accelerate") is None:
+            raise DocLoRAError("Training needs DocLoRA's 'train' extra; install it with "
+                               "pip install -e '.[train]'.")
         out = Path(out or models_dir() / preset)
         with translated_errors():
             if preset in DOCQA_PRESETS:  # trains on the bundled SmolLM2 base, linked beside it

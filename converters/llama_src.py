@@ -94,11 +94,6 @@ def llama_cpp_source_dir() -> Path:
     return target
 
 
-def converter_script() -> Path:
-    """llama.cpp's convert_hf_to_gguf.py for the installed version."""
-    return llama_cpp_source_dir() / "convert_hf_to_gguf.py"
-
-
 def vocab_ggufs() -> dict[str, Path]:
     """Vocabulary-only GGUFs shipped with llama.cpp, by name: {"llama-spm": .../ggml-vocab-llama-spm.gguf}."""
     models = llama_cpp_source_dir() / "models"

@@ -183,6 +183,14 @@ def test_collection_names_are_capped_and_lose_invisible_characters(engine, docs)
     assert run("ask", "@so\u200dlo", "q?").exit_code == 0  # the same name
 
 
+def test_train_without_the_train_extra_says_how_to_install_it(engine, monkeypatch):
+    monkeypatch.setattr("app.api_pairs.find_spec", lambda name: None)  # accelerate is missing
+    result = run("train", "--preset", "tiny-needle", "--out", "unused")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == ("Error: Training needs DocLoRA's 'train' extra; install it "
+                                     "with pip install -e '.[train]'.")
+
+
 def test_raise_errors_env_shows_the_exception(engine, docs, monkeypatch):
     monkeypatch.setenv("DOCLORA_RAISE_ERRORS", "1")
     result = CliRunner().invoke(cli, ["ask", "nothing", "q?"])

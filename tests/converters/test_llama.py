@@ -13,7 +13,7 @@ from app.paths import demo_pair_dir
 from converters import adapter_to_gguf, read_gguf_info
 from converters.errors import AdapterLoadError, GGUFError
 from converters.llama import (
-    ChatTemplate, activate, activate_many, active_adapter, active_adapters, free_adapter, load_adapter,
+    ChatTemplate, activate, activate_many, active_adapters, free_adapter, load_adapter,
     lora_names, open_model, stream_text, tensor_name)
 
 
@@ -120,13 +120,13 @@ def test_switching_and_freeing_in_any_order_is_safe(llama_and_adapters):
     out1 = tm.llama_logits(llm)
     activate(llm, a2, scale=0.5)
     out2 = tm.llama_logits(llm)
-    assert active_adapter(llm) is a2
+    assert active_adapters(llm) == [a2]
     assert not np.allclose(out1, out2) and not np.allclose(out1, base)
     free_adapter(llm, a1)  # a1 is not active: a2 stays active
-    assert active_adapter(llm) is a2
+    assert active_adapters(llm) == [a2]
     assert np.array_equal(tm.llama_logits(llm), out2)
     free_adapter(llm, a2)  # the active one: cleared first, so the next decode is the base model
-    assert active_adapter(llm) is None
+    assert active_adapters(llm) == []
     assert np.array_equal(tm.llama_logits(llm), base)
     free_adapter(llm, a2)  # twice: a no-op
     with pytest.raises(AdapterLoadError, match="a2.gguf was already freed; load it again"):
