@@ -18,18 +18,17 @@ from converters.llama import (
 
 
 class DownProjLora:
-    """PEFT-named LoRA tensors for down_proj of every layer (the DocumentAdapter surface)."""
+    """A LoRA on down_proj of every layer, by module name (the DocumentAdapter surface)."""
 
     def __init__(self, seed: int, rank: int = 8, n_layers: int = 2):
         g = torch.Generator().manual_seed(seed)
-        self.tensors = {}
+        self.modules = {}
         for i in range(n_layers):
-            prefix = f"base_model.model.model.layers.{i}.mlp.down_proj"
-            self.tensors[f"{prefix}.lora_A.weight"] = torch.randn(rank, 512, generator=g) / 512**0.5
-            self.tensors[f"{prefix}.lora_B.weight"] = torch.randn(256, rank, generator=g)
+            a = torch.randn(rank, 512, generator=g) / 512**0.5
+            self.modules[f"model.layers.{i}.mlp.down_proj"] = (a, torch.randn(256, rank, generator=g))
 
-    def lora_tensors(self):
-        return self.tensors
+    def lora_modules(self):
+        return self.modules
 
 
 @pytest.fixture
@@ -137,9 +136,8 @@ class Concatenated(DownProjLora):
     """Two LoRAs concatenated along the rank: the sum of their updates in one adapter."""
 
     def __init__(self, first: DownProjLora, second: DownProjLora):
-        self.tensors = {k: torch.cat([first.tensors[k], second.tensors[k]],
-                                     dim=0 if k.endswith("lora_A.weight") else 1)
-                        for k in first.tensors}
+        self.modules = {m: (torch.cat([a, second.modules[m][0]], dim=0), torch.cat([b, second.modules[m][1]], dim=1))
+                        for m, (a, b) in first.modules.items()}
 
 
 def test_several_active_adapters_add_up_and_freeing_one_keeps_the_others(llama_and_adapters, tmp_path):
