@@ -108,7 +108,7 @@ def test_ask_replays_history_only_with_continue(engine, docs):
 def test_ask_without_document(engine, docs):
     result = run("ask", "-", "Hello?", "--json")
     assert json.loads(result.stdout) == {"answer": "4821", "sources": [], "document": None,
-                                          "documents": []}
+                                          "documents": [], "answered_from_pages": {}}
     assert engine.calls[0][1] is None
 
 
@@ -433,7 +433,7 @@ def composed(monkeypatch, tmp_path) -> list:
     calls = []
     monkeypatch.setattr("app.api.focus", lambda scores: list(scores))
 
-    def fake(adapters, max_rank, base_gguf):
+    def fake(adapters, max_rank, base_gguf, chunks=None, scale=1.0):
         calls.append(sorted(a.document_id for a in adapters))
         return tmp_path / "composed.gguf"
     monkeypatch.setattr("app.api.composed_file", fake)
