@@ -20,36 +20,35 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from app import exports
+from app.api_pairs import PairCommands
 from app.chunks import adapter_scale, choose, document_text, read_chunk_map
 from app.grounding import MIN_PASSAGE_WORDS, PASSAGE_WORDS, REVISED_NOTE, best_passages, unfounded
 from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
-from app.errors import (
-    FOREIGN_ERRORS, DocLoRAError, DocumentNotFoundError, DocumentNotReadyError, translated)
+from app.errors import DocLoRAError, DocumentNotFoundError, DocumentNotReadyError, translated_errors
 from app.jobs import JobQueue
 from app.library import Library
 from app.models import Pair, active_pair, check_pair
 from app.pipeline import Ingestor
 from app.selection import Selection, ready_adapter
-from app.settings import checked, context_refusal
+from app.settings import RELOADING, Settings, checked, context_refusal
 from app.staging import check_owned, clean_leftovers, journal
 from app.records import (
-    Adapter, Answer, Collection, Document, Job, Message, ProgressEvent, Settings, Source, Status)
+    Adapter, Answer, Collection, Document, Ingested, Job, Message, ProgressEvent, Source, Status)
 
 Ref = int | str
 Refs = Ref | list[Ref] | tuple[Ref, ...] | None
 StopFlag = threading.Event | Callable[[], bool] | None
 
-__all__ = ["DocLoRA", "Answer", "Document", "Job", "Message", "ProgressEvent", "Selection",
-           "Settings", "Status", "DocLoRAError"]
+__all__ = ["DocLoRA", "Answer", "Document", "Ingested", "Job", "Message", "ProgressEvent",
+           "Selection", "Settings", "Status", "DocLoRAError"]
 
 
-class DocLoRA:
+class DocLoRA(PairCommands):
     """Library + ingestion + chat for one active model pair.
 
     ``model``: pair name (else ``$DOCLORA_MODEL``, else the pair marked active, else the bundled
@@ -128,11 +127,10 @@ class DocLoRA:
             if save and changes:
                 self.library.save_settings(changes)
             new = replace(self.settings, **changes)
-            runtime = ("n_ctx", "n_threads", "device", "cpu_bf16", "llama_extra_bufts")
             if model and model != self.pair.name:
                 self._model_name, self._pair = model, None
                 self._drop_engines()
-            elif any(getattr(new, k) != getattr(self.settings, k) for k in runtime):
+            elif any(getattr(new, k) != getattr(self.settings, k) for k in RELOADING):
                 self._drop_engines()
             self.settings = new
             if self._engine is not None:
@@ -140,6 +138,14 @@ class DocLoRA:
             if self._ingestor is not None:
                 self._ingestor.settings = new
             return new
+
+    def _pairs_changed(self) -> None:
+        """The active pair may have changed (pulled, used, removed): unless this session chose
+        its pair, it is looked up again, with fresh engines, on next use."""
+        with self._lock:
+            if self._model_name is None:
+                self._pair = None
+                self._drop_engines()
 
     def _drop_engines(self) -> None:
         if self._engine is not None:
@@ -157,17 +163,23 @@ class DocLoRA:
         """One document by id or unique title prefix (DocumentNotFound/AmbiguousDocument)."""
         return self.library.resolve(ref, self.pair.name)
 
-    def add(self, path: str | Path, password: str | None = None,
-            progress: Callable[[ProgressEvent], None] | None = None,
-            cancel: StopFlag = None, title: str | None = None) -> Document:
-        """Internalize one PDF and return its ready document (synchronous).
+    def ingest(self, path: str | Path, password: str | None = None,
+               progress: Callable[[ProgressEvent], None] | None = None,
+               cancel: StopFlag = None, title: str | None = None) -> Ingested:
+        """Internalize one PDF (synchronous); returns its ready document, and whether the same
+        file (sha256) was already internalized for this pair (then it is returned at once).
 
-        The same file (sha256) already internalized for this pair is returned at once. ``progress``
-        gets ProgressEvents; ``cancel`` (Event or callable) aborts with CancelledError. On any
-        failure nothing is left behind in the library.
+        ``progress`` gets ProgressEvents; ``cancel`` (Event or callable) aborts with
+        CancelledError. On any failure nothing is left behind in the library.
         """
         return self.ingestor.run(Path(path), password=password, progress=progress,
                                  cancel=cancel, title=title)
+
+    def add(self, path: str | Path, password: str | None = None,
+            progress: Callable[[ProgressEvent], None] | None = None,
+            cancel: StopFlag = None, title: str | None = None) -> Document:
+        """``ingest``, returning the ready document alone."""
+        return self.ingest(path, password, progress, cancel, title).document
 
     def submit(self, path: str | Path, password: str | None = None) -> Job:
         """Queue a PDF for ingestion in the background; returns its Job at once."""
@@ -228,7 +240,7 @@ class DocLoRA:
         ``out``: a file, or a folder (an existing one, or any path ending with a slash) that gets
         the default name; an existing file is replaced only with ``force``."""
         doc = self.get(ref)
-        with _translated():
+        with translated_errors():
             return exports.export(self.library, doc, format, out or None, force)
 
     # -- chat ------------------------------------------------------------------------------
@@ -277,7 +289,7 @@ class DocLoRA:
         if isinstance(refs, str):
             text = refs.strip()
             if text.startswith("@"):
-                found = self.library.collection(text[1:])
+                found = self.collection(text)
                 if not found.documents:
                     raise DocumentNotFoundError(
                         f"The collection '{found.name}' holds no documents any more; put some in "
@@ -315,7 +327,7 @@ class DocLoRA:
     def stream(self, ref: Refs | Selection, question: str, stop: StopFlag = None,
                history: bool = True) -> Iterator[Answer]:
         """Like ``ask`` but yields growing Answers; the last has ``done=True`` and ``sources``."""
-        with _translated():
+        with translated_errors():
             yield from self._stream(ref, question, stop, history)
 
     def _stream(self, ref: Refs | Selection, question: str, stop: StopFlag,
@@ -377,20 +389,6 @@ class DocLoRA:
         return [replace(s, title=doc.title) for doc in chosen.documents
                 for s in self.library.search_pages(doc.id, question, answer, limit=2)]
 
-    # -- collections -----------------------------------------------------------------------
-
-    def collections(self) -> list[Collection]:
-        """The saved collections, by name."""
-        return self.library.collections()
-
-    def save_collection(self, name: str, refs: Refs) -> Collection:
-        """Save (or replace) a named selection of documents; ``ask("@NAME", ...)`` uses it."""
-        return self.library.save_collection(name, self.selection(refs).ids)
-
-    def remove_collection(self, name: str) -> Collection:
-        """Delete a collection (its documents stay in the library)."""
-        return self.library.remove_collection(name.strip().removeprefix("@"))
-
     def history(self, ref: Refs | Selection) -> list[Message]:
         """The selection's chat (``None``: the no-document chat), oldest first; none for
         several documents."""
@@ -408,6 +406,24 @@ class DocLoRA:
         None when there is none (several documents keep none)."""
         chosen = self.selection(ref)
         return self.library.pop_exchange(chosen.chat) if chosen.history else None
+
+    # -- collections -----------------------------------------------------------------------
+
+    def collections(self) -> list[Collection]:
+        """The saved collections, by name."""
+        return self.library.collections()
+
+    def collection(self, name: str) -> Collection:
+        """One collection by name (case-insensitive, with or without its '@')."""
+        return self.library.collection(name.strip().removeprefix("@"))
+
+    def save_collection(self, name: str, refs: Refs) -> Collection:
+        """Save (or replace) a named selection of documents; ``ask("@NAME", ...)`` uses it."""
+        return self.library.save_collection(name, self.selection(refs).ids)
+
+    def remove_collection(self, name: str) -> Collection:
+        """Delete a collection (its documents stay in the library)."""
+        return self.library.remove_collection(name.strip().removeprefix("@"))
 
     # -- status ----------------------------------------------------------------------------
 
@@ -435,12 +451,3 @@ class DocLoRA:
         self._drop_engines()
         self.library.close()
 
-
-@contextmanager
-def _translated() -> Iterator[None]:
-    """Re-raise converters/hypernet errors as the DocLoRAError of their class (``add`` and the
-    queue get this from the pipeline)."""
-    try:
-        yield
-    except FOREIGN_ERRORS as exc:
-        raise translated(exc) from exc

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.errors import AdapterError, DocLoRAError, ModelError
-from app.records import Message, Settings
-from app.settings import context_refusal
+from app.records import Message
+from app.settings import Settings, context_refusal
 
 StopFlag = threading.Event | Callable[[], bool] | None
 AdapterFiles = str | list[str] | tuple[str, ...] | None

@@ -10,19 +10,16 @@ import json
 import sqlite3
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import click
 
-from pathlib import Path
-
 from app.api import DocLoRA
-from app.errors import FOREIGN_ERRORS, DocLoRAError, raise_errors, translated
+from app.errors import DocLoRAError, raise_errors
 from app.exports import FORMATS
 from app.pipeline import display_name
+from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING, NO_SUPPORT, ProgressEvent
 from app.settings import parsed, rule, value_text
-from app.records import ALREADY, JOB_DONE, JOB_QUEUED, JOB_RUNNING, NO_SUPPORT, ProgressEvent
 from app.sizes import human_size
 
 
@@ -58,12 +55,10 @@ class DocLoRAGroup(click.Group):
             return super().invoke(ctx)
         except BrokenPipeError:  # the reader left (`doclora list | head -1`): click exits quietly
             raise
-        except (DocLoRAError, *FOREIGN_ERRORS, sqlite3.Error, OSError) as exc:
+        except (DocLoRAError, sqlite3.Error, OSError) as exc:
             if raise_errors():
                 raise
-            if isinstance(exc, FOREIGN_ERRORS):  # from `models` or `train`, which skip the facade
-                exc = translated(exc)
-            elif not isinstance(exc, DocLoRAError):  # the library's disk or database failed
+            if not isinstance(exc, DocLoRAError):  # the library's disk or database failed
                 from app.database import storage_error
                 exc = storage_error(exc)
             raise UserError(shown(str(exc))) from exc
@@ -90,21 +85,21 @@ def cli(ctx: click.Context, model: str | None) -> None:
         doclora chat paper
     """
     ctx.obj = {"model": model, "app": None, "told": False}
-    from app.library import Library
-    from app.models import enforce_offline
-
-    with closing(Library.open()) as library:
-        enforce_offline(library)  # once the active pair is installed, nothing touches the network (`models pull` lifts it)
 
 
-def _app(ctx: click.Context, announce: bool = False) -> DocLoRA:
-    """The DocLoRA facade of this invocation (created once); says once when the demo is used."""
-    obj = ctx.find_root().obj
+def facade(ctx: click.Context, announce: bool = False) -> DocLoRA:
+    """The DocLoRA of this invocation: created on first use (the library is opened once per
+    command) and closed when the command ends; says once when the demo is used."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, dict):  # a group invoked on its own (``models`` in tests)
+        root.obj = {"model": None, "app": None, "told": False}
+    obj = root.obj
     if obj["app"] is None:
         obj["app"] = DocLoRA(obj["model"])
-        ctx.call_on_close(obj["app"].close)
+        root.call_on_close(obj["app"].close)
         for warning in obj["app"].warnings:
             click.echo(f"Warning: {shown(warning)}", err=True)
+        obj["app"].offline()  # once the active pair is installed, nothing touches the network
     app = obj["app"]
     if announce and not obj["told"] and app.pair.demo:
         obj["told"] = True
@@ -146,7 +141,7 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
         doclora add report.pdf notes.pdf
         doclora add secret.pdf --password hunter2
     """
-    app = _app(ctx, announce=True)
+    app = facade(ctx, announce=True)
     if max_pages:
         app.configure(max_pages=max_pages, save=False)  # this command only
     added, failed = [], 0
@@ -158,17 +153,14 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                        err=True)
             failed += 1
             continue
-        known = []
         with click.progressbar(length=1000, label=name[:32].ljust(32), file=sys.stderr,
                                show_eta=True, show_percent=True) as bar:
             def progress(event: ProgressEvent, bar=bar) -> None:
-                if event.message == ALREADY:
-                    known.append(True)
                 bar.label = f"{name[:24]:<24} {event.stage:>7}"
                 bar.update(int(event.fraction * 1000) - bar.pos)
             try:
-                doc = app.add(file, password=password, progress=progress,
-                              title=title if len(files) == 1 else None)
+                done = app.ingest(file, password=password, progress=progress,
+                                  title=title if len(files) == 1 else None)
             except DocLoRAError as exc:
                 if raise_errors():
                     raise
@@ -176,8 +168,9 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
                 click.echo(f"Error: {shown(str(exc))}", err=True)
                 failed += 1
                 continue
+        doc = done.document
         added.append(doc)
-        if not as_json and known:
+        if not as_json and done.known:
             click.echo(f"Already in the library: [{doc.id}] {shown(doc.title)}; ask it with "
                        f"'doclora ask {doc.id} \"...\"'.")
         elif not as_json:
@@ -196,7 +189,7 @@ def add_cmd(ctx, files, password, title, max_pages, as_json) -> None:
 @click.pass_context
 def redo_cmd(ctx, doc, password) -> None:
     """Internalize DOC again for the active model pair (from its stored copy)."""
-    app = _app(ctx, announce=True)
+    app = facade(ctx, announce=True)
     found = app.get(doc)
     job = app.redo(found.id, password=password)
     with click.progressbar(length=1000, label=shown(found.title[:32]), file=sys.stderr) as bar:
@@ -216,7 +209,7 @@ def redo_cmd(ctx, doc, password) -> None:
 @click.pass_context
 def list_cmd(ctx, search, as_json) -> None:
     """List the documents in the library."""
-    docs = _app(ctx).documents(search=search)
+    docs = facade(ctx).documents(search=search)
     if as_json:
         _print_json([d.to_dict() for d in docs])
         return
@@ -264,7 +257,7 @@ def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
         doclora ask 3 "What is the special magic number?"
         doclora ask 3,5,8 "Which report mentions the harbour?"
     """
-    app = _app(ctx, announce=True)
+    app = facade(ctx, announce=True)
     on_token = None if as_json else (lambda t: click.echo(t, nl=False))
     answer = app.ask(_doc_ref(doc), question, on_token=on_token, history=continue_)
     if as_json:
@@ -295,7 +288,7 @@ def _page_list(pages: list[int]) -> str:
 def chat_cmd(ctx, doc) -> None:
     """Chat with DOC interactively ('-' for no document; '3,5' or @NAME for several); /clear,
     /exit."""
-    app = _app(ctx, announce=True)
+    app = facade(ctx, announce=True)
     chosen = app.selection(_doc_ref(doc))
     title = ", ".join(shown(d.title) for d in chosen.documents) or "no document"
     click.echo(f"Chatting with {title}. Type /exit (or Ctrl-D) to leave, /clear to forget.")
@@ -335,7 +328,7 @@ def chat_cmd(ctx, doc) -> None:
 @click.pass_context
 def rm_cmd(ctx, doc, yes) -> None:
     """Remove DOC with its adapters, pages, chat and files."""
-    app = _app(ctx)
+    app = facade(ctx)
     found = app.get(doc)
     if not yes:
         click.confirm(f"Remove [{found.id}] {shown(found.title)} and its chat?", abort=True)
@@ -349,7 +342,7 @@ def rm_cmd(ctx, doc, yes) -> None:
 @click.pass_context
 def rename_cmd(ctx, doc, title) -> None:
     """Give DOC a new TITLE."""
-    found = _app(ctx).rename(doc, title)
+    found = facade(ctx).rename(doc, title)
     click.echo(f"Renamed [{found.id}] to {shown(found.title)}.")
 
 
@@ -370,7 +363,7 @@ def collections() -> None:
 @click.pass_context
 def collections_add(ctx, name, docs) -> None:
     """Save DOCS ('3,5,8': ids or title prefixes) as the collection NAME (replacing it)."""
-    app = _app(ctx)
+    app = facade(ctx)
     found = app.save_collection(name, docs)
     titles = ", ".join(f"[{d}] {shown(app.get(d).title)}" for d in found.documents)
     click.echo(f"Saved @{shown(found.name)}: {titles}.")
@@ -381,7 +374,7 @@ def collections_add(ctx, name, docs) -> None:
 @click.pass_context
 def collections_list(ctx, as_json) -> None:
     """List the collections and their documents."""
-    found = _app(ctx).collections()
+    found = facade(ctx).collections()
     if as_json:
         _print_json([c.to_dict() for c in found])
         return
@@ -396,7 +389,7 @@ def collections_list(ctx, as_json) -> None:
 @click.pass_context
 def collections_rm(ctx, name) -> None:
     """Delete the collection NAME (its documents stay)."""
-    found = _app(ctx).remove_collection(name)
+    found = facade(ctx).remove_collection(name)
     click.echo(f"Removed @{shown(found.name)}.")
 
 
@@ -416,7 +409,7 @@ def config() -> None:
 @click.pass_context
 def config_list(ctx, as_json) -> None:
     """Show every setting and its value."""
-    values = _app(ctx).settings.to_dict()
+    values = facade(ctx).settings.to_dict()
     if as_json:
         _print_json(values)
         return
@@ -430,7 +423,7 @@ def config_list(ctx, as_json) -> None:
 def config_get(ctx, key) -> None:
     """Print the value of the setting KEY."""
     rule(key)  # an unknown KEY: the sentence naming every setting
-    click.echo(value_text(getattr(_app(ctx).settings, key)))
+    click.echo(value_text(getattr(facade(ctx).settings, key)))
 
 
 @config.command(name="set")
@@ -439,7 +432,7 @@ def config_get(ctx, key) -> None:
 @click.pass_context
 def config_set(ctx, key, value) -> None:
     """Set KEY to VALUE, kept for the next start ('none': the setting's automatic choice)."""
-    new = _app(ctx).configure(**{key: parsed(key, value)})
+    new = facade(ctx).configure(**{key: parsed(key, value)})
     click.echo(f"{key} = {value_text(getattr(new, key))}")
 
 
@@ -458,7 +451,7 @@ def export_cmd(ctx, doc, fmt, out, force) -> None:
     Example:
         doclora export paper -o ~/adapters/
     """
-    path = _app(ctx).export(doc, fmt, out, force=force)
+    path = facade(ctx).export(doc, fmt, out, force=force)
     click.echo(shown(str(path)))
 
 
@@ -468,7 +461,7 @@ def export_cmd(ctx, doc, fmt, out, force) -> None:
 @click.pass_context
 def status_cmd(ctx, doc, as_json) -> None:
     """Show the active model pair, device and (with DOC) its adapter."""
-    status = _app(ctx).status(doc)
+    status = facade(ctx).status(doc)
     if as_json:
         _print_json(status.to_dict())
         return
@@ -503,7 +496,8 @@ def ui_cmd(ctx, host, port, no_browser, share, allow_hosts, max_upload_mb) -> No
               help="tiny-needle (the demo pair) or smollm2-135m (the real-language pair's hypernetwork).")
 @click.option("--out", "out_dir", type=click.Path(),
               help="Output folder (default: the library's models folder / PRESET).")
-def train_cmd(preset, out_dir) -> None:
+@click.pass_context
+def train_cmd(ctx, preset, out_dir) -> None:
     """Train a model pair from a preset, with a fixed seed; an interrupted run resumes.
 
     \b
@@ -511,21 +505,7 @@ def train_cmd(preset, out_dir) -> None:
         doclora train --preset tiny-needle --out ./my-demo
         doclora train --preset smollm2-135m --out ./my-smollm2
     """
-    from hypernet.train import DOCQA_PRESETS, preset_names, run_preset
-    from app.models.bundled import build_smollm2
-    from app.paths import models_dir, smollm2_dir
-    if preset not in preset_names():
-        raise DocLoRAError(f"Unknown preset '{preset}'; choose one of {', '.join(preset_names())}.")
-    out = Path(out_dir or models_dir() / preset)
-    if preset in DOCQA_PRESETS:  # trains on the bundled SmolLM2 base, linked beside the hypernet
-        pair = build_smollm2(log=click.echo)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("base", "model.gguf"):
-            if not (out / name).exists():
-                (out / name).symlink_to((pair / name).resolve())
-        run_preset(preset, out, log=click.echo, base_model=smollm2_dir() / "base")
-    else:
-        run_preset(preset, out, log=click.echo)
+    out = facade(ctx).train(preset, out_dir, log=click.echo)
     click.echo(f"Trained {preset} in {out}; use it with 'doclora models add --name NAME --base {out}/base "
                f"--gguf {out}/model.gguf --hypernet {out}/hypernet'.")
 

@@ -4,11 +4,11 @@ The documents' full adapters (the safetensors next to their GGUFs) are concatena
 rank with the bias block once (``hypernet.compose``; benchmarks/compose.py: keeping it once per
 document fails at 8 documents on the demo pair), compressed to ``max_rank`` by the exact
 truncated SVD when the total rank is above it, and written as a GGUF under
-``adapters/composed/``. The file is named by the content hashes of the members' full adapters
-and the rank bound, so a name never comes back for other documents (SQLite reuses ids, and a
-long-running process keeps loaded adapters by path); a JSON file beside it lists the members
-(written first), and a composition is used only when that list matches the members' hashes.
-``sweep`` removes the compositions of adapters the library no longer holds (after ``rm``,
+``adapters/composed/`` (``app.paths.composed_dir``). The file is named by the content hashes of
+the members' full adapters and the rank bound, so a name never comes back for other documents
+(SQLite reuses ids, and a long-running process keeps loaded adapters by path); a JSON file
+beside it lists the members (written first), and a composition is used only when that list
+matches the members' hashes. ``sweep`` removes the compositions of adapters the library no longer holds (after ``rm``,
 ``redo``, and when a process starts writing: a killed ``rm`` leaves them).
 
 A question whose words point to only some of the selected documents is answered under those
@@ -27,11 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.errors import AdapterError
-from app.paths import adapters_dir, home_dir
+from app.paths import composed_dir, home_dir
 from app.records import Adapter
-from hypernet.files import atomic_write
+from converters.files import atomic_write
 
-FOLDER = "composed"
 Chunks = dict[int, tuple[int, ...]] | None  # adapter id -> the chunks kept (absent: all of them)
 # A document stays in focus when its best page matches the question at least this share as well
 # as the best-matching document's does.
@@ -45,13 +44,6 @@ def focus(scores: dict[int, float]) -> list[int]:
     if best <= 0.0:
         return list(scores)
     return [doc_id for doc_id, score in scores.items() if score >= FOCUS_SHARE * best]
-
-
-def composed_dir() -> Path:
-    """Where composed adapters are cached."""
-    path = adapters_dir() / FOLDER
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def content_hash(path: str | Path) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from converters import errors as C
 from hypernet import errors as H
@@ -97,6 +99,16 @@ _BY_CLASS: tuple[tuple[type[Exception], type[DocLoRAError]], ...] = (
 )
 
 FOREIGN_ERRORS = (C.ConversionError, H.HypernetError)  # what ``translated`` turns into ours
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Re-raise converters/hypernet errors raised in the block as the DocLoRAError of their
+    class (``translated``)."""
+    try:
+        yield
+    except FOREIGN_ERRORS as exc:
+        raise translated(exc) from exc
 
 
 def translated(exc: BaseException) -> DocLoRAError | None:

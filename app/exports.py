@@ -10,7 +10,7 @@ from app.errors import DiskFullError, DocumentNotReadyError, ExportError, is_dis
 from app.library import Library
 from app.paths import home_dir
 from app.records import Document
-from hypernet.files import atomic_write
+from converters.files import atomic_write
 
 # The export formats, with what the window calls them (it offers the PEFT folder as a zip).
 FORMATS = {"gguf": "GGUF adapter", "peft": "PEFT adapter (zip)", "markdown": "Chat as Markdown"}

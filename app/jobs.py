@@ -17,8 +17,7 @@ from pathlib import Path
 from app.errors import CancelledError, DocLoRAError
 from app.library import Library
 from app.records import (
-    ALREADY, JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, Job,
-    ProgressEvent)
+    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, Job, ProgressEvent)
 
 _FINISHED = (JOB_DONE, JOB_FAILED, JOB_CANCELLED)
 _MIN_UPDATE_S = 0.25  # at most ~4 progress writes per second per job
@@ -92,18 +91,16 @@ class JobQueue:
                 continue
             self.library.update_job(job_id, status=JOB_RUNNING, stage="extract")
             last = [0.0, ""]
-            known = [False]
 
             def progress(event: ProgressEvent, job_id: int = job_id) -> None:
-                known[0] = known[0] or event.message == ALREADY
                 t = time.monotonic()
                 if event.stage != last[1] or t - last[0] >= _MIN_UPDATE_S:
                     last[:] = [t, event.stage]
                     self.library.update_job(job_id, stage=event.stage, fraction=event.fraction,
                                             eta_s=event.eta_s)
             try:
-                doc = self._ingestor().run(path, password=password, progress=progress,
-                                           cancel=cancel)
+                done = self._ingestor().run(path, password=password, progress=progress,
+                                            cancel=cancel)
             except CancelledError:
                 self._finish(job_id, status=JOB_CANCELLED, error=None)
             except DocLoRAError as exc:
@@ -113,8 +110,7 @@ class JobQueue:
                              error=f"Internal error ({type(exc).__name__}: {exc}); "
                                    "please report it.")
             else:
-                self._finish(job_id, status=JOB_DONE, stage=KNOWN if known[0] else "done",
-                             fraction=1.0, eta_s=0.0,
-                             document_id=doc.id)
+                self._finish(job_id, status=JOB_DONE, stage=KNOWN if done.known else "done",
+                             fraction=1.0, eta_s=0.0, document_id=done.document.id)
             finally:
                 self._cancel.pop(job_id, None)

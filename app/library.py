@@ -26,7 +26,7 @@ from app.errors import AmbiguousDocumentError, DocumentNotFoundError
 from app.library_collections import CollectionTables
 from app.library_pairs import PairTable
 from app.library_settings import SettingsTable
-from app.paths import home_dir, library_db_path
+from app.paths import home_dir, library_db_path, remove_file
 from app.records import (
     FAILED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NEEDS_REINDEX, READY, Adapter, Document, Job,
     Message, Source)
@@ -172,6 +172,11 @@ class Library(CollectionTables, PairTable, SettingsTable):
                     f"'{text}' matches several documents: {names}; use the id instead.")
             return self._document((exact or rows)[0], model)
 
+    def document_count(self) -> int:
+        """How many documents the library holds."""
+        with self._lock:
+            return self.db["documents"].count
+
     def find_sha(self, sha256: str) -> dict | None:
         """The document row with this content hash, if any."""
         with self._lock:
@@ -212,7 +217,7 @@ class Library(CollectionTables, PairTable, SettingsTable):
         for old in stale:
             for key in ("file", "peft_file"):
                 if old[key]:
-                    Path(self.abs(old[key])).unlink(missing_ok=True)
+                    remove_file(self.abs(old[key]))
         if stale:  # their compositions too
             sweep_compositions(self.referenced_files())
         return doc_id
@@ -224,8 +229,9 @@ class Library(CollectionTables, PairTable, SettingsTable):
             self.db["documents"].update(doc_id, {"title": title})
 
     def remove(self, doc_id: int) -> list[str]:
-        """Delete a document's rows (and the finished jobs that made it); returns its files
-        (absolute) for the caller to delete."""
+        """Delete a document's rows (and the finished jobs that made it), then its files and the
+        compositions of its adapters; returns the files deleted (absolute), for the chat
+        engine to forget."""
         with self._lock, self.db.atomic():
             doc = self.db["documents"].get(doc_id)
             adapters = list(self.db["adapters"].rows_where("document_id = ?", [doc_id]))
@@ -241,8 +247,7 @@ class Library(CollectionTables, PairTable, SettingsTable):
             self.db["jobs"].delete_where("document_id = ?", [doc_id])  # its "Ready" cards go too
             self.db["documents"].delete(doc_id)
         for file in files:
-            Path(file).unlink(missing_ok=True)
-            _remove_empty_parent(Path(file), self.home)
+            remove_file(file)
         composed = [str(p) for p in sweep_compositions(self.referenced_files())]
         return [f for f in files if f] + composed
 
@@ -411,9 +416,3 @@ class Library(CollectionTables, PairTable, SettingsTable):
                     "status": JOB_FAILED, "updated": now(),
                     "error": "Interrupted because the app stopped; add the file again."})
             return len(stale)
-
-
-def _remove_empty_parent(path: Path, stop: Path) -> None:
-    parent = path.parent
-    if parent != stop and parent.is_dir() and not any(parent.iterdir()):
-        parent.rmdir()

@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from app.records import Settings
-from app.settings import read_saved, valid_saved
+from app.settings import Settings, read_saved, valid_saved
 
 SETTINGS_FILE = "settings.json"  # where the window kept its settings before m006
 MAX_SETTINGS_FILE = 1 << 20  # bytes read of it (it held a few settings)

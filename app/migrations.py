@@ -93,7 +93,7 @@ def m005_drop_document_status(db: Database) -> None:
 
 @migrations()
 def m006_settings(db: Database) -> None:
-    """Settings (``app.records.Settings``) kept in the library: one row per setting that was
+    """Settings (``app.settings.Settings``) kept in the library: one row per setting that was
     ever set, its value as JSON (the window kept them in ``settings.json`` before; the library
     imports that file when it opens, ``app.library_settings``)."""
     db["settings"].create({"key": str, "value": str}, pk="key", not_null={"value"})

@@ -11,8 +11,6 @@ attempt wrote, and ``app.staging.clean_leftovers`` removes what a killed process
 
 from __future__ import annotations
 
-import os
-import re
 import secrets
 import shutil
 import sqlite3
@@ -27,15 +25,18 @@ from app.chunks import chunk_map
 from app.chat import is_stopped
 from app.library import Library, checked_title
 from app.models import Pair, check_pair
-from app.paths import adapters_dir, documents_dir
-from app.records import ALREADY, STAGES, Document, ProgressEvent, Settings
+from app.paths import adapter_files, remove_file, source_copy
+from app.records import STAGES, Ingested, ProgressEvent
+from app.settings import Settings
 from app.staging import new_staging, note_files
+from converters.files import place
 
 if TYPE_CHECKING:  # torch and pymupdf load only when a file is added
     from converters.pdf import PdfFile
     from hypernet import DocumentAdapter, Hypernet
 
 Progress = Callable[[ProgressEvent], None] | None
+KNOWN_MESSAGE = "already in the library: reusing its adapter"  # the last ProgressEvent's message
 
 
 def display_name(path: Path) -> str:
@@ -115,8 +116,9 @@ class Ingestor:
         return self._hn
 
     def run(self, path: Path, password: str | None = None, progress: Progress = None,
-            cancel=None, title: str | None = None) -> Document:
-        """Internalize one PDF; returns the ready Document (see module docstring)."""
+            cancel=None, title: str | None = None) -> Ingested:
+        """Internalize one PDF; returns its ready Document and whether it was known already (see
+        module docstring)."""
         from converters.pdf import read_pdf
         report = _Reporter(progress, cancel)
         name = display_name(path)
@@ -131,8 +133,8 @@ class Ingestor:
                 if known is not None:
                     doc = self.library.document(known["id"], self.pair.name)
                     if doc.adapter is not None and Path(doc.adapter.file).is_file():
-                        report("commit", 1, 1, ALREADY)
-                        return doc
+                        report("commit", 1, 1, KNOWN_MESSAGE)
+                        return Ingested(doc, known=True)
                 staging = new_staging()
                 return self._run(pdf, known, password, title, report, staging, placed)
             except Exception as exc:  # PdfError, OSError, sqlite3.Error, SafetensorError, ...
@@ -148,7 +150,7 @@ class Ingestor:
                 if staging is not None:
                     shutil.rmtree(staging, ignore_errors=True)
 
-    def _run(self, file: PdfFile, known, password, title, report, staging, placed) -> Document:
+    def _run(self, file: PdfFile, known, password, title, report, staging, placed) -> Ingested:
         from converters.pdf import pdf_to_text
         from hypernet.compress import maybe_compress
         pdf = pdf_to_text(file, password=password, max_pages=self.settings.max_pages)
@@ -173,15 +175,13 @@ class Ingestor:
         # Unique names, so a concurrent attempt (another process) never overwrites ours.
         tag = secrets.token_hex(4)
         sha = file.sha256
-        folder = adapters_dir() / sha[:16]
-        model = re.sub(r"[^\w.-]", "_", self.pair.name)
-        finals = [folder / f"{model}-{tag}.gguf", folder / f"{model}-{tag}.safetensors"]
+        finals = [*adapter_files(sha, self.pair.name, tag)]
         if known is None:
-            finals.append(documents_dir() / f"{sha[:16]}-{tag}.pdf")
+            finals.append(source_copy(sha, tag))
         # Listed before they exist: if this process dies before the commit, the next start
         # knows these files are this attempt's and may delete them (see app.staging).
         note_files(staging, finals)
-        folder.mkdir(parents=True, exist_ok=True)
+        finals[0].parent.mkdir(parents=True, exist_ok=True)
         gguf = _place(gguf_tmp, finals[0], placed)
         st = _place(st_tmp, finals[1], placed)
         source = (_place(src_tmp, finals[2], placed)
@@ -201,8 +201,9 @@ class Ingestor:
         unused = [p for p in placed if p not in set(self.library.files_of(doc_id))]
         placed.clear()
         _undo(unused)
-        report("commit", 1, 1, ALREADY if gguf in unused else "ready")
-        return self.library.document(doc_id, self.pair.name)
+        reused = gguf in unused
+        report("commit", 1, 1, KNOWN_MESSAGE if reused else "ready")
+        return Ingested(self.library.document(doc_id, self.pair.name), known=reused)
 
 
 def _user_error(exc: Exception, name: str) -> E.DocLoRAError | None:
@@ -223,15 +224,11 @@ def _user_error(exc: Exception, name: str) -> E.DocLoRAError | None:
 
 
 def _place(tmp: Path, final: Path, placed: list[Path]) -> Path:
-    os.replace(tmp, final)
-    placed.append(final)
+    placed.append(place(tmp, final))
     return final
 
 
 def _undo(placed: list[Path]) -> None:
     for path in placed:
-        path.unlink(missing_ok=True)
-        if path.parent.name != "documents" and path.parent.is_dir() and not any(
-                path.parent.iterdir()):
-            path.parent.rmdir()
+        remove_file(path)
 

@@ -36,7 +36,6 @@ READY = "ready"  # has a usable adapter for the active model pair
 NEEDS_REINDEX = "needs-reindex"  # only has adapters made by another model pair
 FAILED = "failed"  # its adapter file for the active pair is missing or unreadable
 KNOWN = "known"  # Job.stage of a done job whose file was already in the library
-ALREADY = "already in the library: reusing its adapter"  # its ProgressEvent.message
 NO_SUPPORT = "No page supports this answer."  # no page matches the question
 
 # Job.status values.
@@ -162,6 +161,15 @@ class ProgressEvent(_Row):
 
 
 @dataclass
+class Ingested(_Row):
+    """What one ingestion did: the ready document, and whether its file was already in the
+    library for this pair (then its adapter was reused and nothing was written)."""
+
+    document: Document
+    known: bool = False
+
+
+@dataclass
 class Job(_Row):
     """A queued/running/finished ingestion submitted with ``DocLoRA.submit`` (kept in the library
     so progress and errors survive a page reload)."""
@@ -198,46 +206,3 @@ class Status(_Row):
     adapter_rank: int | None = None
     adapter_size: int | None = None  # bytes
     adapter_file: str | None = None
-
-
-@dataclass
-class Settings(_Row):
-    """Generation/runtime settings; ``DocLoRA.configure(**changes)`` checks, applies and saves
-    them in the library (``app.settings`` says what each one accepts)."""
-
-    n_ctx: int = 0  # 0: the model's training window
-    n_threads: int | None = None  # None: llama.cpp's default
-    device: str = "auto"  # "auto" | "cpu" | "gpu"
-    # Sampling of every answer (llama.cpp's); temperature 0 is greedy.
-    temperature: float = 0.0
-    max_tokens: int = 256
-    top_k: int = 40  # 0: no top-k cut
-    top_p: float = 0.95
-    min_p: float = 0.05
-    repeat_penalty: float = 1.0  # 1: none
-    adapter_cache_size: int = 4  # documents' adapters kept loaded beside the base model (LRU)
-    max_pages: int = 2000  # ingestion page limit
-    # Adapters above this rank are compressed (exact truncated SVD, hypernet.compress); None keeps
-    # them uncompressed. Equal to hypernet.compress.DEFAULT_MAX_ADAPTER_RANK (a test checks).
-    max_adapter_rank: int | None = 64
-    # Chatting with several documents: above this total rank their adapters are composed into
-    # one temporary adapter compressed to this rank (exact truncated SVD; app.compose).
-    max_composed_rank: int = 128
-    # Chatting with several documents: a question whose words point to only some of them (FTS5
-    # bm25, app.compose.focus) is answered under those documents' adapters alone; False: always
-    # under all of them.
-    compose_focus: bool = True
-    # A document of more than this many chunks is answered under its opening chunk and the chunks
-    # that best match the question, this many at most (app.chunks; issue 30); it also bounds the
-    # chunks any composition sums at full scale (app.chunks.adapter_scale).
-    max_chunks: int = 4
-    # An answer under a document's adapter that names what the document does not hold (app.grounding)
-    # is answered again with the document's best passages in the prompt.
-    grounding: bool = True
-    # Internalize with the context encoder under bf16 autocast on CPUs with native bf16
-    # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.
-    cpu_bf16: bool = True
-    # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" probes the host once
-    # (converters.llama_host), "on" / "off" force them; "auto" also honours
-    # $DOCLORA_LLAMA_EXTRA_BUFTS.
-    llama_extra_bufts: str = "auto"

@@ -1,4 +1,4 @@
-"""What each setting (``app.records.Settings``) accepts, checked in one place.
+"""The settings (``Settings``), each field with the rule of what it accepts, checked in one place.
 
 ``checked`` guards ``DocLoRA.configure`` (bad input gets one sentence naming what is valid),
 ``parsed`` reads the text typed after ``doclora config set``, ``valid_saved`` keeps the saved
@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from app.errors import DocLoRAError
-from app.records import Settings
 from converters.llama_host import MODES
 
 CORES = os.cpu_count() or 1
@@ -80,35 +79,77 @@ def _number(x: float) -> str:
     return str(int(x)) if x == int(x) else f"{x:g}"
 
 
-RULES: dict[str, Rule] = {  # in the order of the Settings fields (a test checks)
-    "n_ctx": Rule(int, low=0, high=MAX_CONTEXT,
-                  why="0 is the model's own window, and no model is trained on a longer one"),
-    "n_threads": Rule(int, low=1, high=THREADS_PER_CORE * CORES, none="llama.cpp decides",
-                      why=f"this computer has {CORES} CPU cores; more than {THREADS_PER_CORE} "
-                          "threads per core only slow llama.cpp down, and thousands crash it"),
-    "device": Rule(str, choices=("auto", "cpu", "gpu")),
-    "temperature": Rule(float, low=0, high=10, why="above 10 every answer is noise"),
-    "max_tokens": Rule(int, low=1, high=MAX_CONTEXT,
-                       why="no model's window holds a longer answer"),
-    "top_k": Rule(int, low=0, high=MAX_CONTEXT, why="no vocabulary is larger"),
-    "top_p": Rule(float, low=0, above=True, high=1),
-    "min_p": Rule(float, low=0, high=1),
-    "repeat_penalty": Rule(float, low=0, above=True, high=10,
-                           why="above 10 it forbids every word already said"),
-    "adapter_cache_size": Rule(int, low=1, high=256,
-                               why="each kept adapter takes memory beside the model"),
-    "max_pages": Rule(int, low=1, high=100_000,
-                      why="a larger PDF would take weeks to internalize"),
-    "max_adapter_rank": Rule(int, low=1, high=MAX_RANK, none="adapters stay uncompressed",
-                             why="no adapter has a higher rank; none keeps them all whole"),
-    "max_composed_rank": Rule(int, low=1, high=MAX_RANK,
-                              why="the composed adapter must fit in memory"),
-    "compose_focus": Rule(bool),
-    "max_chunks": Rule(int, low=1, high=64),
-    "grounding": Rule(bool),
-    "cpu_bf16": Rule(bool),
-    "llama_extra_bufts": Rule(str, choices=MODES),
-}
+def _setting(default: Any, rule: Rule, reload: bool = False) -> Any:
+    """A field of ``Settings`` with its rule; ``reload``: a change reloads the engines (llama.cpp
+    and the hypernetwork) that read it when they load."""
+    return field(default=default, metadata={"rule": rule, "reload": reload})
+
+
+@dataclass
+class Settings:
+    """Generation/runtime settings, each with the rule of the values it accepts;
+    ``DocLoRA.configure(**changes)`` checks, applies and saves them in the library."""
+
+    n_ctx: int = _setting(0, Rule(  # 0: the model's training window
+        int, low=0, high=MAX_CONTEXT,
+        why="0 is the model's own window, and no model is trained on a longer one"), reload=True)
+    n_threads: int | None = _setting(None, Rule(  # None: llama.cpp's default
+        int, low=1, high=THREADS_PER_CORE * CORES, none="llama.cpp decides",
+        why=f"this computer has {CORES} CPU cores; more than {THREADS_PER_CORE} threads per core "
+            "only slow llama.cpp down, and thousands crash it"), reload=True)
+    device: str = _setting("auto", Rule(str, choices=("auto", "cpu", "gpu")), reload=True)
+    # Sampling of every answer (llama.cpp's); temperature 0 is greedy.
+    temperature: float = _setting(0.0, Rule(float, low=0, high=10,
+                                            why="above 10 every answer is noise"))
+    max_tokens: int = _setting(256, Rule(int, low=1, high=MAX_CONTEXT,
+                                         why="no model's window holds a longer answer"))
+    top_k: int = _setting(40, Rule(int, low=0, high=MAX_CONTEXT,  # 0: no top-k cut
+                                   why="no vocabulary is larger"))
+    top_p: float = _setting(0.95, Rule(float, low=0, above=True, high=1))
+    min_p: float = _setting(0.05, Rule(float, low=0, high=1))
+    repeat_penalty: float = _setting(1.0, Rule(  # 1: none
+        float, low=0, above=True, high=10, why="above 10 it forbids every word already said"))
+    # Documents' adapters kept loaded beside the base model (LRU).
+    adapter_cache_size: int = _setting(4, Rule(
+        int, low=1, high=256, why="each kept adapter takes memory beside the model"))
+    max_pages: int = _setting(2000, Rule(  # ingestion page limit
+        int, low=1, high=100_000, why="a larger PDF would take weeks to internalize"))
+    # Adapters above this rank are compressed (exact truncated SVD, hypernet.compress); None keeps
+    # them uncompressed. Equal to hypernet.compress.DEFAULT_MAX_ADAPTER_RANK (a test checks).
+    max_adapter_rank: int | None = _setting(64, Rule(
+        int, low=1, high=MAX_RANK, none="adapters stay uncompressed",
+        why="no adapter has a higher rank; none keeps them all whole"))
+    # Chatting with several documents: above this total rank their adapters are composed into
+    # one temporary adapter compressed to this rank (exact truncated SVD; app.compose).
+    max_composed_rank: int = _setting(128, Rule(
+        int, low=1, high=MAX_RANK, why="the composed adapter must fit in memory"))
+    # Chatting with several documents: a question whose words point to only some of them (FTS5
+    # bm25, app.compose.focus) is answered under those documents' adapters alone; False: always
+    # under all of them.
+    compose_focus: bool = _setting(True, Rule(bool))
+    # A document of more than this many chunks is answered under its opening chunk and the chunks
+    # that best match the question, this many at most (app.chunks; issue 30); it also bounds the
+    # chunks any composition sums at full scale (app.chunks.adapter_scale).
+    max_chunks: int = _setting(4, Rule(int, low=1, high=64))
+    # An answer under a document's adapter that names what the document does not hold (app.grounding)
+    # is answered again with the document's best passages in the prompt.
+    grounding: bool = _setting(True, Rule(bool))
+    # Internalize with the context encoder under bf16 autocast on CPUs with native bf16
+    # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.
+    cpu_bf16: bool = _setting(True, Rule(bool), reload=True)
+    # llama.cpp's extra CPU buffer types (AMX, repacked weights): "auto" probes the host once
+    # (converters.llama_host), "on" / "off" force them; "auto" also honours
+    # $DOCLORA_LLAMA_EXTRA_BUFTS.
+    llama_extra_bufts: str = _setting("auto", Rule(str, choices=MODES), reload=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the values."""
+        return asdict(self)
+
+
+RULES: dict[str, Rule] = {f.name: f.metadata["rule"] for f in fields(Settings)}
+# The settings whose change reloads the engines (``DocLoRA.configure``).
+RELOADING: tuple[str, ...] = tuple(f.name for f in fields(Settings) if f.metadata["reload"])
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 

@@ -18,20 +18,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.compose import FOLDER as COMPOSED, sweep as sweep_compositions
+from app.compose import sweep as sweep_compositions
 from app.errors import LibraryError
 from app.library import Library
-from app.paths import adapters_dir, home_dir
-from hypernet.files import atomic_write
+from app.paths import (
+    adapters_dir, composed_dir, documents_dir, home_dir, remove_file, staging_root)
+from converters.files import atomic_write
 
 JOURNAL = "files.json"
-
-
-def staging_root() -> Path:
-    """Staging folders of running writes (one per attempt, named ``<pid>-<random>``)."""
-    path = adapters_dir() / ".staging"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def new_staging() -> Path:
@@ -98,10 +92,7 @@ def clean_leftovers(library: Library) -> None:
         keep = library.referenced_files()
         for folder in dead:
             for path in listed_files(folder) - keep:
-                path.unlink(missing_ok=True)
-                parent = path.parent
-                if parent.parent == adapters_dir() and parent.is_dir() and not any(parent.iterdir()):
-                    parent.rmdir()
+                remove_file(path)
             shutil.rmtree(folder, ignore_errors=True)
     sweep_compositions(library.referenced_files(), alive=_alive)
     library.fail_jobs_of_dead(_alive)
@@ -111,21 +102,17 @@ def check_owned(library: Library) -> None:
     """LibraryError when the database holds no document but adapters or stored PDFs are present
     (a lost or replaced library.db): nothing is swept, the user restores the database first.
     Compositions (``adapters/composed/``) do not count: they are caches."""
-    if library.db["documents"].count:
+    if library.document_count():
         return
-    home = home_dir()
-    root = home / "adapters" / ".staging"
-    cache = home / "adapters" / COMPOSED
+    root, cache = staging_root(), composed_dir()
     listed = set()
-    if root.is_dir():
-        for folder in root.iterdir():
-            listed |= listed_files(folder)
-    stray = [p for base in (home / "adapters", home / "documents") if base.is_dir()
-             for p in base.rglob("*")
+    for folder in root.iterdir():
+        listed |= listed_files(folder)
+    stray = [p for base in (adapters_dir(), documents_dir()) for p in base.rglob("*")
              if p.is_file() and root not in p.parents and cache not in p.parents
              and p not in listed]
     if stray:
         raise LibraryError(
-            f"The library database {library.db_path} holds no documents, but {home} still holds "
-            f"{len(stray)} adapter and document files of an earlier library; restore library.db "
+            f"The library database {library.db_path} holds no documents, but {home_dir()} still "
+            f"holds {len(stray)} adapter and document files of an earlier library; restore library.db "
             "from a backup, or move the 'adapters' and 'documents' folders away to start afresh.")

@@ -149,7 +149,7 @@ def _answer(engine, messages: list[dict], adapter: str | None) -> dict:
 
 def _engine(gguf: str, n_ctx: int, max_tokens: int, threads: int):
     from app.chat import ChatEngine
-    from app.records import Settings
+    from app.settings import Settings
 
     engine = ChatEngine(gguf, Settings(n_ctx=n_ctx, n_threads=threads, device="cpu", temperature=0.0, max_tokens=max_tokens))
     _answer(engine, [{"role": "user", "content": "Hello."}], None)  # load the base, page the weights in

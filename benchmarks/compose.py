@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from app.chat import ChatEngine  # noqa: E402
 from benchmarks._machine import machine  # noqa: E402
-from app.records import Settings  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from converters import adapter_to_gguf  # noqa: E402
 from hypernet import load_hypernet  # noqa: E402
 from hypernet.compose import compose  # noqa: E402

@@ -100,18 +100,19 @@ def header_only_base(path: Path) -> Path:
 
 
 class RandomLora:
-    """PEFT-named down_proj LoRA of the given rank on every layer (scale already in lora_B)."""
+    """A down_proj LoRA of the given rank on every layer, by module name (scale already in B)."""
 
     def __init__(self, rank: int):
         rng = np.random.default_rng(rank)
-        self.tensors = {}
-        for i in range(QWEN3_06B["layers"]):
-            prefix = f"base_model.model.model.layers.{i}.mlp.down_proj"
-            self.tensors[f"{prefix}.lora_A.weight"] = rng.standard_normal((rank, QWEN3_06B["intermediate"]), dtype=np.float32)
-            self.tensors[f"{prefix}.lora_B.weight"] = rng.standard_normal((QWEN3_06B["hidden"], rank), dtype=np.float32)
+        self.modules = {
+            f"model.layers.{i}.mlp.down_proj": (
+                rng.standard_normal((rank, QWEN3_06B["intermediate"]), dtype=np.float32),
+                rng.standard_normal((QWEN3_06B["hidden"], rank), dtype=np.float32))
+            for i in range(QWEN3_06B["layers"])
+        }
 
-    def lora_tensors(self) -> dict:
-        return self.tensors
+    def lora_modules(self) -> dict:
+        return self.modules
 
 
 def bench_adapters(tmp: Path) -> None:

@@ -58,11 +58,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from app.records import Settings  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from benchmarks._machine import machine  # noqa: E402
 from benchmarks.docqa_report import report  # noqa: E402
 from benchmarks.docqa_sets import (EvalDoc, invented_names, known_words, length_row, manual_docs,  # noqa: E402
                                    prose_docs, scores)
+from converters.files import atomic_write  # noqa: E402
 from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
 
 METHODS = ("d2l", "d2l-select", "app", "prompt", "none", "cd", "retrieval", "compose", "sum", "other")
@@ -297,9 +298,8 @@ def run(args) -> list[dict]:
                 f"{m} {statistics.mean(r['f1'] for r in rows if r['doc'] == d.name and r['method'] == m):.2f}"
                 for m in args.methods if any(r["doc"] == d.name and r["method"] == m for r in rows)), flush=True)
             if args.json:  # after every document: an interrupted run keeps what it measured
-                tmp = Path(args.json + ".tmp")
-                tmp.write_text(json.dumps(rows, indent=1))
-                os.replace(tmp, args.json)
+                measured = json.dumps(rows, indent=1)
+                atomic_write(args.json, lambda tmp: tmp.write_text(measured))
     app.close()
     shutil.rmtree(work, ignore_errors=True)
     return rows

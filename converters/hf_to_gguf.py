@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from converters.errors import ConversionError, GGUFError
+from converters.files import atomic_write
 from converters.llama_src import llama_cpp_source_dir
-from hypernet.files import atomic_write
 
 OUTTYPES = ("f32", "f16", "bf16", "q8_0")
 STDERR_LINES = 6  # how much of the converter's stderr an error quotes

@@ -283,12 +283,6 @@ def active_adapters(llm: llama_cpp.Llama) -> list[LoadedAdapter]:
     return list(entry[0]) if entry else []
 
 
-def active_adapter(llm: llama_cpp.Llama) -> LoadedAdapter | None:
-    """The first adapter set through `activate` on llm, or None."""
-    active = active_adapters(llm)
-    return active[0] if active else None
-
-
 def free_adapter(llm: llama_cpp.Llama, adapter: LoadedAdapter) -> None:
     """Free an adapter: clear the context's adapters first, then free; idempotent.
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from converters.cache import cache_dir
 from converters.errors import LlamaHostError
+from converters.files import atomic_write
 
 MODES = ("auto", "on", "off")
 EXTRA_BUFTS_ENV = "DOCLORA_LLAMA_EXTRA_BUFTS"
@@ -121,10 +122,8 @@ def _remember(decision: str, detail: str) -> None:
     key, about = host_key()
     data = _read_decisions()
     data[key] = {"extra_bufts": decision, "detail": detail, **about}
-    path = decisions_path()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=1) + "\n"
+    atomic_write(decisions_path(), lambda tmp: tmp.write_text(text))
 
 
 def probe_command(source: Path, gguf: Path, extra_bufts: bool) -> list[str]:

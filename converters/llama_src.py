@@ -3,14 +3,13 @@
 The installed wheel lacks `convert_hf_to_gguf.py`; the source distribution on the package index
 has it under `vendor/llama.cpp/`. It is fetched once with pip and the parts we use are extracted
 into the cache dir (``$DOCLORA_CACHE``, else platformdirs' user cache dir for "doclora"),
-atomically (temporary folder, then rename).
+atomically (``converters.files``).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from converters.cache import cache_dir
 from converters.errors import ConverterUnavailableError
+from converters.files import atomic_write
 
 DIST = "llama-cpp-python"
 # Parts of vendor/llama.cpp/ we extract: the converter and its package, its own gguf-py, and the
@@ -86,20 +86,12 @@ def llama_cpp_source_dir() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
         sdist = _download_sdist(version, Path(tmp))
-        staging = Path(tmp) / "tree"
-        _extract(sdist, version, staging)
         try:
-            os.replace(staging, target)
-        except OSError:
+            atomic_write(target, lambda tree: _extract(sdist, version, tree), replace=False)
+        except FileExistsError:
             if not (target / "convert_hf_to_gguf.py").is_file():  # not a concurrent winner: real error
                 raise
-            shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def converter_script() -> Path:
-    """llama.cpp's convert_hf_to_gguf.py for the installed version."""
-    return llama_cpp_source_dir() / "convert_hf_to_gguf.py"
 
 
 def vocab_ggufs() -> dict[str, Path]:

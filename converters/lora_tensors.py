@@ -1,10 +1,12 @@
-"""Gather LoRA tensors (PEFT names, scale folded into lora_B) from a DocumentAdapter or a PEFT folder."""
+"""Gather a LoRA as {Hugging Face module name: (A, B)}, scale folded into B, from a DocumentAdapter
+(its ``lora_modules``) or a PEFT folder (whose tensor names are read here)."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,9 @@ import numpy as np
 
 from converters.errors import AdapterMismatchError
 
-# "base_model.model.model.layers.3.mlp.down_proj.lora_A.weight" -> ("model.layers.3.mlp.down_proj", "A")
+Pairs = dict[str, tuple[np.ndarray, np.ndarray]]  # module -> (A [r, d_in], B [d_out, r])
+# A PEFT folder's tensor names: "base_model.model.model.layers.3.mlp.down_proj.lora_A.weight"
+# (or "...lora_A.default.weight") -> ("model.layers.3.mlp.down_proj", "A")
 PEFT_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight$")
 
 
@@ -23,22 +27,12 @@ def _to_numpy(t: Any) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(t, dtype=np.float32))
 
 
-def split_pairs(tensors: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """PEFT-named tensors -> {hf_module_name: (A [r, d_in], B [d_out, r])}; errors on stray keys."""
-    halves: dict[str, dict[str, np.ndarray]] = {}
-    for key, value in tensors.items():
-        m = PEFT_KEY.match(key)
-        if m is None:
-            raise AdapterMismatchError(
-                f"Adapter tensor {key!r} is not a LoRA A/B weight; a GGUF LoRA can only carry "
-                "lora_A/lora_B (save the adapter without modules_to_save, bias or DoRA)."
-            )
-        halves.setdefault(m["module"], {})[m["ab"]] = _to_numpy(value)
+def checked_pairs(modules: Iterable[tuple[str, Any, Any]]) -> Pairs:
+    """(module, A, B) triples as float32 pairs, in module order; errors on a rank mismatch and on
+    no module at all."""
     pairs = {}
-    for module, ab in sorted(halves.items()):
-        if set(ab) != {"A", "B"}:
-            raise AdapterMismatchError(f"Adapter module {module} has lora_{''.join(ab)} but not its partner.")
-        a, b = ab["A"], ab["B"]
+    for module, a, b in sorted(modules, key=lambda m: m[0]):
+        a, b = _to_numpy(a), _to_numpy(b)
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
             raise AdapterMismatchError(
                 f"Adapter module {module}: lora_A {a.shape} and lora_B {b.shape} disagree on the rank."
@@ -49,6 +43,23 @@ def split_pairs(tensors: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarr
     return pairs
 
 
+def split_pairs(tensors: dict[str, Any]) -> Pairs:
+    """PEFT-named tensors (a PEFT folder's) -> pairs; errors on stray keys and lone halves."""
+    halves: dict[str, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        m = PEFT_KEY.match(key)
+        if m is None:
+            raise AdapterMismatchError(
+                f"Adapter tensor {key!r} is not a LoRA A/B weight; a GGUF LoRA can only carry "
+                "lora_A/lora_B (save the adapter without modules_to_save, bias or DoRA)."
+            )
+        halves.setdefault(m["module"], {})[m["ab"]] = value
+    for module, ab in halves.items():
+        if set(ab) != {"A", "B"}:
+            raise AdapterMismatchError(f"Adapter module {module} has lora_{''.join(ab)} but not its partner.")
+    return checked_pairs((module, ab["A"], ab["B"]) for module, ab in halves.items())
+
+
 def _pattern_value(patterns: dict[str, Any], module: str, default: Any) -> Any:
     """PEFT's rank_pattern/alpha_pattern lookup: a key matches the end of the module name."""
     for pattern, value in patterns.items():
@@ -57,7 +68,7 @@ def _pattern_value(patterns: dict[str, Any], module: str, default: Any) -> Any:
     return default
 
 
-def read_peft_dir(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def read_peft_dir(folder: Path) -> Pairs:
     """A PEFT LoRA folder -> pairs with PEFT's scaling (alpha/r, or alpha/sqrt(r)) folded into B."""
     cfg_path, weights = folder / "adapter_config.json", folder / "adapter_model.safetensors"
     if not cfg_path.is_file():
@@ -90,15 +101,15 @@ def read_peft_dir(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return folded
 
 
-def gather(adapter: Any) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, str]]:
-    """DocumentAdapter-like object (has lora_tensors()) or PEFT folder -> (pairs, provenance)."""
-    if hasattr(adapter, "lora_tensors"):
+def gather(adapter: Any) -> tuple[Pairs, dict[str, str]]:
+    """DocumentAdapter-like object (has lora_modules()) or PEFT folder -> (pairs, provenance)."""
+    if hasattr(adapter, "lora_modules"):
         provenance = {
             key: str(getattr(adapter, key))
             for key in ("base_model", "base_fingerprint", "hypernet_id")
             if getattr(adapter, key, None) is not None
         }
-        return split_pairs(adapter.lora_tensors()), provenance
+        return checked_pairs((m, a, b) for m, (a, b) in adapter.lora_modules().items()), provenance
     folder = Path(adapter)
     if not folder.is_dir():
         raise AdapterMismatchError(

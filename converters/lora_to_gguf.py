@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,22 +10,25 @@ import numpy as np
 
 from converters.errors import AdapterMismatchError, GGUFError
 from converters.gguf_info import GGUFInfo, read_gguf_info
-from converters.llama import WEIGHT, lora_names
+from converters.files import atomic_write
+from converters.llama import lora_names, tensor_name
 from converters.lora_tensors import gather
-from hypernet.files import atomic_write
 
-# The base tensors a LoRA may patch. HF module names are mapped to them by gguf's own
-# TensorNameMap ("model.layers.{bid}.mlp.down_proj" -> "blk.{bid}.ffn_down"); a LoRA on any
-# other tensor (embeddings, norms, MoE experts) is refused rather than silently mis-applied.
-LORA_TARGETS: frozenset[gguf.MODEL_TENSOR] = frozenset({
-    gguf.MODEL_TENSOR.FFN_DOWN,  # mlp.down_proj: where D2L writes its LoRA
-    gguf.MODEL_TENSOR.FFN_UP,  # mlp.up_proj
-    gguf.MODEL_TENSOR.FFN_GATE,  # mlp.gate_proj
-    gguf.MODEL_TENSOR.ATTN_Q,  # self_attn.q_proj
-    gguf.MODEL_TENSOR.ATTN_K,  # self_attn.k_proj
-    gguf.MODEL_TENSOR.ATTN_V,  # self_attn.v_proj
-    gguf.MODEL_TENSOR.ATTN_OUT,  # self_attn.o_proj
-})
+# The modules of a decoder layer a LoRA may patch, by their Hugging Face names
+# ("model.layers.{bid}.<module>", the names PEFT and the D2L hypernetworks use for every supported
+# architecture), and the base tensor each one is in GGUF (gguf's TENSOR_NAMES: "blk.{bid}.ffn_down",
+# which llama.cpp's converter maps them to). A LoRA on any other tensor (embeddings, norms, MoE
+# experts) is refused rather than silently mis-applied.
+LAYERS = "model.layers."
+LORA_TARGETS: dict[str, gguf.MODEL_TENSOR] = {
+    "mlp.down_proj": gguf.MODEL_TENSOR.FFN_DOWN,  # where D2L writes its LoRA
+    "mlp.up_proj": gguf.MODEL_TENSOR.FFN_UP,
+    "mlp.gate_proj": gguf.MODEL_TENSOR.FFN_GATE,
+    "self_attn.q_proj": gguf.MODEL_TENSOR.ATTN_Q,
+    "self_attn.k_proj": gguf.MODEL_TENSOR.ATTN_K,
+    "self_attn.v_proj": gguf.MODEL_TENSOR.ATTN_V,
+    "self_attn.o_proj": gguf.MODEL_TENSOR.ATTN_OUT,
+}
 
 # llama.cpp's converter permutes the rows of q/k weights for these architectures (its
 # LlamaModel.permute); the rows of lora_B must be permuted the same way. Value: the metadata key
@@ -48,14 +50,18 @@ def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, d_out // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _gguf_name(module: str, info: GGUFInfo, tmap: gguf.TensorNameMap) -> tuple[gguf.MODEL_TENSOR, str]:
-    found = tmap.get_type_and_name(module)
-    if found is None or found[0] not in LORA_TARGETS:
+def _gguf_weight(module: str, info: GGUFInfo) -> tuple[gguf.MODEL_TENSOR, str]:
+    """The kind and GGUF name of the base weight ``module`` patches ("model.layers.3.mlp.down_proj"
+    -> FFN_DOWN, "blk.3.ffn_down.weight")."""
+    bid, _, name = module.removeprefix(LAYERS).partition(".")
+    if not module.startswith(LAYERS) or not bid.isdigit() or name not in LORA_TARGETS:
+        supported = sorted(gguf.TENSOR_NAMES[t].split(".")[-1] for t in LORA_TARGETS.values())
         raise AdapterMismatchError(
             f"Adapter module {module} has no LoRA-capable counterpart in the {info.architecture} base "
-            f"{info.path.name}; only {', '.join(sorted(gguf.TENSOR_NAMES[t].split('.')[-1] for t in LORA_TARGETS))} are supported."
+            f"{info.path.name}; only {', '.join(supported)} are supported."
         )
-    return found
+    kind = LORA_TARGETS[name]
+    return kind, tensor_name(kind, int(bid))
 
 
 def _adapter_label(provenance: dict[str, str]) -> str:
@@ -68,13 +74,9 @@ def build_tensors(adapter: Any, info: GGUFInfo) -> tuple[dict[str, np.ndarray], 
     if arch is None:
         raise GGUFError(f"Base architecture {info.architecture!r} is unknown to the gguf package.")
     pairs, provenance = gather(adapter)
-    # Map as many blocks as the adapter names, so a too-deep layer is reported as missing in the base.
-    n_blocks = max([info.n_layers or 0] + [int(i) + 1 for i in re.findall(r"layers\.(\d+)\.", " ".join(pairs))])
-    tmap = gguf.get_tensor_name_map(arch, n_blocks)
     out: dict[str, np.ndarray] = {}
     for module, (a, b) in pairs.items():
-        kind, base_name = _gguf_name(module, info, tmap)
-        weight = base_name + WEIGHT
+        kind, weight = _gguf_weight(module, info)
         if weight not in info.tensors:
             raise AdapterMismatchError(
                 f"The {_adapter_label(provenance)} patches {module}, but base {info.path.name} "

@@ -5,8 +5,7 @@
     adapter = hn.internalize(text)                      # -> DocumentAdapter
     adapter.save_peft("out/"); adapter.save("doc.safetensors")
 
-The names below load on first use, so ``hypernet.errors`` and ``hypernet.files`` import without
-torch.
+The names below load on first use, so ``hypernet.errors`` imports without torch.
 """
 
 from importlib import import_module

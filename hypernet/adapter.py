@@ -11,9 +11,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from hypernet.errors import AdapterFormatError
-from hypernet.files import atomic_write
+from converters.files import atomic_write
 
 FORMAT_NAME = "doclora-adapter"
+PEFT_PREFIX = "base_model.model."  # PEFT's name of the wrapped model, before each module name
 _META_KEY = "doclora_adapter"
 
 
@@ -47,13 +48,20 @@ class DocumentAdapter:
         """R: total rank of the combined LoRA (n_chunks * chunk_rank, plus the bias block's rows)."""
         return self.A.shape[1]
 
+    def lora_modules(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The LoRA of each patched module, by its Hugging Face name ("model.layers.3.mlp.down_proj"):
+        (A (R, d_in), B (d_out, R)), alpha folded into B so that the scale is 1."""
+        return {
+            f"model.layers.{layer}.mlp.{self.target_module}": (
+                self.A[slot].float().contiguous(), (self.alpha * self.B[slot].float()).T.contiguous())
+            for slot, layer in enumerate(self.layer_indices)
+        }
+
     def lora_tensors(self) -> dict[str, torch.Tensor]:
-        """PEFT-named tensors; alpha is folded into lora_B so that PEFT's scale is 1."""
+        """The same as PEFT names them ("base_model.model.<module>.lora_A.weight", ...)."""
         out = {}
-        for slot, layer in enumerate(self.layer_indices):
-            name = f"base_model.model.model.layers.{layer}.mlp.{self.target_module}"
-            out[f"{name}.lora_A.weight"] = self.A[slot].float().contiguous()  # (R, d_in)
-            out[f"{name}.lora_B.weight"] = (self.alpha * self.B[slot].float()).T.contiguous()  # (d_out, R)
+        for module, (a, b) in self.lora_modules().items():
+            out[f"{PEFT_PREFIX}{module}.lora_A.weight"], out[f"{PEFT_PREFIX}{module}.lora_B.weight"] = a, b
         return out
 
     def peft_config(self) -> dict:

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hypernet.errors import CheckpointFormatError
-from hypernet.files import atomic_write
+from converters.files import atomic_write
 from hypernet.model import HypernetConfig, HypernetModel
 from hypernet.unpickler import load_reference_state
 

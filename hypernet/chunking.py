@@ -106,11 +106,10 @@ def chunk_text(tokenizer, text: str, max_chunk_tokens: int = DEFAULT_MAX_CHUNK_T
     """
     if not text or not text.strip():
         raise ChunkingError("The document has no text to internalize; use a document with text.")
-    prefix, suffix = document_affixes(tokenizer, trained_on)
-    ids = _encode(tokenizer, prefix + text.strip() + suffix)
+    ids = _encode(tokenizer, wrap_document(tokenizer, text, trained_on))
     if len(ids) <= max_chunk_tokens:
         return [ids]
-    pre, suf = affix_ids(tokenizer, prefix, suffix)
+    pre, suf = affix_ids(tokenizer, *document_affixes(tokenizer, trained_on))
     budget = max_chunk_tokens - len(pre) - len(suf)
     if budget < max(len(pre), len(suf), 1):
         raise ChunkingError(

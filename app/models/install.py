@@ -24,6 +24,7 @@ from app.models.errors import (
 from app.models.pair import Pair
 from app.models.registry import BUNDLED_NAMES, QUANTS, PairSpec, RepoFiles, load_specs
 from app.paths import models_dir
+from converters.files import place
 
 if TYPE_CHECKING:
     from app.library import Library
@@ -119,7 +120,7 @@ def _make_gguf(spec: PairSpec, stage: Path, gguf_files: list[hub.RemoteFile],
     """The chat GGUF in the staging folder: converted from the base, or the downloaded one."""
     out = stage / GGUF_NAME
     if spec.gguf_method == "download":
-        os.replace(stage / "gguf" / gguf_files[0].path, out)
+        place(stage / "gguf" / gguf_files[0].path, out)
         shutil.rmtree(stage / "gguf")
         return out
     from converters import hf_to_gguf, quantize
@@ -133,7 +134,7 @@ def _make_gguf(spec: PairSpec, stage: Path, gguf_files: list[hub.RemoteFile],
         if progress:
             progress("convert", 1, 2)
         if spec.quant == "F16":
-            os.replace(f16, out)
+            place(f16, out)
         else:
             quantize(f16, out, spec.quant)
     except ConversionError as exc:
@@ -157,12 +158,7 @@ def _move_into_place(stage: Path, target: Path) -> None:
     """Rename the staged pair to its final folder (replacing an older install atomically)."""
     for leftover in stage.rglob(".cache"):  # huggingface_hub's resume bookkeeping
         shutil.rmtree(leftover, ignore_errors=True)
-    old = target.with_name(f".old-{target.name}")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(stage, target)
-    shutil.rmtree(old, ignore_errors=True)
+    place(stage, target)
 
 
 def pull(library: Library, name: str, quant: str | None = None, gguf_from: str | None = None,

@@ -57,12 +57,10 @@ def launch(host: str = "127.0.0.1", port: int | None = None, open_browser: bool 
     from app.ui import theme, window
     from app.ui.guard import LocalOnly, allowed_hosts
 
-    from app.models import enforce_offline
-
     core = DocLoRA(model)  # with the settings saved in the library
     for warning in core.warnings:
         print(f"Warning: {warning}", flush=True)
-    enforce_offline(core.library)
+    core.offline()
     core.tidy()  # jobs of a killed window show as failed, its leftovers go
     blocks = window.build(core)
     blocks.queue(default_concurrency_limit=1)

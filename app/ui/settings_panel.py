@@ -32,15 +32,14 @@ class SettingsPanel:
 
 
 def model_names(core: DocLoRA) -> list[str]:
-    """Installed model pairs (the active one first when the models package is not there)."""
+    """Installed model pairs (and the active one, listed first if it is not installed)."""
     try:
         current = core.pair.name
     except DocLoRAError:
         current = None
     try:
-        from app.models import list_pairs
-        names = [p.name for p in list_pairs(core.library) if getattr(p, "installed", True)]
-    except Exception:  # the models package is optional; the active pair is always listed
+        names = [p.name for p in core.pairs() if p.installed]
+    except DocLoRAError:  # the active pair is always listed
         names = []
     if current and current not in names:
         names.insert(0, current)

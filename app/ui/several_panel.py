@@ -64,7 +64,7 @@ def wire(win: Window) -> None:
         if not name:
             return refresh(core, picked)
         try:
-            members = core.library.collection(name).documents
+            members = core.collection(name).documents
         except DocLoRAError as exc:
             raise user_error(exc) from exc
         return refresh(core, members, name)

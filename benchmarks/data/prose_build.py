@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import functools
 import html
+import io
 import itertools
 import json
-import os
 import re
 import shutil
 import sys
@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.data.debian import (Block, excerpt, html_blocks, package_root, package_version,  # noqa: E402
                                     read_text, text_blocks)
+from converters.files import atomic_write  # noqa: E402
 
 PROSE_DIR = Path(__file__).resolve().parent / "prose"
 TOKENIZER_DIR = REPO / "assets" / "smollm2-135m" / "base"
@@ -212,8 +213,8 @@ def layout_pdf(doc_blocks: list[Block], title: str, path: Path) -> Path:
         run_html = "".join(f"<{tag}>{html.escape(text)}</{tag}>" for tag, text in run)
         parts.append(f"<ul>{run_html}</ul>" if items else run_html)
     story = pymupdf.Story(html=f"<body>{''.join(parts)}</body>", user_css=CSS)
-    tmp = path.with_name(path.name + ".tmp")
-    writer = pymupdf.DocumentWriter(str(tmp))
+    draft = io.BytesIO()
+    writer = pymupdf.DocumentWriter(draft)
     page, more = pymupdf.paper_rect("a4"), True
     while more:
         dev = writer.begin_page(page)
@@ -221,28 +222,20 @@ def layout_pdf(doc_blocks: list[Block], title: str, path: Path) -> Path:
         story.draw(dev)
         writer.end_page()
     writer.close()
-    final = path.with_name(path.name + ".final")
-    with pymupdf.open(tmp) as doc:  # the title a PDF viewer shows, no dates: the same bytes on every build
+    with pymupdf.open("pdf", draft.getvalue()) as doc:  # the title a PDF viewer shows, no dates: the same bytes on every build
         doc.set_metadata({"title": title, "producer": "DocLoRA benchmarks/data/prose_build.py"})
-        doc.save(str(final), garbage=3, deflate=True, no_new_id=True)
-    tmp.unlink()
-    os.replace(final, path)
-    return path
+        return atomic_write(path, lambda tmp: doc.save(str(tmp), garbage=3, deflate=True, no_new_id=True))
 
 
 def copy_pdf(source: Path, target: Path, pages: tuple[int, int] | None) -> Path:
     """The installed PDF as it is, or only its pages ``pages`` (first, last; 1-based)."""
     import pymupdf
 
-    tmp = target.with_name(target.name + ".tmp")
     if pages is None:
-        shutil.copyfile(source, tmp)
-    else:
-        with pymupdf.open(source) as doc:
-            doc.select(list(range(pages[0] - 1, pages[1])))
-            doc.save(str(tmp), garbage=3, deflate=True, no_new_id=True)
-    os.replace(tmp, target)
-    return target
+        return atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+    with pymupdf.open(source) as doc:
+        doc.select(list(range(pages[0] - 1, pages[1])))
+        return atomic_write(target, lambda tmp: doc.save(str(tmp), garbage=3, deflate=True, no_new_id=True))
 
 
 def document_text(path: Path) -> str:
@@ -295,9 +288,8 @@ def build(sources: tuple[Source, ...], out: Path, cache: Path) -> list[dict]:
 
 
 def write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ their gold answers are in trio.json.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.data.debian import package_root, read_text, text_blocks  # noqa: E402
+from converters.files import atomic_write  # noqa: E402
 
 TRIO_JSON = Path(__file__).resolve().parent / "trio.json"
 
@@ -66,9 +66,7 @@ def build(out: Path, cache: Path) -> list[Path]:
         if pdf.printed:
             layout_pdf(text_blocks(read_text(source)), "Apache License, Version 2.0", target)
         else:
-            tmp = target.with_name(target.name + ".tmp")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            atomic_write(target, lambda tmp, source=source: shutil.copyfile(source, tmp))
         made.append(target)
     return made
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 OBJECTIVES = ("needle", "distill", "rename", "prose")
 
@@ -113,10 +112,6 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-    @classmethod
-    def from_json_file(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def chunk_cap_at(step: int, cfg: TrainConfig) -> int:

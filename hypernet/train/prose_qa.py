@@ -161,7 +161,7 @@ def build_prose_data(out_dir: Path, seed: int = 0, holdout: Holdout = Holdout(),
                      max_docs: int = 6000) -> dict:
     """``train.jsonl`` and ``heldout.jsonl`` of prose documents in ``out_dir`` (split by source); the sources
     ``holdout`` names (the evaluation sets' packages, files and sentences) are left out entirely."""
-    from hypernet.files import atomic_write
+    from converters.files import atomic_write
 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hypernet.checkpoint import save_checkpoint
-from hypernet.files import atomic_write
+from converters.files import atomic_write
 from hypernet.model import HypernetConfig, HypernetModel
 
 from .config import TrainConfig

@@ -157,6 +157,7 @@ def test_selection_reads_lists_commas_and_collections(app, docs):
     assert saved.name == "Harbour" and saved.documents == [notes, town]
     assert [(c.name, c.documents) for c in app.collections()] == [("Harbour", [notes, town])]
     assert [d.id for d in app.selection("@harbour").documents] == [notes, town]
+    assert app.collection("@HARBOUR").documents == [notes, town]
     assert app.remove_collection("@Harbour").name == "Harbour"
     assert app.collections() == []
     with pytest.raises(DocLoRAError):
@@ -200,6 +201,18 @@ def test_configure_a_runtime_setting_reloads_the_engine(app, scripted_engine):
     assert app.status().base_loaded
     app.configure(n_ctx=128)
     assert app.settings.n_ctx == 128 and not app.status().base_loaded
+
+
+RELOADS = [  # (setting, a new value, whether the engines reload: they read it as they load)
+    ("n_ctx", 128, True), ("n_threads", 2, True), ("device", "cpu", True),
+    ("cpu_bf16", False, True), ("llama_extra_bufts", "off", True),
+    ("temperature", 0.5, False), ("max_tokens", 32, False), ("max_adapter_rank", 16, False)]
+
+
+@pytest.mark.parametrize("name, value, reloads", RELOADS)
+def test_only_the_settings_the_engines_load_with_reload_them(app, name, value, reloads):
+    app.configure(**{name: value})
+    assert app.status().base_loaded is not reloads
 
 
 def test_status_names_the_pair_and_the_documents_adapter(app, docs):

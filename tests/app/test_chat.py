@@ -11,7 +11,8 @@ import pytest
 from app.api import DocLoRA
 from app.chat import ChatEngine, build_messages
 from app.errors import AdapterError, ModelError
-from app.records import Message, Settings
+from app.records import Message
+from app.settings import Settings
 
 from app.paths import demo_pair_dir
 

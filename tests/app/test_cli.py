@@ -21,7 +21,7 @@ from app.cli import cli
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
 from app.paths import REPO_ROOT, home_dir, library_db_path
-from app.records import Settings
+from app.settings import Settings
 
 from app_helpers import library_state
 
@@ -57,6 +57,18 @@ def test_list_json_has_the_documented_fields(engine, docs):
     town = rows[1]
     assert {k: town[k] for k in ("title", "status", "pages", "tokens")} == {
         "title": "Town guide", "status": "ready", "pages": 3, "tokens": 13}
+
+
+def test_a_command_opens_the_library_once(engine, docs, monkeypatch):
+    opened = []
+    real_open = Library.open.__func__
+
+    def counted(cls, path=None):
+        opened.append(path)
+        return real_open(cls, path)
+    monkeypatch.setattr(Library, "open", classmethod(counted))
+    assert run("list").exit_code == 0 and len(opened) == 1
+    assert run("models", "list").exit_code == 0 and len(opened) == 2
 
 
 def test_list_on_an_empty_library_says_how_to_add(engine):
@@ -96,7 +108,7 @@ def test_ask_replays_history_only_with_continue(engine, docs):
 def test_ask_without_document(engine, docs):
     result = run("ask", "-", "Hello?", "--json")
     assert json.loads(result.stdout) == {"answer": "4821", "sources": [], "document": None,
-                                          "documents": []}
+                                          "documents": [], "answered_from_pages": {}}
     assert engine.calls[0][1] is None
 
 
@@ -169,6 +181,14 @@ def test_collection_names_are_capped_and_lose_invisible_characters(engine, docs)
     assert run("collections", "add", "so\u200blo\u2060", "town").exit_code == 0
     assert run("collections", "list").stdout == f"@solo: {docs['town']}\n"
     assert run("ask", "@so\u200dlo", "q?").exit_code == 0  # the same name
+
+
+def test_train_without_the_train_extra_says_how_to_install_it(engine, monkeypatch):
+    monkeypatch.setattr("app.api_pairs.find_spec", lambda name: None)  # accelerate is missing
+    result = run("train", "--preset", "tiny-needle", "--out", "unused")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip() == ("Error: Training needs DocLoRA's 'train' extra; install it "
+                                     "with pip install -e '.[train]'.")
 
 
 def test_raise_errors_env_shows_the_exception(engine, docs, monkeypatch):
@@ -413,7 +433,7 @@ def composed(monkeypatch, tmp_path) -> list:
     calls = []
     monkeypatch.setattr("app.api.focus", lambda scores: list(scores))
 
-    def fake(adapters, max_rank, base_gguf):
+    def fake(adapters, max_rank, base_gguf, chunks=None, scale=1.0):
         calls.append(sorted(a.document_id for a in adapters))
         return tmp_path / "composed.gguf"
     monkeypatch.setattr("app.api.composed_file", fake)

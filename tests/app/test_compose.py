@@ -11,7 +11,7 @@ from app.api import DocLoRA
 from app.compose import composed_dir, composed_path, focus
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.library import Library
-from app.records import Settings
+from app.settings import Settings
 
 from app_helpers import (
     KILL_AT_FIRST_DELETE, PROSE, QUESTION, demo_ready, doclora, make_pdf, needle_text,

@@ -185,6 +185,8 @@ def test_adding_a_file_already_in_the_library_says_so(demo_pair, pdfs):
     app = DocLoRA()
     job = app.wait(app.submit(path).id, timeout=60)
     assert (job.status, job.stage, job.document_id) == ("done", "known", 1)
+    known = app.ingest(path)
+    assert known.known and known.document.id == 1
     app.close()
 
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from app.errors import CancelledError, InvalidDocumentError
 from app.jobs import JobQueue
 from app.library import Library
-from app.records import ProgressEvent
+from app.records import Ingested, ProgressEvent
 
 
 class StandInIngestor:
@@ -35,7 +35,7 @@ class StandInIngestor:
             raise InvalidDocumentError(f"'{path.name}' is empty (0 bytes); choose the real PDF file.")
         if path.name.startswith("bug"):
             raise KeyError("boom")
-        return SimpleNamespace(id=len(self.order))
+        return Ingested(SimpleNamespace(id=len(self.order)))
 
 
 def make_queue():

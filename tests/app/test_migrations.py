@@ -10,7 +10,7 @@ from sqlite_utils import Database
 from app.library import Library
 from app.migrations import migrations
 from app.paths import library_db_path
-from app.records import Settings
+from app.settings import Settings
 
 
 def test_fresh_database_gets_every_table_and_the_models_columns_exactly():
@@ -68,7 +68,7 @@ def test_rows_written_before_m003_read_back_without_compression_fields():
 
 def test_default_rank_bound_is_the_one_measured_by_the_compression_benchmark():
     from hypernet.compress import DEFAULT_MAX_ADAPTER_RANK
-    from app.records import Settings
+    from app.settings import Settings
     assert Settings().max_adapter_rank == DEFAULT_MAX_ADAPTER_RANK
 
 

@@ -17,8 +17,7 @@ from app.chat import ChatEngine
 from app.cli import cli
 from app.errors import DocLoRAError
 from app.library import Library
-from app.records import Settings
-from app.settings import CORES, RULES, checked, parsed, value_text
+from app.settings import CORES, RULES, Settings, checked, parsed, value_text
 
 from app.paths import REPO_ROOT, demo_pair_dir
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from app.api import DocLoRA
-from app.records import Settings
+from app.settings import Settings
 from hypernet.train.renamed import made_up_name
 
 from app_helpers import make_pdf

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.api import DocLoRA
-from app.records import Settings
+from app.settings import Settings
 
 from app_helpers import make_pdf
 

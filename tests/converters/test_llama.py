@@ -13,23 +13,22 @@ from app.paths import demo_pair_dir
 from converters import adapter_to_gguf, read_gguf_info
 from converters.errors import AdapterLoadError, GGUFError
 from converters.llama import (
-    ChatTemplate, activate, activate_many, active_adapter, active_adapters, free_adapter, load_adapter,
+    ChatTemplate, activate, activate_many, active_adapters, free_adapter, load_adapter,
     lora_names, open_model, stream_text, tensor_name)
 
 
 class DownProjLora:
-    """PEFT-named LoRA tensors for down_proj of every layer (the DocumentAdapter surface)."""
+    """A LoRA on down_proj of every layer, by module name (the DocumentAdapter surface)."""
 
     def __init__(self, seed: int, rank: int = 8, n_layers: int = 2):
         g = torch.Generator().manual_seed(seed)
-        self.tensors = {}
+        self.modules = {}
         for i in range(n_layers):
-            prefix = f"base_model.model.model.layers.{i}.mlp.down_proj"
-            self.tensors[f"{prefix}.lora_A.weight"] = torch.randn(rank, 512, generator=g) / 512**0.5
-            self.tensors[f"{prefix}.lora_B.weight"] = torch.randn(256, rank, generator=g)
+            a = torch.randn(rank, 512, generator=g) / 512**0.5
+            self.modules[f"model.layers.{i}.mlp.down_proj"] = (a, torch.randn(256, rank, generator=g))
 
-    def lora_tensors(self):
-        return self.tensors
+    def lora_modules(self):
+        return self.modules
 
 
 @pytest.fixture
@@ -120,13 +119,13 @@ def test_switching_and_freeing_in_any_order_is_safe(llama_and_adapters):
     out1 = tm.llama_logits(llm)
     activate(llm, a2, scale=0.5)
     out2 = tm.llama_logits(llm)
-    assert active_adapter(llm) is a2
+    assert active_adapters(llm) == [a2]
     assert not np.allclose(out1, out2) and not np.allclose(out1, base)
     free_adapter(llm, a1)  # a1 is not active: a2 stays active
-    assert active_adapter(llm) is a2
+    assert active_adapters(llm) == [a2]
     assert np.array_equal(tm.llama_logits(llm), out2)
     free_adapter(llm, a2)  # the active one: cleared first, so the next decode is the base model
-    assert active_adapter(llm) is None
+    assert active_adapters(llm) == []
     assert np.array_equal(tm.llama_logits(llm), base)
     free_adapter(llm, a2)  # twice: a no-op
     with pytest.raises(AdapterLoadError, match="a2.gguf was already freed; load it again"):
@@ -137,9 +136,8 @@ class Concatenated(DownProjLora):
     """Two LoRAs concatenated along the rank: the sum of their updates in one adapter."""
 
     def __init__(self, first: DownProjLora, second: DownProjLora):
-        self.tensors = {k: torch.cat([first.tensors[k], second.tensors[k]],
-                                     dim=0 if k.endswith("lora_A.weight") else 1)
-                        for k in first.tensors}
+        self.modules = {m: (torch.cat([a, second.modules[m][0]], dim=0), torch.cat([b, second.modules[m][1]], dim=1))
+                        for m, (a, b) in first.modules.items()}
 
 
 def test_several_active_adapters_add_up_and_freeing_one_keeps_the_others(llama_and_adapters, tmp_path):

@@ -56,3 +56,6 @@ def test_split_pairs_needs_both_halves_and_one_rank():
         split_pairs({KEY.format(i=0, ab="A"): a})
     with pytest.raises(AdapterMismatchError, match="holds no LoRA tensors"):
         split_pairs({})
+    with pytest.raises(AdapterMismatchError, match="is not a LoRA A/B weight"):
+        split_pairs({KEY.format(i=0, ab="A"): a, KEY.format(i=0, ab="B"): b.T,
+                     "base_model.model.lm_head.weight": np.zeros((3, 3))})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -19,18 +19,14 @@ D_IN, D_OUT = 512, 256  # down_proj of the tiny models: intermediate -> hidden
 
 @dataclass
 class LoraWeights:
-    """The DocumentAdapter surface adapter_to_gguf relies on: PEFT-named tensors, scale in lora_B."""
+    """The DocumentAdapter surface adapter_to_gguf relies on: (A, B) by module name, scale in B."""
 
     modules: dict[str, tuple[torch.Tensor, torch.Tensor]]  # "model.layers.0.mlp.down_proj" -> (A [r, d_in], B [d_out, r])
     base_model: str = "tiny"
     hypernet_id: str = "test-hypernet"
-    extra: dict[str, torch.Tensor] = field(default_factory=dict)
 
-    def lora_tensors(self) -> dict[str, torch.Tensor]:
-        out = dict(self.extra)
-        for name, (a, b) in self.modules.items():
-            out[f"base_model.model.{name}.lora_A.weight"], out[f"base_model.model.{name}.lora_B.weight"] = a, b
-        return out
+    def lora_modules(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return dict(self.modules)
 
 
 def random_lora(ranks: dict[int, int], seed: int, d_in: int = D_IN, d_out: int = D_OUT, gain: float = 1.0,
@@ -161,8 +157,8 @@ def test_shape_mismatch_names_adapter_and_base(tiny_models, tmp_path):
                        r"model-f32.gguf \(qwen2, 2 layers\) has no tensor blk.5.ffn_down.weight"):
         adapter_to_gguf(too_deep, tmp_path / "x.gguf", base_gguf=tm.gguf_f32)
     stray = random_lora({0: 8}, seed=2)
-    stray.extra["base_model.model.lm_head.weight"] = torch.zeros(3, 3)
-    with pytest.raises(AdapterMismatchError, match="is not a LoRA A/B weight"):
+    stray.modules["lm_head"] = stray.modules["model.layers.0.mlp.down_proj"]
+    with pytest.raises(AdapterMismatchError, match="Adapter module lm_head has no LoRA-capable counterpart"):
         adapter_to_gguf(stray, tmp_path / "x.gguf", base_gguf=tm.gguf_f32)
     with pytest.raises(GGUFError, match="GGUF file not found"):
         adapter_to_gguf(random_lora({0: 8}, seed=2), tmp_path / "x.gguf", base_gguf=tmp_path / "none.gguf")
@@ -175,11 +171,11 @@ def test_failed_write_leaves_nothing_and_keeps_old_file(tiny_models, tmp_path):
     out.write_bytes(b"previous adapter")
 
     class Exploding(LoraWeights):
-        def lora_tensors(self):
-            tensors = super().lora_tensors()
+        def lora_modules(self):
+            modules = super().lora_modules()
             # a tensor that numpy cannot turn into float32 breaks the write midway
-            tensors["base_model.model.model.layers.1.mlp.down_proj.lora_A.weight"] = object()
-            return tensors
+            modules["model.layers.1.mlp.down_proj"] = (object(), modules["model.layers.1.mlp.down_proj"][1])
+            return modules
 
     with pytest.raises(Exception):
         adapter_to_gguf(Exploding(random_lora({0: 8, 1: 8}, seed=1).modules), out, base_gguf=tm.gguf_f32)

@@ -9,15 +9,15 @@ from app.models.errors import BundledPairError, PairNotFoundError, PairNotInstal
 from app.paths import demo_pair_dir
 
 
-def fake_user_pair(library, tmp_path, name: str) -> None:
-    """Record a user pair whose files exist (as ``add`` would after its checks)."""
+def fake_user_pair(library, tmp_path, name: str, active: bool = False) -> None:
+    """Record a user pair whose files exist (as ``add`` would after its checks), ``active`` or not."""
     folder = tmp_path / name
     (folder / "base").mkdir(parents=True)
     (folder / "base" / "config.json").write_text("{}")
     (folder / "m.gguf").write_bytes(b"GGUF")
     (folder / "hn.bin").write_bytes(b"x")
     library.record_pair(name, folder / "base", folder / "m.gguf", folder / "hn.bin",
-                        {"kind": "user"}, active=False)
+                        {"kind": "user"}, active=active)
 
 
 def test_fresh_library_lists_the_registry_and_uses_the_bundled_pair(library):
@@ -61,8 +61,7 @@ def test_unknown_and_missing_pairs_say_what_to_do(library, tmp_path):
         active_pair(library, "qwen3-4b")
     with pytest.raises(PairNotInstalledError, match="pull qwen3-4b' first"):
         use_pair(library, "qwen3-4b")
-    fake_user_pair(library, tmp_path, "mine")
-    use_pair(library, "mine")
+    fake_user_pair(library, tmp_path, "mine", active=True)
     (tmp_path / "mine" / "m.gguf").unlink()  # files vanished behind the app's back
     assert not get_pair(library, "mine").installed
     with pytest.raises(PairNotInstalledError, match="'mine' is not installed"):
@@ -74,8 +73,7 @@ def test_remove_keeps_user_files_and_never_removes_the_bundled_pair(library, tmp
         remove_pair(library, "tiny-needle")
     with pytest.raises(PairNotInstalledError, match="nothing to remove"):
         remove_pair(library, "qwen3-4b")
-    fake_user_pair(library, tmp_path, "mine")
-    use_pair(library, "mine")
+    fake_user_pair(library, tmp_path, "mine", active=True)
     remove_pair(library, "mine")
     assert "mine" not in {p.name for p in list_pairs(library)}
     assert (tmp_path / "mine" / "m.gguf").exists()  # the user's own files stay

@@ -1,10 +1,11 @@
-"""atomic_write: the target appears whole or not at all, and replace=False never clobbers."""
+"""converters.files: a target appears whole or not at all, replace=False never clobbers, and only
+empty folders are removed."""
 
 from __future__ import annotations
 
 import pytest
 
-from hypernet.files import atomic_write
+from converters.files import atomic_write, place, remove_empty_folder
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -43,3 +44,27 @@ def test_a_folder_is_renamed_into_place_whole(tmp_path):
     out = atomic_write(tmp_path / "peft", fill)
     assert [p.name for p in out.iterdir()] == ["a.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["peft"]
+
+
+def test_a_folder_placed_over_an_older_one_replaces_it_whole(tmp_path):
+    old, new = tmp_path / "pair", tmp_path / "stage"
+    for folder, name in ((old, "old.bin"), (new, "new.bin")):
+        folder.mkdir()
+        (folder / name).write_bytes(b"x")
+    assert place(new, old) == old
+    assert [p.name for p in old.iterdir()] == ["new.bin"]
+    assert [p.name for p in tmp_path.iterdir()] == ["pair"]
+    (tmp_path / "other").mkdir()
+    with pytest.raises(FileExistsError):
+        place(tmp_path / "other", old, replace=False)
+    assert [p.name for p in old.iterdir()] == ["new.bin"]
+
+
+def test_only_an_empty_folder_is_removed(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "kept.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert not remove_empty_folder(full) and not remove_empty_folder(tmp_path / "missing")
+    assert remove_empty_folder(tmp_path / "empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
