@@ -79,6 +79,7 @@ class ScriptedEngine:
 
     device = "cpu"
     loaded = True
+    n_ctx = 4096
 
     def __init__(self, reply: str = "The special magic number is 4821.") -> None:
         self.reply = reply

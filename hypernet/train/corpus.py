@@ -11,12 +11,13 @@ from __future__ import annotations
 import ast
 import gzip
 import hashlib
-import os
 import re
 import sysconfig
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from converters.files import atomic_write
 
 DOC_DIRS = (Path("/usr/share/doc"), Path("/usr/share/common-licenses"), Path("/usr/share/info"))
 _DOC_NAME = re.compile(r"^(readme|news|faq|changes|copyright|authors|todo|thanks|manual|intro)"
@@ -144,10 +145,8 @@ def collect_sources() -> list[Source]:
 
 def write_sources(sources: list[Source], path: Path) -> Path:
     """Write sources in the corpus file format (atomically)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("\n\n".join("\n".join(s.paragraphs) for s in sources) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    text = "\n\n".join("\n".join(s.paragraphs) for s in sources) + "\n"
+    return atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_sources(path: Path) -> list[list[str]]:

@@ -23,7 +23,6 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from dataclasses import dataclass, field, replace
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from converters.files import atomic_write
 
 from .config import TrainConfig
 from .stages import Stages
@@ -101,19 +102,16 @@ def build_records(pages, rng: random.Random, options_per_page: int, summary_frac
 
 def publish_bf16(src: Path, dest: Path, base_record: str) -> Path:
     """Copy a trained hypernetwork folder with its weights stored in bf16 (half the size)."""
-    tmp = dest.with_name("." + dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    tensors = {k: v.to(torch.bfloat16) for k, v in load_file(str(src / "model.safetensors")).items()}
-    save_file(tensors, str(tmp / "model.safetensors"))
-    meta = json.loads((src / "config.json").read_text())
-    meta["base_model_name_or_path"] = base_record
-    (tmp / "config.json").write_text(json.dumps(meta, indent=2))
-    shutil.copy2(src / "training_config.json", tmp / "training_config.json")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
-    return dest
+    def write(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        tensors = {k: v.to(torch.bfloat16) for k, v in load_file(str(src / "model.safetensors")).items()}
+        save_file(tensors, str(tmp / "model.safetensors"))
+        meta = json.loads((src / "config.json").read_text())
+        meta["base_model_name_or_path"] = base_record
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2))
+        shutil.copy2(src / "training_config.json", tmp / "training_config.json")
+
+    return atomic_write(dest, write)
 
 
 def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out_dir: str | Path, seed: int = 0,
@@ -135,9 +133,8 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         write_pages(pages, work / "pages.jsonl")
         records = build_records(pages, random.Random(seed), recipe.options_per_page, recipe.summary_fraction,
                                 recipe.unnamed)
-        tmp = work / "train.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        os.replace(tmp, work / "train.jsonl")
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        atomic_write(work / "train.jsonl", lambda tmp: tmp.write_text(text, encoding="utf-8"))
         log(f"[{name}] data: {len(pages)} pages, {len(records)} questions")
 
     def teacher() -> None:

@@ -23,6 +23,8 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from converters.files import atomic_write
+
 MAN_DIRS = tuple(Path(f"/usr/share/man/man{n}") for n in (1, 3, 5, 7, 8))
 _HEADING = re.compile(r"^([A-Z][A-Z0-9 /&-]{1,40})$")
 _OPTION = re.compile(r"^(--?[A-Za-z0-9][\w-]*)(?:,\s*(--[A-Za-z0-9][\w-]*))?")  # "-q, --quiet": the long name
@@ -257,10 +259,8 @@ def collect(heldout: bool, limit: int, seed: int = 0, max_chars: int = 12_000, m
 
 def write_pages(pages: list[ManPage], path: Path) -> Path:
     """JSONL of pages, written atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(p.to_json() + "\n" for p in pages), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    text = "".join(p.to_json() + "\n" for p in pages)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_pages(path: Path) -> list[ManPage]:

@@ -13,6 +13,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from converters.files import atomic_write
+
 from .base_lm import BaseLMConfig
 from .config import TrainConfig
 from .stages import Stages
@@ -119,7 +121,7 @@ _SMOLLM2_LONG = dict(steps=420, batch_size=8, lr=3e-4, warmup=10, curriculum_hol
 # varied wordings (hypernet.train.prose_qa), a quarter of the draws still renamed manual pages. Sources the
 # evaluation sets read (benchmarks/data/prose/holdout.json: their packages, every licence, Python's
 # docstrings, whose text Python's documentation repeats) are never read.
-_SMOLLM2_PROSE = dict(steps=200, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[0.5, 0.3, 0.2], manual_share=0.25,
+_SMOLLM2_PROSE = dict(steps=150, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[0.5, 0.3, 0.2], manual_share=0.25,
                       name_share=0.25, pair_share=0.1, eval_every=60, eval_docs=12, save_every=20)
 _HOLDOUT = str(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "prose" / "holdout.json")
 DOCQA_PRESETS: dict[str, DocQARecipe] = {
@@ -174,11 +176,9 @@ def run_preset(name: str, out_dir: str | Path, log=print, base_model: str | Path
 
     def stage1() -> None:
         tok = AutoTokenizer.from_pretrained(work / "tokenizer")
-        tmp = out / ".base.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        train_base(preset.base, tok, Haystacks.from_file(work / "corpus" / "train.txt", tok),
-                   Haystacks.from_file(work / "corpus" / "heldout.txt", tok), tmp, log=log)
-        tmp.rename(out / "base")
+        atomic_write(out / "base", lambda tmp: train_base(
+            preset.base, tok, Haystacks.from_file(work / "corpus" / "train.txt", tok),
+            Haystacks.from_file(work / "corpus" / "heldout.txt", tok), tmp, log=log))
 
     stage("stage 1 (base model)", out / "base" / "model.safetensors", stage1)
 
@@ -202,14 +202,11 @@ def run_preset(name: str, out_dir: str | Path, log=print, base_model: str | Path
               lambda: hypernet_stage("hypernet-long", {**preset.stage2, **preset.stage2_long}, init_from=str(work / "hypernet")))
         last = work / "hypernet-long"
 
-    def publish() -> None:
-        tmp = out / ".hypernet.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+    def publish(tmp: Path) -> None:
         tmp.mkdir(parents=True)
         for f in ("config.json", "model.safetensors", "training_config.json"):
             shutil.copy2(last / f, tmp / f)
-        tmp.rename(out / "hypernet")
 
-    stage("hypernet", out / "hypernet" / "model.safetensors", publish)
+    stage("hypernet", out / "hypernet" / "model.safetensors", lambda: atomic_write(out / "hypernet", publish))
     log(f"[{name}] done: {out} ({stage.summary()})")
     return out

@@ -25,19 +25,20 @@ def save_training_state(ckpt_root: Path, step: int, model: HypernetModel, hcfg: 
                         extra: dict | None = None) -> Path:
     """Write ``ckpt_root/step-N/`` (weights, optimizer, state JSON) and prune older ones."""
     folder = Path(ckpt_root) / f"step-{step}"
-    tmp = Path(ckpt_root) / f".step-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_checkpoint(tmp, model, hcfg, cfg.base_record or cfg.base_model)
     opt = optimizer.state_dict()
     tensors = {f"state.{i}.{k}": v.detach().cpu().contiguous()
                for i, st in opt["state"].items() for k, v in st.items() if torch.is_tensor(v)}
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
     groups = [{k: v for k, v in g.items()} for g in opt["param_groups"]]
-    atomic_write(tmp / "trainer_state.json",
-                 lambda p: Path(p).write_text(json.dumps({"step": step, "param_groups": groups, "extra": extra or {},
-                                                          "config": json.loads(cfg.to_json())}, indent=2)))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    state = json.dumps({"step": step, "param_groups": groups, "extra": extra or {}, "config": json.loads(cfg.to_json())},
+                       indent=2)
+
+    def write(tmp: Path) -> None:
+        save_checkpoint(tmp, model, hcfg, cfg.base_record or cfg.base_model)
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "trainer_state.json").write_text(state)
+
+    Path(ckpt_root).mkdir(parents=True, exist_ok=True)
+    atomic_write(folder, write)
     for old in sorted(list_checkpoints(ckpt_root))[:-keep]:
         shutil.rmtree(old[1], ignore_errors=True)
     return folder
