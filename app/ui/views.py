@@ -36,8 +36,11 @@ def find_document(core: DocLoRA, doc_id: int | None) -> Document | None:
         return None
 
 
-def document_list(core: DocLoRA, search: str | None, selected: int | None) -> gr.Radio:
-    """The sidebar list (filtered by ``search``), with the selected document marked."""
+def document_list(core: DocLoRA, search: str | None, selected: int | None,
+                  keep_mark: bool = False) -> gr.Radio:
+    """The sidebar list (filtered by ``search``), with the selected document marked; with
+    ``keep_mark``, the mark is left as the browser has it (a poll that started before the user
+    picked a document must not take the pick back when it answers)."""
     try:
         docs = core.documents((search or "").strip() or None)
     except DocLoRAError as exc:
@@ -49,9 +52,11 @@ def document_list(core: DocLoRA, search: str | None, selected: int | None) -> gr
         info = "No document matches the search."
     else:
         info = EMPTY_LIBRARY
-    return gr.Radio(choices=[document_choice(d) for d in docs],
-                    value=selected if selected in ids else None,
-                    label=f"Documents · {len(docs)}", info=info)
+    shown = dict(choices=[document_choice(d) for d in docs], label=f"Documents · {len(docs)}",
+                 info=info)
+    if keep_mark and selected in ids | {None}:
+        return gr.Radio(**shown)
+    return gr.Radio(**shown, value=selected if selected in ids else None)
 
 
 def status_line(core: DocLoRA, doc: Document | None) -> str:

@@ -64,9 +64,9 @@ class Window:
 
     def list_only(self, search: str | None, selected: int | None) -> tuple:
         """``open_outputs`` with only the lists redrawn (a document was added): the document
-        list and the boxes of "Several" (their ticks kept)."""
+        list and the boxes of "Several", their mark and ticks left as the browser has them."""
         skip = (gr.skip(),) * (len(self.open_outputs) - 3)
-        return ((gr.skip(), document_list(self.core, search, selected)) + skip
+        return ((gr.skip(), document_list(self.core, search, selected, keep_mark=True)) + skip
                 + (several_panel.choices(self.core, untick=False),))
 
 

@@ -156,7 +156,9 @@ def test_a_deleted_document_leaves_several_and_its_card_goes_at_once(page, shots
     tick(page, HARBOR[1], QUAY[1])
     page.locator("#dl-status", has_text="2 documents together").wait_for()
     open_document(page, QUAY[1])  # opening one document unticks the others
+    page.wait_for_function("!document.querySelector('#dl-delete').disabled")
     page.locator("#dl-delete").click()
+    page.locator("#dl-confirm", has_text=QUAY[1]).wait_for()
     page.locator("#dl-confirm-delete").click()
     page.locator("#dl-docs label", has_text=QUAY[1]).wait_for(state="detached")
     page.locator(".dl-job", has_text=QUAY[0]).wait_for(state="detached")  # no reload needed

@@ -79,7 +79,8 @@ def job_card(page, file_name: str, status: str):
 def open_document(page, title: str) -> None:
     page.locator("#dl-tab-library-button").click()  # the library is a tab beside the chat
     page.locator("#dl-docs label", has_text=title).click()
-    page.locator("#dl-status", has_text=title).wait_for()
+    # "Document <title>": the title alone may be in the status line already (several ticked)
+    page.locator("#dl-status", has_text=f"Document {title}").wait_for()
 
 
 def doc_labels(page) -> list[str]:
