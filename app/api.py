@@ -37,6 +37,8 @@ from app.pipeline import Ingestor
 from app.selection import Selection, ready_adapter
 from app.settings import RELOADING, Settings, checked, context_refusal
 from app.staging import check_owned, clean_leftovers, journal
+from app.suggest import suggested_questions
+from app.support import answer_sources
 from app.records import (
     Adapter, Answer, Collection, Document, Ingested, Job, Message, ProgressEvent, Source, Status)
 
@@ -382,12 +384,13 @@ class DocLoRA(PairCommands):
                                      self.pair.gguf, chosen.chunk_map, chosen.scale))
 
     def _sources(self, chosen: Selection, question: str, answer: str) -> list[Source]:
-        """The pages supporting an answer: the document's best, or each selected document's
-        two best labelled with its title."""
-        if chosen.document is not None:
-            return self.library.search_pages(chosen.document.id, question, answer)
-        return [replace(s, title=doc.title) for doc in chosen.documents
-                for s in self.library.search_pages(doc.id, question, answer, limit=2)]
+        """The pages that hold the answer (each selected document's two best, labelled with its
+        title, for several), or when none does the pages that match the question."""
+        return answer_sources(self.library, list(chosen.documents), question, answer)
+
+    def suggestions(self, ref: Ref, limit: int = 3) -> list[str]:
+        """Questions to start a chat with a document, drawn from its text (``app.suggest``)."""
+        return suggested_questions(self.library.pages(self.get(ref).id), limit)
 
     def history(self, ref: Refs | Selection) -> list[Message]:
         """The selection's chat (``None``: the no-document chat), oldest first; none for

@@ -18,7 +18,8 @@ from app.api import DocLoRA
 from app.errors import DocLoRAError, raise_errors
 from app.exports import FORMATS
 from app.pipeline import display_name
-from app.records import JOB_DONE, JOB_QUEUED, JOB_RUNNING, NO_SUPPORT, ProgressEvent
+from app.records import (
+    JOB_DONE, JOB_QUEUED, JOB_RUNNING, MATCHES_TITLE, NO_SUPPORT, SUPPORT_TITLE, ProgressEvent)
 from app.settings import parsed, rule, value_text
 from app.sizes import human_size
 
@@ -231,14 +232,26 @@ def _doc_ref(ref: str) -> str | None:
     return None if ref == "-" else ref
 
 
+def _snippet(snippet: str) -> str:
+    """A page snippet for the terminal: its marked words (between ``**``) in bold, no marks
+    (click.echo drops the bold where the output is not a terminal)."""
+    parts = shown(snippet).split("**")
+    return "".join(click.style(p, bold=True) if i % 2 else p for i, p in enumerate(parts))
+
+
 def _print_sources(answer) -> None:
-    if answer.documents and not answer.sources:
+    """The pages that hold the answer, each with its passage; or a sentence saying that none
+    does, and the pages that match the question."""
+    if not answer.documents:
+        return
+    held = [s for s in answer.sources if s.supports]
+    if not held:
         click.echo(f"\n{NO_SUPPORT}")
     if answer.sources:
-        click.echo("\nSupporting pages:")
-        for s in answer.sources:
+        click.echo(f"\n{SUPPORT_TITLE if held else MATCHES_TITLE}:")
+        for s in held or answer.sources:
             where = f"{shown(s.title)}, p. {s.page}" if s.title else f"p. {s.page}"
-            click.echo(f"  {where}: {shown(s.snippet)}")
+            click.echo(f"  {where}: {_snippet(s.snippet)}")
 
 
 @cli.command(name="ask")

@@ -9,7 +9,7 @@ from pathlib import Path
 from app.errors import DiskFullError, DocumentNotReadyError, ExportError, is_disk_full
 from app.library import Library
 from app.paths import home_dir
-from app.records import Document
+from app.records import MATCHES_TITLE, NO_SUPPORT, SUPPORT_TITLE, Document
 from converters.files import atomic_write
 
 # The export formats, with what the window calls them (it offers the PEFT folder as a zip).
@@ -71,15 +71,21 @@ def export(library: Library, doc: Document, format: str, out: str | Path | None,
 
 
 def chat_markdown(library: Library, doc: Document) -> str:
-    """The document's chat as Markdown, with each answer's supporting pages."""
+    """The document's chat as Markdown, with the pages that hold each answer (or, when none does,
+    a sentence saying so and the pages that match the question)."""
     lines = [f"# {doc.title}", "", f"Chat with `{doc.file_name}` ({doc.pages} pages).", ""]
     for m in library.history(doc.id):
         who = "**You:**" if m.role == "user" else "**DocLoRA:**"
         lines += [f"{who} {m.content}", ""]
-        for s in m.sources:
-            lines.append(f"> p. {s.page}: {s.snippet}")
+        if m.role != "assistant":
+            continue
+        held = [s for s in m.sources if s.supports]
+        if not held:
+            lines.append(f"> {NO_SUPPORT}")
         if m.sources:
-            lines.append("")
+            lines.append(f"> {SUPPORT_TITLE if held else MATCHES_TITLE}:")
+        lines += [f"> p. {s.page}: {s.snippet}" for s in held or m.sources]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -31,11 +31,9 @@ from app.records import (
     FAILED, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, NEEDS_REINDEX, READY, Adapter, Document, Job,
     Message, Source)
 from app.titles import MAX_TITLE, checked_title, clean_title
+from app.words import terms
 
-# Words too common to help find the page that supports an answer.
-_STOPWORDS = frozenset("""a an and are as at be by do does for from has have how i in is it its
-me my of on or please reply say that the their this to was what when where which who why with
-you your only number""".split())
+
 
 
 def document_status(adapters: list[Adapter], model: str) -> str:
@@ -48,18 +46,14 @@ def document_status(adapters: list[Adapter], model: str) -> str:
     return NEEDS_REINDEX if adapters else FAILED
 
 
-def _terms(text: str) -> list[str]:
-    return [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS]
-
-
 def _fts_any(text: str) -> str:
     """An FTS5 query matching any of the words of ``text`` (stopwords left out); "" if none."""
-    return " OR ".join(f'"{t}"' for t in list(dict.fromkeys(_terms(text)))[:32])
+    return " OR ".join(f'"{t}"' for t in list(dict.fromkeys(terms(text)))[:32])
 
 
 def _did_you_mean(text: str, rows: list[dict]) -> str:
     """`` (did you mean 'Town guide'?)`` when a title or a word of one is close to ``text``."""
-    words = {w: r["title"] for r in rows for w in [r["title"].lower(), *_terms(r["title"])]}
+    words = {w: r["title"] for r in rows for w in [r["title"].lower(), *terms(r["title"])]}
     close = difflib.get_close_matches(text.lower(), list(words), n=1, cutoff=0.6)
     return f" (did you mean '{words[close[0]]}'?)" if close else ""
 

@@ -36,7 +36,9 @@ READY = "ready"  # has a usable adapter for the active model pair
 NEEDS_REINDEX = "needs-reindex"  # only has adapters made by another model pair
 FAILED = "failed"  # its adapter file for the active pair is missing or unreadable
 KNOWN = "known"  # Job.stage of a done job whose file was already in the library
-NO_SUPPORT = "No page supports this answer."  # no page matches the question
+NO_SUPPORT = "No page contains this answer."  # no page holds the answer's numbers and words
+SUPPORT_TITLE = "Supporting pages"  # pages that hold the answer (Source.supports)
+MATCHES_TITLE = "Pages matching your question"  # keyword hits, offered when no page holds it
 
 # Job.status values.
 JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED, JOB_CANCELLED = (
@@ -95,11 +97,14 @@ class Document(_Row):
 
 @dataclass
 class Source(_Row):
-    """A page that supports an answer, with a short snippet (matches in **bold**)."""
+    """A page shown under an answer, with a short snippet (matching words between ``**``):
+    a page that holds the answer (``supports``), or else one that matches the question."""
 
     page: int
     snippet: str
     title: str | None = None  # the document's title, when an answer draws on several documents
+    supports: bool = False  # the page holds the answer's words (app.support); stored chats before
+    # this field have keyword hits only
 
 
 @dataclass

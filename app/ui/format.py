@@ -8,12 +8,11 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 
 from app.records import (
-    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, NO_SUPPORT, STAGES, Document,
-    Job, Message, Source, Status)
+    JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, MATCHES_TITLE, NO_SUPPORT,
+    STAGES, SUPPORT_TITLE, Document, Job, Message, Source, Status)
 from app.sizes import human_size
 
 STAGE_LABELS = {name: stage.label for name, stage in STAGES.items()}  # what each stage means
-SOURCES_TITLE = "Supporting pages"
 # Markdown's active punctuation (images, links, emphasis, code, tables, LaTeX); backslash-escaped,
 # each shows as itself.
 _MARKDOWN = re.compile(r"([\\`*_\[\]()!~|$])")
@@ -32,10 +31,11 @@ def as_text(text: str) -> str:
     return _WWW.sub(r"\1\\.", escaped.replace("://", "\\://"))
 
 
-def snippet_markup(snippet: str) -> str:
-    """A snippet as text, with its matches (between the library's ``**`` marks) in bold."""
+def snippet_markup(snippet: str, tag: str = "b") -> str:
+    """A snippet as text, with its matches (between the library's ``**`` marks) in ``<tag>``."""
     parts = snippet.strip().split("**")
-    return "".join(f"<b>{as_text(p)}</b>" if i % 2 else as_text(p) for i, p in enumerate(parts))
+    return "".join(f"<{tag}>{as_text(p)}</{tag}>" if i % 2 else as_text(p)
+                   for i, p in enumerate(parts))
 
 
 def human_eta(seconds: float | None) -> str:
@@ -139,17 +139,20 @@ def download_html(file_name: str, size: int | None, url: str) -> str:
             f'{shown}</a><span class="dl-download-size">{human_size(size)}</span></div>')
 
 
-def status_html(status: Status | None, doc: Document | None, error: str | None = None) -> str:
-    """The status line: active model, device, and the document's adapter rank and size."""
+def status_html(status: Status | None, doc: Document | None, error: str | None = None,
+                several: list[Document] | None = None) -> str:
+    """The status line: active model, device, and the document's adapter rank and size (or the
+    documents ticked under "Several documents", asked together)."""
     if error:
         return f'<div class="dl-status dl-status-error">{html.escape(error)}</div>'
     if status is None:
         return '<div class="dl-status"></div>'
     model = html.escape(status.model) + (" (demo)" if status.demo else "")
-    if status.model_notes:
-        model += f' <span class="dl-model-notes">· {html.escape(status.model_notes)}</span>'
     parts = [f"<b>Model</b> {model}", f"<b>Device</b> {html.escape(status.device)}"]
-    if doc is None:
+    if several:
+        titles = " + ".join(f"<i>{html.escape(d.title)}</i>" for d in several)
+        parts.append(f"<b>{len(several)} documents together</b> {titles}")
+    elif doc is None:
         parts.append("<b>No document</b> chatting with the base model")
     else:
         parts.append(f"<b>Document</b> {html.escape(doc.title)}")
@@ -162,17 +165,30 @@ def status_html(status: Status | None, doc: Document | None, error: str | None =
     return f'<div class="dl-status">{items}</div>'
 
 
-def sources_message(sources: list[Source], document: bool = True) -> dict | None:
-    """The collapsible 'Supporting pages' block shown under an answer about a document; says
-    so when no page supports it (nothing for an answer without a document)."""
-    if not sources:
-        return {"role": "assistant", "content": NO_SUPPORT} if document else None
+def _where(s: Source) -> str:
+    """'p. 3', or 'Title, p. 3' for a page of one of several documents."""
+    return f"{as_text(s.title)}, p. {s.page}" if s.title else f"p. {s.page}"
 
-    def where(s: Source) -> str:  # answers from several documents name the document
-        return f"{as_text(s.title)}, p. {s.page}" if s.title else f"p. {s.page}"
-    lines = [f"**{where(s)}** — {snippet_markup(s.snippet)}" for s in sources]
-    return {"role": "assistant", "content": "\n\n".join(lines),
-            "metadata": {"title": f"{SOURCES_TITLE}: " + ", ".join(where(s) for s in sources)}}
+
+def sources_messages(sources: list[Source], document: bool = True) -> list[dict]:
+    """What follows an answer about a document: the pages that hold it, each with its best
+    passage quoted and the answer's words highlighted; or, when no page holds it, a plain
+    sentence saying so and the pages that match the question (folded: they are no support).
+    Nothing follows an answer without a document."""
+    if not document:
+        return []
+    held = [s for s in sources if s.supports]
+    if held:
+        quotes = [f"**{_where(s)}** — “{snippet_markup(s.snippet, 'mark')}”" for s in held]
+        return [{"role": "assistant", "content": "\n\n".join(quotes),
+                 "metadata": {"title": f"{SUPPORT_TITLE}: " + ", ".join(map(_where, held))}}]
+    out = [{"role": "assistant", "content": NO_SUPPORT}]
+    if sources:
+        hits = [f"**{_where(s)}** — {snippet_markup(s.snippet)}" for s in sources]
+        out.append({"role": "assistant", "content": "\n\n".join(hits),
+                    "metadata": {"title": f"{MATCHES_TITLE}: " + ", ".join(map(_where, sources)),
+                                 "status": "done"}})
+    return out
 
 
 def chat_messages(history: list[Message], document: bool = True) -> list[dict]:
@@ -182,7 +198,20 @@ def chat_messages(history: list[Message], document: bool = True) -> list[dict]:
     for message in history:
         out.append({"role": message.role, "content": as_text(message.content)})
         if message.role == "assistant":
-            block = sources_message(message.sources, document)
-            if block:
-                out.append(block)
+            out += sources_messages(message.sources, document)
     return out
+
+
+def expectation_html(status: Status | None, stronger: tuple[str, float | None] | None) -> str:
+    """One line on what the active pair can and cannot do, and (for a bundled pair) which pair
+    to pull for stronger answers: ``stronger`` is its name and download size in GB."""
+    if status is None or not (status.model_notes or stronger):
+        return ""
+    line = f"<b>{html.escape(status.model)}</b>: {html.escape(status.model_notes)}"
+    if stronger:
+        name, size = stronger
+        size_text = f" ({size:g} GB download)" if size else ""
+        line += (f' <span class="dl-stronger">Stronger: '
+                 f"<code>doclora models pull {html.escape(name)}</code>{size_text}</span>")
+    return f'<div class="dl-expect">{line}</div>'
+

@@ -12,7 +12,9 @@ import gradio as gr
 from app.errors import DocLoRAError
 from app.exports import FORMATS
 from app.ui.errors import user_error
+from app.ui.chat_panel import SHOW_LAST_ANSWER
 from app.ui.format import as_text, download_html
+from app.ui.upload_panel import progress_updates
 from app.ui.views import document_list, export_file, find_document, served_url
 
 if TYPE_CHECKING:
@@ -92,14 +94,15 @@ def wire(win: Window) -> None:
     def on_select(doc_id: int | None, search: str) -> tuple:
         return win.open(doc_id, search)
 
-    def on_rename(selected: int | None, title: str, search: str) -> tuple:
+    def on_rename(selected: int | None, title: str, search: str,
+                  picked: list[int] | None) -> tuple:
         doc = _require(core, selected)
         try:
             core.rename(doc.id, (title or "").strip())
         except DocLoRAError as exc:
             raise user_error(exc) from exc
         gr.Info(f"Renamed to “{html.escape(title.strip())}”.")  # toasts render HTML
-        return win.open(doc.id, search)
+        return win.open(doc.id, search, keep_several=len(picked or []) > 1)
 
     def on_export(selected: int | None, format: str) -> gr.HTML:
         doc = _require(core, selected)
@@ -130,19 +133,29 @@ def wire(win: Window) -> None:
         return (gr.Textbox(interactive=active), gr.Button(interactive=active),
                 gr.Button(interactive=active), gr.Button(interactive=active))
 
+    def progress(dismissed: list[str] | None) -> tuple:  # a deleted document's cards go
+        return progress_updates(core.jobs(), dismissed)
+
+    # No event here shows Gradio's progress text ("queue: 1/1 0.0s"): over the chat it flickers.
+    quiet = dict(show_progress="hidden")
     lib.docs.change(on_selection, lib.docs, [lib.title, lib.rename, lib.export, lib.delete],
-                    show_progress="hidden")
-    lib.search.change(on_search, [lib.search, win.selected], lib.docs, show_progress="hidden")
-    lib.docs.input(on_select, [lib.docs, lib.search], win.open_outputs)
-    lib.no_document.click(lambda search: win.open(None, search), lib.search, win.open_outputs)
-    rename_args = dict(fn=on_rename, inputs=[win.selected, lib.title, lib.search],
-                       outputs=win.open_outputs)
+                    **quiet)
+    lib.search.change(on_search, [lib.search, win.selected], lib.docs, **quiet)
+    lib.docs.input(on_select, [lib.docs, lib.search], win.open_outputs, **quiet).then(
+        None, js=SHOW_LAST_ANSWER)
+    lib.no_document.click(lambda search: win.open(None, search), lib.search, win.open_outputs,
+                          **quiet).then(None, js=SHOW_LAST_ANSWER)
+    rename_args = dict(fn=on_rename, outputs=win.open_outputs, **quiet,
+                       inputs=[win.selected, lib.title, lib.search, win.several.picks])
     lib.rename.click(**rename_args)
     lib.title.submit(**rename_args)
     lib.export.click(on_export, [win.selected, lib.export_format], lib.download)
-    lib.delete.click(on_delete, win.selected, lib.confirm)
-    lib.cancel_delete.click(confirm_updates, None, lib.confirm)
-    lib.confirm_delete.click(on_confirm, [win.selected, lib.search], win.open_outputs)
+    lib.delete.click(on_delete, win.selected, lib.confirm, **quiet)
+    lib.cancel_delete.click(confirm_updates, None, lib.confirm, **quiet)
+    up = win.uploads
+    lib.confirm_delete.click(on_confirm, [win.selected, lib.search], win.open_outputs,
+                             **quiet).then(progress, up.dismissed,
+                                           [up.progress, up.cancel, up.clear], **quiet)
 
 
 def _require(core, selected: int | None):

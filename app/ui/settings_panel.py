@@ -11,6 +11,7 @@ import gradio as gr
 from app.api import DocLoRA, Settings
 from app.errors import DocLoRAError
 from app.ui.errors import user_error
+from app.ui.views import expectation_line
 
 if TYPE_CHECKING:
     from app.ui.window import Window
@@ -47,8 +48,8 @@ def model_names(core: DocLoRA) -> list[str]:
 
 
 def build(settings: Settings) -> SettingsPanel:
-    """The settings accordion, filled with the core's current settings."""
-    with gr.Accordion("Settings", open=False, elem_id="dl-settings"):
+    """The settings tab, filled with the core's current settings."""
+    with gr.Tab("Settings", id="settings", elem_id="dl-settings", render_children=True):
         model = gr.Dropdown(choices=[], label="Model", elem_id="dl-model")
         device = gr.Dropdown(DEVICES, value=settings.device, label="Device", elem_id="dl-device")
         threads = gr.Slider(0, max(os.cpu_count() or 1, 1), step=1,
@@ -75,7 +76,7 @@ def wire(win: Window) -> None:
 
     def on_apply(model: str | None, device: str, threads: float, n_ctx: float,
                  temperature: float, max_tokens: float, extra_bufts: str,
-                 selected: int | None, search: str) -> tuple:
+                 selected: int | None, search: str, picked: list[int] | None) -> tuple:
         try:
             core.configure(model=model or None, device=device,
                            n_threads=int(threads) or None, n_ctx=int(n_ctx or 0),
@@ -88,8 +89,10 @@ def wire(win: Window) -> None:
                        "no GPU that llama.cpp can use (or this build has no GPU support).")
         else:
             gr.Info("Settings applied.")
-        return win.open(selected, search)
+        return win.open(selected, search, keep_several=len(picked or []) > 1) + (
+            expectation_line(core),)
 
     panel.apply.click(on_apply, [panel.model, panel.device, panel.threads, panel.n_ctx,
                                  panel.temperature, panel.max_tokens, panel.extra_bufts,
-                                 win.selected, win.library.search], win.open_outputs)
+                                 win.selected, win.library.search, win.several.picks],
+                      win.open_outputs + [win.expect], show_progress="hidden")

@@ -28,16 +28,30 @@ def theme() -> gr.themes.Base:
 
 CSS = """
 .gradio-container { max-width: 1500px !important; }
-#dl-sidebar { min-width: 300px; max-width: 360px; }
+/* The sidebar's tabs scroll on their own, so the tabs and the chat never leave the screen. */
+#dl-sidebar { min-width: 320px; max-width: 380px; position: sticky; top: 8px;
+  align-self: flex-start; }
+#dl-tab-library, #dl-tab-several, #dl-settings { max-height: calc(100vh - 240px); overflow-y: auto;
+  padding-right: 4px; }
+#dl-tabs button[role=tab] { padding-left: 10px; padding-right: 10px; }
+#dl-main { gap: 8px; }
 #dl-brand h1 { font-size: 1.35rem; margin: 0; }
 #dl-brand p { margin: 0; color: var(--body-text-color-subdued); font-size: .85rem; }
-#dl-docs label { white-space: pre-line; width: 100%; line-height: 1.35; align-items: flex-start; }
-#dl-docs .wrap { flex-direction: column; gap: 6px; }
-#dl-docs input { margin-top: 3px; }
+#dl-docs label, #dl-several label { white-space: pre-line; width: 100%; line-height: 1.35; align-items: flex-start; }
+#dl-docs .wrap, #dl-several .wrap { flex-direction: column; gap: 6px; }
+#dl-docs input, #dl-several input { margin-top: 3px; }
 .dl-status { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: .85rem;
   color: var(--body-text-color-subdued); padding: 2px 4px; }
 .dl-status b { color: var(--body-text-color); font-weight: 600; margin-right: 4px; }
 .dl-status-error { color: var(--error-text-color); }
+.dl-status i { font-style: normal; color: var(--body-text-color); }
+.dl-expect { font-size: .82rem; padding: 5px 10px; border-radius: 8px;
+  background: var(--color-accent-soft); color: var(--body-text-color); }
+.dl-expect code { font-size: .8rem; white-space: nowrap; }
+#dl-chat mark { background: #fde68a; color: inherit; padding: 0 2px; border-radius: 3px; }
+/* Gradio's queue and timing text ("queue: 1/1 0.0/0.1s") would flicker over the chat. */
+#dl-chat .progress-text, #dl-chat .eta-bar, #dl-chat .meta-text, #dl-chat .meta-text-center,
+#dl-status .progress-text, #dl-status .meta-text, #dl-expect .meta-text { display: none !important; }
 .dl-job { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px;
   margin-bottom: 6px; background: var(--background-fill-primary); font-size: .85rem; }
 .dl-job-head { display: flex; justify-content: space-between; gap: 8px; font-weight: 600; }

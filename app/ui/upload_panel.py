@@ -1,7 +1,9 @@
 """The drop zone and the per-file progress list (polled from the core's persistent job queue).
 
 Progress lives in the library's jobs table, so a reloaded page finds it again; a timer polls it
-while anything is queued or running and switches itself off when all is finished. A finished
+while anything is queued or running and switches itself off when all is finished. When the files
+of one drop are all finished, the last of them that is ready opens (a file that becomes ready
+while nothing is open opens at once); never in the middle of an answer. A finished
 card (ready, failed, cancelled) can be dismissed, by its × or by "Clear finished"; the browser
 keeps what was dismissed, so a reload does not bring it back. A running or queued card cannot be
 dismissed ("Cancel adding" stops it).
@@ -16,12 +18,11 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from app.errors import DocLoRAError
-from app.records import JOB_DONE, KNOWN, Job
+from app.records import JOB_DONE, Job
 from app.ui.errors import user_error
 from app.ui.format import finished, job_key, jobs_html, recently_finished, visible_jobs
 from app.ui.guard import uploaded
 from app.ui.theme import DROP_ID
-from app.ui.views import document_list
 
 if TYPE_CHECKING:
     from app.ui.window import Window
@@ -43,6 +44,7 @@ class UploadPanel:
     clear: gr.Button  # "Clear finished"
     timer: gr.Timer
     done_seen: gr.State  # ids of finished jobs this page has already taken into the list
+    drop: gr.State  # job ids of the latest drop, until its last ready file is opened
     dismissed: gr.BrowserState  # job_key of each dismissed card, kept in the browser
 
 
@@ -55,6 +57,18 @@ def progress_updates(jobs: list[Job], dismissed: list[str] | None) -> tuple:
     return (gr.HTML(cards, visible=True if cards else "hidden"),
             gr.Button(visible=True if active else "hidden"),
             gr.Button(visible=True if any(finished(j) for j in shown) else "hidden"))
+
+
+def opened_from_drop(jobs: list[Job], drop: list[int] | None) -> tuple[int | None, list | None]:
+    """The document to open for a drop (its job ids) and what remains of the drop: once all its
+    files are finished, the last one that is ready (or none, if all failed) and nothing."""
+    if not drop:
+        return None, None
+    mine = [j for j in jobs if j.id in set(drop)]
+    if any(not finished(j) for j in mine):
+        return None, drop
+    ready = [j for j in mine if j.status == JOB_DONE and j.document_id is not None]
+    return (max(ready, key=lambda j: j.id).document_id if ready else None), None
 
 
 def build() -> UploadPanel:
@@ -70,7 +84,7 @@ def build() -> UploadPanel:
     dismissed = gr.BrowserState([], storage_key="doclora-dismissed-jobs",
                                 secret="doclora-local-ui")
     return UploadPanel(files, password, progress, cancel, clear, gr.Timer(POLL_S), gr.State(None),
-                       dismissed)
+                       gr.State(None), dismissed)
 
 
 def wire(win: Window) -> None:
@@ -84,33 +98,36 @@ def wire(win: Window) -> None:
                                           "drop the file into the window to add it."))
         # What was done before these files: the next tick then sees each of them finish.
         seen = sorted(j.id for j in core.jobs() if j.status == JOB_DONE)
+        drop = []
         for path in paths or []:
             try:
-                core.submit(path, password or None)
+                drop.append(core.submit(path, password or None).id)
             except DocLoRAError as exc:
                 raise user_error(exc) from exc
-        return None, gr.Timer(active=True), seen
+        return None, gr.Timer(active=True), seen, drop or None
 
     def on_tick(search: str, selected: int | None, seen: list[int] | None,
-                dismissed: list[str] | None) -> tuple:
+                dismissed: list[str] | None, drop: list[int] | None,
+                request: gr.Request) -> tuple:
         jobs = core.jobs()
         active = any(not finished(j) for j in jobs)
         done = sorted(j.id for j in jobs if j.status == JOB_DONE)
-        head = progress_updates(jobs, dismissed) + (gr.Timer(active=active),)
-        unchanged = (gr.skip(),) * len(win.open_outputs)
-        skip_rest = (gr.skip(),) * (len(win.open_outputs) - 2)
-        refreshed = (done, gr.skip(), document_list(core, search, selected)) + skip_rest
-        if seen is None:  # the first tick after a load: a file may have become ready since the load drew the list
-            return head + refreshed
-        if done == seen:
-            return head + (gr.skip(),) + unchanged
-        fresh = [j for j in jobs if j.status == JOB_DONE and j.id not in seen]
-        known = [j for j in fresh if j.stage == KNOWN]
-        if known:  # a file already in the library (its card says so): open it
-            return head + (done,) + win.open(known[0].document_id, search)
-        if selected is None and fresh:  # nothing open yet: open what just became ready
-            return head + (done,) + win.open(fresh[0].document_id, search)
-        return head + refreshed
+        busy = win.stops.busy(request.session_hash)  # opening now would cut into the answer
+        target, drop_after = opened_from_drop(jobs, drop)
+        if target is None and selected is None and seen is not None:
+            target = next((j.document_id for j in jobs  # nothing open: the first file ready
+                           if j.status == JOB_DONE and j.id not in seen), None)
+        if busy and target is not None:
+            target, drop_after = None, drop  # try again on the next tick
+        head = progress_updates(jobs, dismissed) + (
+            gr.Timer(active=active or drop_after is not None),)
+        if target is not None:
+            return head + (done, drop_after) + win.open(target, search)
+        if seen is not None and done == seen:
+            return head + (gr.skip(), drop_after) + (gr.skip(),) * len(win.open_outputs)
+        # the first tick after a load (a file may have become ready since the load drew the
+        # list), or a file became ready: redraw the lists
+        return head + (done, drop_after) + win.list_only(search, selected)
 
     def on_cancel() -> None:
         for job in core.jobs(active_only=True):
@@ -133,9 +150,11 @@ def wire(win: Window) -> None:
         return dismiss(dismissed)
 
     progress = [up.progress, up.cancel, up.clear]
-    up.files.upload(on_upload, [up.files, up.password], [up.files, up.timer, up.done_seen])
-    up.timer.tick(on_tick, [lib.search, win.selected, up.done_seen, up.dismissed],
-                  progress + [up.timer, up.done_seen] + win.open_outputs, show_progress="hidden")
+    up.files.upload(on_upload, [up.files, up.password],
+                    [up.files, up.timer, up.done_seen, up.drop], show_progress="hidden")
+    up.timer.tick(on_tick, [lib.search, win.selected, up.done_seen, up.dismissed, up.drop],
+                  progress + [up.timer, up.done_seen, up.drop] + win.open_outputs,
+                  show_progress="hidden")
     up.cancel.click(on_cancel)
     up.progress.click(on_dismiss, up.dismissed, [up.dismissed] + progress, show_progress="hidden")
     up.clear.click(on_clear, up.dismissed, [up.dismissed] + progress, show_progress="hidden")

@@ -16,9 +16,11 @@ import gradio as gr
 from app.api import DocLoRA, Document
 from app.errors import DocLoRAError, DocumentNotFoundError
 from app.ui.errors import user_error
-from app.ui.format import chat_messages, document_choice, status_html
+from app.ui.format import as_text, chat_messages, document_choice, expectation_html, status_html
 
 EMPTY_LIBRARY = "No documents yet: drop a PDF anywhere in the window."
+NO_DOCUMENT_CHAT = ("**Chat with a document**\n\nDrop a PDF anywhere in the window, pick it in "
+                    "the library, and ask. Without a document you talk to the base model.")
 EXPORT_PREFIX = "doclora-export-"
 # Gradio copies a returned file into its own cache at once; older export folders are leftovers.
 EXPORT_MAX_AGE_S = 3600
@@ -34,8 +36,11 @@ def find_document(core: DocLoRA, doc_id: int | None) -> Document | None:
         return None
 
 
-def document_list(core: DocLoRA, search: str | None, selected: int | None) -> gr.Radio:
-    """The sidebar list (filtered by ``search``), with the selected document marked."""
+def document_list(core: DocLoRA, search: str | None, selected: int | None,
+                  keep_mark: bool = False) -> gr.Radio:
+    """The sidebar list (filtered by ``search``), with the selected document marked; with
+    ``keep_mark``, the mark is left as the browser has it (a poll that started before the user
+    picked a document must not take the pick back when it answers)."""
     try:
         docs = core.documents((search or "").strip() or None)
     except DocLoRAError as exc:
@@ -47,9 +52,11 @@ def document_list(core: DocLoRA, search: str | None, selected: int | None) -> gr
         info = "No document matches the search."
     else:
         info = EMPTY_LIBRARY
-    return gr.Radio(choices=[document_choice(d) for d in docs],
-                    value=selected if selected in ids else None,
-                    label=f"Documents · {len(docs)}", info=info)
+    shown = dict(choices=[document_choice(d) for d in docs], label=f"Documents · {len(docs)}",
+                 info=info)
+    if keep_mark and selected in ids | {None}:
+        return gr.Radio(**shown)
+    return gr.Radio(**shown, value=selected if selected in ids else None)
 
 
 def status_line(core: DocLoRA, doc: Document | None) -> str:
@@ -58,6 +65,54 @@ def status_line(core: DocLoRA, doc: Document | None) -> str:
         return status_html(core.status(doc.id if doc else None), doc)
     except DocLoRAError as exc:
         return status_html(None, None, error=str(exc))
+
+
+def chat_view(core: DocLoRA, doc: Document | None) -> gr.Chatbot:
+    """The chat of ``doc`` (None: the no-document chat). An empty chat with a document shows its
+    title and pages and offers three questions drawn from it (clicking one asks it)."""
+    history = chat_history(core, doc)
+    if doc is None or history:
+        return gr.Chatbot(value=history, placeholder=NO_DOCUMENT_CHAT, examples=None)
+    try:
+        questions = core.suggestions(doc.id)
+    except DocLoRAError:
+        questions = []  # the document went meanwhile; the placeholder still names it
+    pages = f"{doc.pages} page{'s' if doc.pages != 1 else ''}"
+    intro = f"**{as_text(doc.title)}** · {pages}\n\n" + (
+        "Ask anything about it, or start with one of these:" if questions else
+        "Ask anything about it.")
+    return gr.Chatbot(value=[], placeholder=intro,
+                      examples=[{"text": q} for q in questions] or None)
+
+
+def single_view(core: DocLoRA, doc_id: int | None) -> tuple:
+    """The chat and the status line of the library's document (None: the base model)."""
+    doc = find_document(core, doc_id)
+    return chat_view(core, doc), status_line(core, doc)
+
+
+def several_view(core: DocLoRA, docs: list[Document], talk: list[dict] | None) -> tuple:
+    """The chat with several documents (this session's, ``talk``) and a status line naming them."""
+    titles = ", ".join(as_text(d.title) for d in docs)
+    chat = gr.Chatbot(value=list(talk or []), examples=None,
+                      placeholder=f"**{len(docs)} documents together**\n\n{titles}\n\n"
+                                  "Questions go to all of them.")
+    try:
+        status = status_html(core.status(), None, several=docs)
+    except DocLoRAError as exc:
+        status = status_html(None, None, error=str(exc))
+    return chat, status
+
+
+def expectation_line(core: DocLoRA) -> str:
+    """What the active pair can and cannot do, and the pair to pull for stronger answers."""
+    from app.models import stronger_pair
+    try:
+        stronger = stronger_pair(core.library, core.pair)
+        return expectation_html(core.status(), stronger and (stronger.name,
+                                                              stronger.facts.download_gb))
+    except DocLoRAError:
+        return ""  # the status line says what is wrong with the pair
 
 
 def chat_history(core: DocLoRA, doc: Document | None) -> list[dict]:

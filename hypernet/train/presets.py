@@ -126,7 +126,7 @@ _SMOLLM2_PROSE = dict(steps=150, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[
 _HOLDOUT = str(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "prose" / "holdout.json")
 DOCQA_PRESETS: dict[str, DocQARecipe] = {
     # Distillation is off: its teacher pass costs an hour on this CPU, and no distillation run has yet
-    # given a LoRA that carries its page (DocQARecipe.distill; the runs are in the README).
+    # given a LoRA that carries its page (DocQARecipe.distill; the runs are in docs/recipes.md).
     "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, long_stage=_SMOLLM2_LONG,
                                 prose_stage=_SMOLLM2_PROSE, holdout_file=_HOLDOUT, distill=False),
     # Seconds-scale end-to-end check of the recipe (few pages, two steps); not a usable pair.

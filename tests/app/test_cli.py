@@ -92,8 +92,25 @@ def test_ask_streams_then_prints_pages_and_announces_the_demo_once(engine, docs)
     result = run("ask", str(docs["town"]), "What is the special magic number?")
     assert result.exit_code == 0
     assert result.stdout.startswith("4821")
-    assert "Supporting pages:\n  p. 2: The **special** **magic** number is **4821**." in result.stdout
+    # the page that holds the answer, its passage quoted without raw ** marks (bold on a terminal)
+    assert "Supporting pages:\n  p. 2: The special magic number is 4821." in result.stdout
+    assert "**" not in result.stdout
     assert result.stderr.count("Using the bundled demo model tiny-needle") == 1
+
+
+def test_ask_marks_the_answers_words_in_bold_on_a_terminal(engine, docs):
+    result = CliRunner().invoke(cli, ["ask", "town", "What is the special magic number?"],
+                                color=True, catch_exceptions=False)
+    assert "The special magic number is \x1b[1m4821\x1b[0m." in result.stdout
+    assert "**" not in result.stdout
+
+
+def test_ask_says_when_no_page_holds_the_answer_and_lists_the_questions_pages(engine, docs):
+    engine.reply = "Jikere"  # a wrong answer: page 2 matches the question but does not hold it
+    result = run("ask", "town", "What is the special magic number?")
+    assert "No page contains this answer.\n\nPages matching your question:\n  p. 2: The " \
+        "special magic number is 4821." in result.stdout
+    assert "Supporting pages" not in result.stdout and "**" not in result.stdout
 
 
 def test_ask_replays_history_only_with_continue(engine, docs):
@@ -223,7 +240,8 @@ def test_export_markdown_and_gguf(engine, docs, tmp_path):
     md = run("export", "town", "--format", "markdown", "--out", str(tmp_path))
     text = (tmp_path / "Town_guide.chat.md").read_text()
     assert md.stdout.strip().endswith("Town_guide.chat.md")
-    assert "**You:** What is the special magic number?" in text and "> p. 2:" in text
+    assert "**You:** What is the special magic number?" in text
+    assert "> Supporting pages:\n> p. 2: The special magic number is **4821**." in text
     out = tmp_path / "town.gguf"
     assert run("export", "town", "--format", "gguf", "--out", str(out)).exit_code == 0
     assert out.read_bytes().startswith(b"GGUF")

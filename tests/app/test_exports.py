@@ -33,7 +33,7 @@ def town(lib, insert_document):
     """A ready document of three pages with one saved exchange."""
     doc_id = insert_document(lib, "Town guide", ["The harbour.", "The number is 4821.", "Pier."])
     lib.add_exchange(doc_id, "What is the number?", "4821",
-                     [Source(page=2, snippet="The **number** is 4821.")])
+                     [Source(page=2, snippet="The number is **4821**.", supports=True)])
     return lib.document(doc_id, MODEL)
 
 
@@ -89,8 +89,17 @@ def test_markdown_is_the_chat_with_its_supporting_pages(town, lib, out):
         "\n"
         "**DocLoRA:** 4821\n"
         "\n"
-        "> p. 2: The **number** is 4821.\n")
+        "> Supporting pages:\n"
+        "> p. 2: The number is **4821**.\n")
     assert sorted(out.iterdir()) == [path]
+
+
+def test_markdown_says_when_no_page_holds_an_answer(town, lib, out):
+    lib.add_exchange(town.id, "What is the number?", "Jikere",
+                     [Source(page=2, snippet="The **number** is 4821.")])  # a keyword hit
+    text = exports.export(lib, town, "markdown", out, force=False).read_text()
+    assert text.endswith("**DocLoRA:** Jikere\n\n> No page contains this answer.\n"
+                         "> Pages matching your question:\n> p. 2: The **number** is 4821.\n")
 
 
 def test_peft_folder_holds_the_config_and_the_lora_tensors(town, lib, out):

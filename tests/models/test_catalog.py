@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from app.models import active_pair, get_pair, list_pairs, remove_pair, use_pair
+from app.models import active_pair, get_pair, list_pairs, remove_pair, stronger_pair, use_pair
+from app.models.catalog import smollm2_pair
+from app.models.registry import load_specs
 from app.models.errors import BundledPairError, PairNotFoundError, PairNotInstalledError
 from app.paths import demo_pair_dir
 
@@ -92,3 +97,39 @@ def test_a_library_that_chose_no_pair_opens_on_the_bundled_smollm2_pair_once_bui
     library.set_active_pair(None)
     monkeypatch.setattr("app.models.catalog.smollm2_dir", lambda: tmp_path / "not-built")
     assert active_pair(library).name == "tiny-needle"  # before make setup built it: the demo pair
+
+
+def test_the_stronger_pair_is_offered_while_a_bundled_pair_is_active(library, tmp_path):
+    demo = active_pair(library)
+    assert stronger_pair(library, demo).name == "qwen3-4b"  # recommended, not installed
+    fake_user_pair(library, tmp_path, "mine")
+    assert stronger_pair(library, get_pair(library, "mine")) is None  # the user chose their own
+    library.record_pair("qwen3-4b", tmp_path / "mine" / "base", tmp_path / "mine" / "m.gguf",
+                        tmp_path / "mine" / "hn.bin", {"kind": "registry"}, active=False)
+    assert stronger_pair(library, demo) is None  # installed already
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readmes_first_screen_says_what_the_bundled_pair_can_do_and_what_to_pull():
+    first_screen = README.read_text().splitlines()[:12]
+    expect = next(line for line in first_screen if line.startswith("**What to expect:**"))
+    qwen = load_specs()["qwen3-4b"].facts
+    assert smollm2_pair().facts.notes in expect  # the window's line, word for word
+    assert f"`doclora models pull qwen3-4b` ({qwen.download_gb:g} GB download)" in expect
+    shot = next(line for line in first_screen if line.startswith("!["))
+    assert "(docs/screenshot.png)" in shot and "manual page" in shot
+
+
+def test_the_readmes_links_to_docs_resolve():
+    root = README.parent
+    for md in (README, root / "docs" / "recipes.md", root / "docs" / "measurements.md"):
+        for target in re.findall(r"\]\(([^)#:]+)(?:#([^)]+))?\)", md.read_text()):
+            path, anchor = (md.parent / target[0]).resolve(), target[1]
+            assert path.exists(), (md.name, target)
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", path.read_text(), re.M)
+                slugs = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+                assert anchor in slugs, (md.name, target)
+    assert (root / "docs" / "screenshot.png").stat().st_size < 250_000  # small enough for git

@@ -31,7 +31,11 @@ def test_list_json_has_names_states_and_paths():
     assert pairs[2]["gguf"] == str(models_dir() / "qwen3-4b" / "model.gguf")
     text = run("list").output
     assert "* tiny-needle" in text and "[recommended]" in text and "gated" in text
-    assert "needle documents only" in text and "chats about ordinary documents" in text  # what each is for
+    # what each bundled pair can and cannot do, in one line each
+    assert "answers nothing else" in text and "no summaries, reasoning or long answers" in text
+    notes = text.splitlines()
+    assert all(len(notes[notes.index(line) + 1]) <= 100 for line in notes
+               if line.lstrip("* ").startswith(("tiny-needle", "smollm2-135m")))
 
 
 def test_use_switches_between_the_bundled_pairs():

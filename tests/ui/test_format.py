@@ -105,25 +105,49 @@ def test_status_line_names_model_device_and_adapter():
     assert "dl-status-error" in F.status_html(None, None, error="The chat GGUF is missing.")
 
 
-def test_status_line_says_what_the_active_model_can_do():
-    status = Status(model="tiny-needle", demo=True, device="cpu", base_gguf="m.gguf", base_loaded=False,
-                    model_notes="Answers <needle> questions only.")
-    assert "Answers &lt;needle&gt; questions only." in F.status_html(status, None)
+def test_the_status_line_names_the_documents_asked_together():
+    status = Status(model="tiny-needle", demo=True, device="cpu", base_gguf="m.gguf",
+                    base_loaded=False)
+    docs = [Document(id=i, title=t, file_name="x.pdf", sha256="x", pages=1, tokens=9,
+                     created=NOW.isoformat()) for i, t in ((1, "Harbor <Notes>"), (2, "Quay Log"))]
+    line = F.status_html(status, None, several=docs)
+    assert "2 documents together" in line and "Harbor &lt;Notes&gt;" in line
+    assert "Quay Log" in line and "No document" not in line
+
+
+def test_the_expectation_line_says_what_the_pair_can_do_and_what_to_pull():
+    status = Status(model="smollm2-135m", demo=False, device="cpu", base_gguf="m.gguf",
+                    base_loaded=False, model_notes="Short answers; no <summaries>.")
+    line = F.expectation_html(status, ("qwen3-4b", 9.7))
+    assert "<b>smollm2-135m</b>: Short answers; no &lt;summaries&gt;." in line
+    assert "<code>doclora models pull qwen3-4b</code> (9.7 GB download)" in line
+    assert "models pull" not in F.expectation_html(status, None)  # a pulled pair is active
 
 
 def test_chat_messages_put_sources_under_each_answer():
     history = [Message(1, 7, "user", "What?", [], NOW.isoformat()),
-               Message(2, 7, "assistant", "4821", [Source(1, "magic number is **4821**")],
-                       NOW.isoformat()),
+               Message(2, 7, "assistant", "4821",
+                       [Source(1, "magic number is **4821**", supports=True)], NOW.isoformat()),
                Message(3, 7, "user", "Again?", [], NOW.isoformat()),
                Message(4, 7, "assistant", "4821", [], NOW.isoformat())]
     messages = F.chat_messages(history)
     assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "user", "assistant",
                                              "assistant"]
-    assert messages[2]["metadata"]["title"] == "Supporting pages: p. 1"
-    assert messages[2]["content"] == "**p. 1** — magic number is <b>4821</b>"
-    assert messages[5]["content"] == "No page supports this answer."
-    assert len(F.chat_messages(history, document=False)) == 5  # the base model cites nothing
+    assert messages[2]["metadata"] == {"title": "Supporting pages: p. 1"}  # open: the quote shows
+    assert messages[2]["content"] == "**p. 1** — “magic number is <mark>4821</mark>”"
+    assert messages[5]["content"] == "No page contains this answer."
+    assert len(F.chat_messages(history, document=False)) == 4  # the base model cites nothing
+
+
+def test_keyword_hits_are_labelled_as_pages_matching_the_question_not_as_support():
+    hits = [Source(1, "the **magic** number is 4821"), Source(3, "a **magic** trick")]
+    plain, folded = F.sources_messages(hits)
+    assert plain == {"role": "assistant", "content": "No page contains this answer."}
+    assert folded["metadata"] == {"title": "Pages matching your question: p. 1, p. 3",
+                                  "status": "done"}  # folded: they are no support
+    assert folded["content"] == ("**p. 1** — the <b>magic</b> number is 4821\n\n"
+                                 "**p. 3** — a <b>magic</b> trick")
+    assert "Supporting" not in str(F.sources_messages(hits))
 
 
 def test_document_text_is_shown_as_text_not_markdown_or_html():
@@ -141,9 +165,16 @@ def test_document_text_is_shown_as_text_not_markdown_or_html():
 
 
 def test_sources_of_several_documents_name_each_document():
-    block = F.sources_message([Source(page=2, snippet="the **4821**", title="Harbor <Notes>"),
-                               Source(page=1, snippet="pier", title="Quay Log")])
+    block, = F.sources_messages([
+        Source(page=2, snippet="the **4821**", title="Harbor <Notes>", supports=True),
+        Source(page=1, snippet="pier", title="Quay Log", supports=True)])
     assert block["metadata"]["title"] == "Supporting pages: Harbor &lt;Notes&gt;, p. 2, Quay Log, p. 1"
-    assert block["content"].startswith("**Harbor &lt;Notes&gt;, p. 2** — ")
-    assert F.sources_message([Source(page=3, snippet="x")])["metadata"]["title"] == \
-        "Supporting pages: p. 3"
+    assert block["content"].startswith("**Harbor &lt;Notes&gt;, p. 2** — “the <mark>4821</mark>”")
+    assert F.sources_messages([Source(page=3, snippet="x", supports=True)])[0]["metadata"][
+        "title"] == "Supporting pages: p. 3"
+
+
+def test_a_quoted_passage_stays_text():
+    block, = F.sources_messages([Source(1, "<img src=x> ![a](http://e/x.png) **42**", supports=True)])
+    assert "<img" not in block["content"] and "](" not in block["content"]
+    assert block["content"].endswith("<mark>42</mark>”")

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def test_the_status_line_says_what_the_demo_pair_can_do(page, shots):
     status = page.locator("#dl-status", has_text="tiny-needle")
     status.wait_for()
-    assert "needle" in page.locator("#dl-status .dl-model-notes").inner_text()
+    assert "needle" in page.locator("#dl-expect").inner_text()
     for action in ("#dl-rename", "#dl-export", "#dl-delete"):  # nothing to act on yet
         assert page.locator(action).is_disabled(), action
     assert page.locator("#dl-title input").is_disabled()
@@ -56,7 +56,7 @@ def test_an_answer_no_page_supports_says_so(page, shots):
     assert needle in answer and "Supporting pages: p. 1" in sources
     ask(page, "Who wrote the preface?")
     last = page.locator("#dl-chat .bot-row").last.inner_text()
-    assert "No page supports this answer." in last
+    assert "No page contains this answer." in last
     shots(page, "no-supporting-page")
 
 
@@ -108,7 +108,7 @@ def test_at_800_px_the_question_placeholder_fits(page, shots):
 
 
 def test_gpu_without_one_says_why_and_settings_survive_a_restart(page, ui_server, shots):
-    page.locator("#dl-settings").get_by_text("Settings").click()
+    page.locator("#dl-settings-button").click()
     page.locator("#dl-device input").click()
     page.get_by_role("option", name="GPU").click()
     page.locator("#dl-max-tokens input[type=number]").fill("48")
@@ -118,7 +118,7 @@ def test_gpu_without_one_says_why_and_settings_survive_a_restart(page, ui_server
     shots(page, "gpu-without-one")
     restart_and_reopen(page, ui_server)
     page.locator("#dl-status", has_text="tiny-needle").wait_for(timeout=120_000)
-    page.locator("#dl-settings").get_by_text("Settings").click()
+    page.locator("#dl-settings-button").click()
     assert page.locator("#dl-device input").input_value() == "GPU"
     assert page.locator("#dl-max-tokens input[type=number]").input_value() == "48"
     shots(page, "settings-after-restart")
@@ -134,7 +134,7 @@ def test_the_window_and_doclora_config_share_one_set_of_settings(page, ui_server
     config("set", "temperature", "0.5")
     restart_and_reopen(page, ui_server)
     page.locator("#dl-status", has_text="tiny-needle").wait_for(timeout=120_000)
-    page.locator("#dl-settings").get_by_text("Settings").click()
+    page.locator("#dl-settings-button").click()
     assert page.locator("#dl-temperature input[type=number]").input_value() == "0.5"
     shots(page, "settings-from-the-cli")
 

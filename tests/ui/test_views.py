@@ -35,6 +35,16 @@ def test_list_marks_the_selected_document_and_filters(scripted_core, insert_docu
     assert none.choices == [] and none.info == "No document matches the search."
 
 
+def test_a_redrawn_list_leaves_the_mark_as_the_browser_has_it(scripted_core, insert_document):
+    """A poll that started before the user picked a document answers after the pick: its list
+    must not send the old mark (none) and so take the pick back."""
+    harbor = insert_document(scripted_core.library, "Harbor Notes", ["The ferries leave at seven."])
+    redrawn = views.document_list(scripted_core, "", None, keep_mark=True)
+    assert [v for _, v in redrawn.choices] == [harbor]
+    assert "value" not in redrawn.constructor_args  # Gradio updates only what is given
+    assert views.document_list(scripted_core, "", None).constructor_args["value"] is None
+
+
 def test_removed_document_is_no_longer_found(scripted_core, insert_document):
     doc_id = insert_document(scripted_core.library, "Harbor Notes", ["Ferries."])
     assert views.find_document(scripted_core, doc_id).title == "Harbor Notes"

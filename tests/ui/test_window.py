@@ -77,8 +77,10 @@ def job_card(page, file_name: str, status: str):
 
 
 def open_document(page, title: str) -> None:
+    page.locator("#dl-tab-library-button").click()  # the library is a tab beside the chat
     page.locator("#dl-docs label", has_text=title).click()
-    page.locator("#dl-status", has_text=title).wait_for()
+    # "Document <title>": the title alone may be in the status line already (several ticked)
+    page.locator("#dl-status", has_text=f"Document {title}").wait_for()
 
 
 def doc_labels(page) -> list[str]:
@@ -102,7 +104,7 @@ def ask(page, question: str) -> tuple[str, str]:
     assert not error.count(), f"the window said: {error.first.inner_text()}"
     last = page.locator("#dl-chat .bot-row").last
     answer = last.locator("[data-testid=bot]").first.inner_text().strip()
-    sources = last.locator(".thought").inner_text() if last.locator(".thought").count() else ""
+    sources = "\n".join(last.locator(".thought").all_inner_texts())
     return answer, sources
 
 
@@ -192,7 +194,7 @@ def test_chat_with_several_documents_and_save_a_collection(page, pdfs, shots):
     documents again. The plain document is deleted at the end (later tests count documents)."""
     add_with_file_input(page, pdfs.plain("quay-log.pdf", "harbor"))
     job_card(page, "quay-log.pdf", "done").wait_for(timeout=INGEST_TIMEOUT_MS)
-    page.locator("#dl-several-box").get_by_text("Chat with several").click()
+    page.locator("#dl-tab-several-button").click()
     boxes = page.locator("#dl-several label")
     boxes.filter(has_text="Quay Log").wait_for()
     for title in (HARBOR[1], "Quay Log"):
@@ -255,7 +257,7 @@ def test_regenerate_and_clear_history(page, shots):
 
 def test_settings_apply_and_the_next_answer_uses_them(page, shots):
     open_document(page, HARBOR[1])
-    page.locator("#dl-settings").get_by_text("Settings").click()
+    page.locator("#dl-settings-button").click()
     assert page.locator("#dl-model input").input_value() == page.evaluate(
         "document.querySelector('#dl-status').innerText.match(/Model\\s+(\\S+)/)[1]")
     page.locator("#dl-threads input[type=number]").fill("1")
