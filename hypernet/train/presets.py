@@ -129,13 +129,15 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
     # given a LoRA that carries its page (DocQARecipe.distill; the runs are in docs/recipes.md).
     "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, long_stage=_SMOLLM2_LONG,
                                 prose_stage=_SMOLLM2_PROSE, holdout_file=_HOLDOUT, distill=False),
-    # Seconds-scale end-to-end check of the recipe (few pages, two steps); not a usable pair.
+    # Seconds-scale end-to-end check of the recipe, the same stages as smollm2-135m (few pages, two steps
+    # each); not a usable pair.
     "smollm2-smoke": DocQARecipe(pages=4, max_chars=1500, teacher_tokens=4, teacher_batch=4, stage2={
         **_SMOLLM2_STAGE2, "latent_size": 16, "n_heads": 2, "head_dim": 8, "n_kv_heads": 1, "num_blocks": 1,
         "n_latent_queries": 4, "batch_size": 2, "steps": 2, "save_every": 0, "eval_every": 2, "eval_docs": 2,
         "progress": False}, copy_stage={"steps": 2, "eval_every": 2, "eval_docs": 2},
         long_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2}, long_pages=2,
-        long_max_chars=4000),
+        long_max_chars=4000, prose_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2},
+        holdout_file=_HOLDOUT, distill=False),
 }
 
 

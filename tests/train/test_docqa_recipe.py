@@ -142,6 +142,9 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert any("new command names recalled" in m for m in logs)  # the copy stage ran and evaluated
     assert (out / "work" / "copy" / "model.safetensors").exists()
     assert any("long data:" in m for m in logs) and (out / "work" / "long" / "model.safetensors").exists()
+    # the prose stage ran from the long stage and evaluated on held-out sources; it is what is published
+    assert any("held-out gold answers recalled" in m for m in logs)
+    assert (out / "work" / "prose" / "model.safetensors").exists() and not (out / "work" / "hypernet").exists()
     meta = json.loads((out / "hypernet" / "config.json").read_text())
     assert meta["hypernet"]["chunk_tokens"] == 512 and meta["base_model_name_or_path"] == "../base"
     from safetensors.torch import load_file
@@ -160,7 +163,7 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert adapter.layer_indices == list(range(20, 30)) and hn.config.early_exit_layer == 7
     logs.clear()
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
-    assert sum("skipped" in m for m in logs) == 7, logs  # data, copy, long data, long stage, teacher, stage 2, publish
+    assert sum("skipped" in m for m in logs) == 7, logs  # data, copy, long data, long stage, prose data, prose, publish
 
 
 def test_scaler_b_gets_its_own_learning_rate_and_scalers_no_weight_decay():
