@@ -63,9 +63,6 @@ class TrainConfig:
     manual_file: str = ""  # prose: renamed manual pages (JSONL) mixed in with probability manual_share
     manual_share: float = 0.0
     top_k: int = 16  # distillation: teacher probabilities kept per position
-    context_weight: float = 0.0  # distill: share of each context's loss moved onto the response tokens the
-    #                              document decides (weight by how far the base without the document is
-    #                              from the teacher there); 0: every token counts the same (the reference)
     max_response_tokens: int = 32  # distill: teacher-generated response length when none is given
     # optimisation
     steps: int = 3000
@@ -81,8 +78,6 @@ class TrainConfig:
     #                             gradient until it grows; >0: scaler_B starts here and the head's B columns
     #                             at 0 instead, so the head learns B from the first step at this scale
     l1_coef: float = 0.1  # on the mean absolute value of the combined LoRA
-    l1_warmup: int = 0  # steps over which the L1 coefficient ramps up from 0 (the LoRA has time to carry
-    #                     the document before the penalty pulls it towards zero)
     precision: str = "auto"  # "auto" (bf16 on GPU and on CPUs with native bf16, else fp32), "bf16", "fp32"
     seed: int = 0
     threads: int = 2  # CPU threads (torch.set_num_threads)
@@ -92,7 +87,6 @@ class TrainConfig:
     eval_lengths: list[int] = field(default_factory=lambda: [1024, 2048])  # needle eval, document tokens
     save_every: int = 500
     keep_checkpoints: int = 2
-    stop_accuracy: float = 1.01  # stop once every needle eval length reaches this (>1: never)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -100,8 +94,6 @@ class TrainConfig:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.scaler_b_init < 0:
             raise ValueError(f"scaler_b_init must be 0 or more, got {self.scaler_b_init}")
-        if not 0 <= self.context_weight <= 1:
-            raise ValueError(f"context_weight must be between 0 and 1, got {self.context_weight}")
         if abs(sum(self.chunk_probs) - 1) > 1e-6:
             raise ValueError("chunk_probs must sum to 1 (probabilities of 1, 2, ... chunks per context)")
 
@@ -151,12 +143,6 @@ def cosine_lr(step: int, total: int, lr: float, warmup: int, min_ratio: float = 
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
-
-def l1_at(step: int, cfg: TrainConfig) -> float:
-    """The L1 coefficient at ``step``: linear ramp over ``l1_warmup`` steps, then ``l1_coef``."""
-    if cfg.l1_warmup <= 0 or step >= cfg.l1_warmup:
-        return cfg.l1_coef
-    return cfg.l1_coef * step / cfg.l1_warmup
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

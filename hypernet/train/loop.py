@@ -20,12 +20,12 @@ from hypernet.device import cpu_has_native_bf16
 from hypernet.encoder import ContextEncoder
 from hypernet.model import HypernetConfig, HypernetModel
 
-from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, l1_at, lr_at
+from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, lr_at
 from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
 from .prose_qa import ProseTask
 from .renamed import RenamedPagesTask
-from .objectives import answer_cross_entropy, context_weights, l1_penalty, topk_cross_entropy, topk_distillation
+from .objectives import answer_cross_entropy, l1_penalty, topk_cross_entropy, topk_distillation
 from .state import list_checkpoints, load_training_state, save_training_state
 
 
@@ -229,7 +229,6 @@ class Trainer:
         with lora_applied(self.base, A, B, self.hcfg.lora_alpha, self.hcfg.layer_indices):
             logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
         student, valid = gather_positions(logits, s_starts, s_len)
-        objective = None
         if self.cfg.objective in ("needle", "rename", "prose"):
             targets = pad_rows(responses, self.pad_id)[0].to(dev)
             task = answer_cross_entropy(student, targets, valid)
@@ -237,12 +236,6 @@ class Trainer:
             idx, vals = padded_topk([ex.teacher_topk for ex in examples], student.shape[1])
             idx, vals = idx.to(dev), vals.to(dev)
             task = topk_cross_entropy(student, idx, vals, valid)
-            if self.cfg.context_weight > 0:
-                with torch.no_grad():  # the base without the document (and without the LoRA)
-                    base_logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
-                weights = context_weights(gather_positions(base_logits, s_starts, s_len)[0], idx, vals, valid,
-                                          self.cfg.context_weight)
-                objective = topk_cross_entropy(student, idx, vals, valid, weights)
         else:
             t_ids, t_mask, t_starts, t_len = with_response([ex.teacher_prompt for ex in examples], responses, self.pad_id)
             with torch.no_grad():
@@ -250,11 +243,9 @@ class Trainer:
             teacher, _ = gather_positions(t_logits, t_starts, t_len)
             task = topk_distillation(student, teacher, valid, self.cfg.top_k)
         l1 = l1_penalty(A, B)
-        objective = task if objective is None else objective  # "task" stays unweighted (logs, eval)
         tokens = sum(len(c) for ex in examples for c in ex.chunks) + int(s_mask.sum())
         coef = self.cfg.l1_coef if l1_coef is None else l1_coef
-        return objective + coef * l1, {"task": task.item(), "objective": objective.item(), "l1": l1.item(),
-                                       "tokens": tokens}
+        return task + coef * l1, {"task": task.item(), "l1": l1.item(), "tokens": tokens}
 
     def step(self, examples: list[Example], step: int, l1_coef: float | None = None) -> dict:
         """One micro-batch: forward, backward, and (at accumulation boundaries) an optimizer step."""
@@ -315,13 +306,13 @@ class Trainer:
         return self._mean_loss(self._eval_examples(n_docs, seed))
 
     @torch.no_grad()
-    def content_gap(self, n_docs: int, seed: int = 4321, key: str = "task") -> tuple[float, float]:
-        """Mean held-out loss ``key`` ("task", or the weighted "objective") over ``n_docs`` contexts with
+    def content_gap(self, n_docs: int, seed: int = 4321) -> tuple[float, float]:
+        """Mean held-out task loss over ``n_docs`` contexts with
         each one's own LoRA, and with the next context's LoRA instead: equal values mean the LoRAs
         carry no document content."""
         examples = self._eval_examples(n_docs, seed)
         swapped = [dataclasses.replace(ex, chunks=examples[(i + 1) % n_docs].chunks) for i, ex in enumerate(examples)]
-        return self._mean_loss(examples, key), self._mean_loss(swapped, key)
+        return self._mean_loss(examples), self._mean_loss(swapped)
 
     @torch.no_grad()
     def lora_similarity(self, n_docs: int, seed: int = 4321) -> float:
@@ -337,10 +328,10 @@ class Trainer:
         rng = random.Random(seed)
         return [self.eval_task.sample(rng) for _ in range(n_docs)]
 
-    def _mean_loss(self, examples: list[Example], key: str = "task") -> float:
+    def _mean_loss(self, examples: list[Example]) -> float:
         self.model.eval()
         with self.acc.autocast():
-            return sum(self.loss([ex])[1][key] for ex in examples) / len(examples)
+            return sum(self.loss([ex])[1]["task"] for ex in examples) / len(examples)
 
 
 def train(cfg: TrainConfig, log=None) -> Path:
@@ -368,7 +359,7 @@ def train(cfg: TrainConfig, log=None) -> Path:
             else:
                 cap, warm = chunk_cap_at(step, cfg), step < cfg.curriculum_hold  # warm: one chunk, no L1
             stats = trainer.step([trainer.task.sample(trainer.rng, cap, single=warm) for _ in range(cfg.batch_size)],
-                                 step, l1_coef=0.0 if warm else l1_at(step, cfg))
+                                 step, l1_coef=0.0 if warm else cfg.l1_coef)
             tokens += stats["tokens"]
             if adaptive:
                 adaptive.update(stats["task"])
@@ -384,9 +375,6 @@ def train(cfg: TrainConfig, log=None) -> Path:
             if cfg.objective == "needle":
                 accs = {n: trainer.needle_accuracy(n, cfg.eval_docs) for n in cfg.eval_lengths}
                 say(f"stage2 step {done} held-out accuracy " + " ".join(f"{n}:{a:.1%}" for n, a in accs.items()))
-                if min(accs.values()) >= cfg.stop_accuracy:
-                    say(f"stage2 reached {cfg.stop_accuracy:.0%} at every eval length; stopping at step {done}")
-                    break
             elif cfg.objective in ("rename", "prose"):
                 own, other = trainer.content_gap(cfg.eval_docs)
                 what = "new command names" if cfg.objective == "rename" else "held-out gold answers"
@@ -394,9 +382,8 @@ def train(cfg: TrainConfig, log=None) -> Path:
                     f"{what} recalled {trainer.answer_accuracy(cfg.eval_docs):.1%}; "
                     f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
             else:
-                key = "objective" if cfg.context_weight > 0 else "task"
-                own, other = trainer.content_gap(cfg.eval_docs, key=key)
-                say(f"stage2 step {done} eval {'weighted ' * (key == 'objective')}loss {own:.4f}, "
+                own, other = trainer.content_gap(cfg.eval_docs)
+                say(f"stage2 step {done} eval loss {own:.4f}, "
                     f"with another document's LoRA {other:.4f}; "
                     f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
         if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:

@@ -28,15 +28,14 @@ def topk_distillation(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 def topk_cross_entropy(student_logits: torch.Tensor, top_idx: torch.Tensor, top_vals: torch.Tensor,
-                       mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+                       mask: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of the student against a teacher's top-k (ids, logits or log-probs), renormalised.
 
-    ``top_idx``/``top_vals`` (B, T, k) may be precomputed (``hypernet.train.teacher``). ``weights``
-    (B, T), when given, weigh the positions (``context_weights``).
+    ``top_idx``/``top_vals`` (B, T, k) may be precomputed (``hypernet.train.teacher``).
     """
     ce = topk_token_ce(student_logits, top_idx, top_vals)  # (B, T)
-    m = mask.float() if weights is None else mask.float() * weights
-    return ((ce * m).sum(1) / mask.float().sum(1).clamp_min(1)).mean()
+    m = mask.float()
+    return ((ce * m).sum(1) / m.sum(1).clamp_min(1)).mean()
 
 
 def topk_token_ce(logits: torch.Tensor, top_idx: torch.Tensor, top_vals: torch.Tensor) -> torch.Tensor:
@@ -45,27 +44,6 @@ def topk_token_ce(logits: torch.Tensor, top_idx: torch.Tensor, top_vals: torch.T
     log_q = logits.float().log_softmax(-1).gather(-1, top_idx)  # (B, T, k)
     return -(p_teacher * log_q).sum(-1)
 
-
-def context_weights(base_logits: torch.Tensor, top_idx: torch.Tensor, top_logp: torch.Tensor, mask: torch.Tensor,
-                    share: float) -> torch.Tensor:
-    """Position weights (B, T) that move ``share`` of each context's loss onto the tokens its document decides.
-
-    A position's need is the KL of the teacher from the base without the document (``base_logits``, no
-    LoRA) over k + 1 bins: the teacher's top-k tokens (``top_logp``: the teacher's own log-probs) and
-    the rest. It is near 0 where the base already answers like the teacher (wording) and large on the
-    facts only the document gives. Weights are ``1 - share + share * need / mean need`` over the
-    context's masked positions (mean 1, so the loss keeps its scale); a context with no need keeps 1.
-    """
-    def binned(logp: torch.Tensor) -> torch.Tensor:  # (B, T, k) -> (B, T, k + 1) probabilities
-        p = logp.float().exp()
-        return torch.cat([p, (1 - p.sum(-1, keepdim=True)).clamp_min(0)], -1).clamp_min(1e-8)
-
-    p = binned(top_logp)
-    q = binned(base_logits.float().log_softmax(-1).gather(-1, top_idx))
-    need = (p * (p.log() - q.log())).sum(-1).clamp_min(0) * mask.float()
-    mean = need.sum(1, keepdim=True) / mask.float().sum(1, keepdim=True).clamp_min(1)
-    rel = torch.where(mean > 1e-6, need / mean.clamp_min(1e-6), torch.ones_like(need))
-    return (1 - share + share * rel) * mask.float()
 
 
 def l1_penalty(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:

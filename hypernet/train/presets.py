@@ -38,7 +38,7 @@ PRESETS: dict[str, Preset] = {
         base=BaseLMConfig(steps=600),
         stage2=dict(steps=2500, batch_size=16, lr=1e-3, warmup=20, l1_coef=0.01, weight_decay=0.0,
                     curriculum_loss=0.35, curriculum_start_tokens=36, min_chunk_tokens=14, eval_every=150, eval_docs=32,
-                    eval_lengths=[1024, 2048], save_every=150, stop_accuracy=1.01),
+                    eval_lengths=[1024, 2048], save_every=150),
         # Then documents of up to 20 chunks: stage 2 alone (1-4 chunks) reached 91% at 16x the window.
         stage2_long=dict(steps=400, batch_size=8, lr=3e-4, warmup=10, curriculum_loss=0.0,
                          chunk_probs=[0.1] + [0.05] * 3 + [0.75 / 16] * 16, min_chunk_tokens=48,
@@ -72,12 +72,7 @@ _SMOLLM2_STAGE2 = dict(
     # loss went from 2.6 to 11 within 25 steps). L1 at 0.1: the first run's content gap (0.09 at step
     # 200) closed as the penalty reached full strength; under Adam a steady L1 pull moves weights whose
     # task gradient is still noise at nearly the full rate, so it is 10x weaker here.
-    scaler_b_init=0.05, l1_warmup=300,
-    # Most of a teacher response is wording the base model already produces without the page (a
-    # context-free bias LoRA learns it); the page's facts are a few tokens ("XtGetKeyboardFocusWidget").
-    # 70% of each response's loss goes to tokens in proportion to how far the base without the page
-    # is from the teacher there, so the gradient reaches the document path at those tokens.
-    context_weight=0.7,
+    scaler_b_init=0.05,
     # Even so, the generated LoRAs of different pages were the same to a cosine of 0.99999 (the
     # perceiver's output 0.999994): the base's hidden states share one large component (65% of a
     # token's norm), so the cross-attention averaged nearly the same input for every page.

@@ -12,7 +12,7 @@ from hypernet import load_hypernet
 from hypernet.train.config import TrainConfig
 from hypernet.train.docqa_recipe import build_records
 from hypernet.train.manpages import ManPage, is_heldout, questions, sections, unnamed_questions
-from hypernet.train.objectives import context_weights, topk_cross_entropy, topk_distillation
+from hypernet.train.objectives import topk_cross_entropy, topk_distillation
 from hypernet.train.presets import run_preset
 from hypernet.train.teacher import load_teacher, precompute
 
@@ -87,28 +87,6 @@ def test_precomputed_topk_gives_the_same_loss_as_teacher_logits():
 
 
 @pytest.mark.slow
-def test_context_weights_move_the_loss_onto_the_tokens_the_document_decides():
-    torch.manual_seed(0)
-    teacher = torch.randn(2, 4, 50) * 3
-    vals, idx = teacher.log_softmax(-1).topk(16, dim=-1)
-    base = teacher.clone()
-    base[0, 2] = torch.randn(50) * 3  # context 0: only position 2 needs the document
-    base[1] = torch.randn(4, 50) * 3  # context 1: every position does
-    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
-    w = context_weights(base, idx, vals, mask, share=0.5)
-    assert w[0, 2] > 1.5 and torch.allclose(w[0, [0, 1, 3]], torch.full((3,), 0.5), atol=0.05)
-    assert torch.allclose(w.sum(1) / mask.sum(1), torch.ones(2))  # the loss keeps its scale
-    assert w[1, 3] == 0  # padding stays out
-    # A context the base already answers like the teacher keeps plain weights.
-    same = context_weights(teacher, idx, vals, mask, share=0.5)
-    assert torch.allclose(same[0], torch.ones(4), atol=0.05)
-    # The weighted loss of a student that misses only the needed token is above the plain one.
-    student = teacher.clone()
-    student[0, 2] = base[0, 2]
-    plain = topk_cross_entropy(student[:1], idx[:1], vals[:1], mask[:1])
-    assert topk_cross_entropy(student[:1], idx[:1], vals[:1], mask[:1], w[:1]) > plain
-    with pytest.raises(ValueError, match="context_weight"):
-        TrainConfig(base_model="b", out_dir="o", context_weight=1.5)
 
 
 def test_teacher_precompute_resumes_and_matches_greedy_decoding(tmp_path):
@@ -184,14 +162,6 @@ def test_scaler_b_gets_its_own_learning_rate_and_scalers_no_weight_decay():
     assert len(rest["params"]) + 2 == len(named)
     (only,) = param_groups(model, TrainConfig(base_model="b", out_dir="o"))  # the reference's single group
     assert len(only["params"]) == len(named)
-
-
-def test_l1_ramps_up_over_its_warmup_then_stays():
-    from hypernet.train.config import TrainConfig, l1_at
-
-    cfg = TrainConfig(base_model="b", out_dir="o", l1_coef=0.1, l1_warmup=100)
-    assert [l1_at(s, cfg) for s in (0, 50, 100, 500)] == pytest.approx([0.0, 0.05, 0.1, 0.1])
-    assert l1_at(0, TrainConfig(base_model="b", out_dir="o", l1_coef=0.1)) == 0.1
 
 
 def test_the_curriculum_shows_a_pages_opening_with_the_questions_it_answers(tmp_path):
