@@ -126,6 +126,22 @@ def chunk_map(pages: list[tuple[int, str]], spans: list[tuple[int, int]]) -> Chu
     return ChunkMap(tuple(tuple(s) for s in spans), tuple(first_last))
 
 
+def page_ranges(pages: list[int]) -> str:
+    """'1-3, 7, 9-10' for [1, 2, 3, 7, 9, 10]."""
+    runs: list[list[int]] = []
+    for p in pages:
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def answered_from(pages: list[int]) -> str:
+    """The sentence that says which pages' chunks answered a question to a long document."""
+    return f"Answered from the chunks of pages {page_ranges(pages)}."
+
+
 def adapter_scale(active_chunks: int, trained_chunks: int) -> float:
     """The scale an adapter summing ``active_chunks`` chunk LoRAs is applied at: 1 up to the chunk count
     the hypernetwork was trained to sum (``trained_chunks``), then shrinking as sqrt(trained / active),

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from app.api import DocLoRA
+from app.chunks import answered_from
 from app.errors import DocLoRAError, raise_errors
 from app.exports import FORMATS
 from app.pipeline import display_name
@@ -279,20 +280,9 @@ def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
                      "answered_from_pages": {str(d): p for d, p in answer.chunk_pages.items()}})
         return
     click.echo()
-    for doc_id, pages in answer.chunk_pages.items():
-        click.echo(f"(answered from the chunks of pages {_page_list(pages)} of document {doc_id})")
+    for pages in answer.chunk_pages.values():
+        click.echo(answered_from(pages))
     _print_sources(answer)
-
-
-def _page_list(pages: list[int]) -> str:
-    """'1-3, 7, 9-10' for [1, 2, 3, 7, 9, 10]."""
-    runs: list[list[int]] = []
-    for p in pages:
-        if runs and p == runs[-1][-1] + 1:
-            runs[-1].append(p)
-        else:
-            runs.append([p])
-    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 @cli.command(name="chat")

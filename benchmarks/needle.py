@@ -2,6 +2,8 @@
 
 Accuracy (exact 4 digits) on held-out documents at 1x..16x the native window, for:
   d2l        the D2L adapter through llama.cpp (the product path; question only in the prompt)
+  d2l-select the chunks the question points to (app.chunks.choose: the opening chunk and the best
+             BM25 matches, --max-chunks at most), as the app answers a long document
   d2l-c      the same adapter compressed to --compress-rank (default: the app's max_adapter_rank);
              d2l-c16 etc. compress to the rank in the name
   prompt     the whole document in the prompt through llama.cpp
@@ -111,6 +113,16 @@ def best_chunk(hn, text: str) -> str:
     return max(pieces, key=lambda p: len(words & set(re.findall(r"[a-z]+", p.lower()))))
 
 
+def selected(hn, text: str, adapter: DocumentAdapter, max_chunks: int) -> DocumentAdapter:
+    """The adapter of the chunks the question points to, as ``DocLoRA.selection`` picks them."""
+    from app.chunks import choose
+    from hypernet.compose import select_chunks
+
+    chunks = hn.chunk_text(text, snap_to_sentences=True)
+    texts = [text[a:b] for a, b in hn.chunk_spans(text, chunks)]
+    return select_chunks(adapter, choose(texts, QUESTION, max_chunks))
+
+
 def run_method(method: str, docs, hn, llm, gguf: Path, args) -> dict:
     """Accuracy and timings of one method on a list of documents."""
     hits, update, ttft = 0, [], []
@@ -122,6 +134,8 @@ def run_method(method: str, docs, hn, llm, gguf: Path, args) -> dict:
                     adapter = context_distill(hn, doc.text, args.cd_steps, args.cd_lr)
                 else:
                     adapter = hn.internalize(doc.text, snap_to_sentences=True)  # as the app does
+                if method == "d2l-select":
+                    adapter = selected(hn, doc.text, adapter, args.max_chunks)
                 if method.startswith("d2l-c"):
                     adapter = compress_adapter(adapter, int(method[5:] or args.compress_rank)).adapter
                 prep = time.perf_counter() - t0
@@ -157,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cd-n", type=int, default=10, help="documents per length for cd (slow)")
     p.add_argument("--cd-steps", type=int, default=40)
     p.add_argument("--cd-lr", type=float, default=3e-3)
+    p.add_argument("--max-chunks", type=int, default=4, help="d2l-select: chunks a question activates")
     p.add_argument("--compress-rank", type=int, default=DEFAULT_MAX_ADAPTER_RANK)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=2026)

@@ -13,7 +13,7 @@ import gradio as gr
 from app.api import Selection
 from app.errors import DocLoRAError
 from app.ui.errors import user_error
-from app.ui.format import as_text, sources_messages
+from app.ui.format import answer_notes, as_text, sources_messages
 from app.ui.theme import INPUT_ID
 from app.ui.views import NO_DOCUMENT_CHAT, chat_history, chat_view, find_document, status_line
 
@@ -156,7 +156,7 @@ def wire(win: Window) -> None:
                 if part.done:
                     if part.stopped:
                         shown[-1]["content"] = (as_text(part.text) + " *(stopped)*").strip()
-                    shown += sources_messages(part.sources, bool(part.documents))
+                    shown += answer_notes(part) + sources_messages(part.sources, bool(part.documents))
                 yield shown, gr.skip(), gr.skip(), gr.skip()
         except Exception as exc:  # put the question back for another try, then say what failed
             yield past, gr.Textbox(value=question, submit_btn=True, stop_btn=False), gr.skip(), \

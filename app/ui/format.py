@@ -7,9 +7,11 @@ import re
 from collections.abc import Collection
 from datetime import datetime, timezone
 
+from app.chunks import answered_from
+from app.grounding import REVISED_NOTE
 from app.records import (
     JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, MATCHES_TITLE, NO_SUPPORT,
-    STAGES, SUPPORT_TITLE, Document, Job, Message, Source, Status)
+    STAGES, SUPPORT_TITLE, Answer, Document, Job, Message, Source, Status)
 from app.sizes import human_size
 
 STAGE_LABELS = {name: stage.label for name, stage in STAGES.items()}  # what each stage means
@@ -189,6 +191,14 @@ def sources_messages(sources: list[Source], document: bool = True) -> list[dict]
                     "metadata": {"title": f"{MATCHES_TITLE}: " + ", ".join(map(_where, sources)),
                                  "status": "done"}})
     return out
+
+
+def answer_notes(answer: Answer) -> list[dict]:
+    """What the window says under an answer about how it was made: answered again from the document's
+    best passages (``app.grounding``), from the chunks of some pages of a long document (``app.chunks``)."""
+    notes = [REVISED_NOTE + "."] if answer.revised else []
+    notes += [answered_from(pages) for pages in answer.chunk_pages.values()]
+    return [{"role": "assistant", "content": f"*{note}*"} for note in notes]
 
 
 def chat_messages(history: list[Message], document: bool = True) -> list[dict]:

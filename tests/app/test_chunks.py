@@ -64,3 +64,10 @@ def test_loading_some_chunks_reads_their_rows_and_the_bias_block(tmp_path):
     assert part.n_chunks == 2 and part.extra["chunks"] == [1, 3]
     assert torch.equal(part.A, torch.cat([A[:, 3:6], A[:, 9:12], A[:, 12:15]], dim=1))
     assert torch.equal(part.B, select_chunks(full, [1, 3]).B)
+
+
+def test_page_ranges_join_runs_of_pages():
+    from app.chunks import answered_from, page_ranges
+
+    assert page_ranges([1, 2, 3, 7, 9, 10]) == "1-3, 7, 9-10"
+    assert answered_from([4]) == "Answered from the chunks of pages 4."

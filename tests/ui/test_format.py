@@ -178,3 +178,14 @@ def test_a_quoted_passage_stays_text():
     block, = F.sources_messages([Source(1, "<img src=x> ![a](http://e/x.png) **42**", supports=True)])
     assert "<img" not in block["content"] and "](" not in block["content"]
     assert block["content"].endswith("<mark>42</mark>”")
+
+
+def test_answer_notes_say_how_an_answer_was_made():
+    from app.records import Answer
+    from app.ui.format import answer_notes
+
+    assert answer_notes(Answer(text="42", done=True)) == []
+    notes = answer_notes(Answer(text="42", done=True, revised=True, chunk_pages={3: [1, 2, 3, 9]}))
+    assert [n["content"] for n in notes] == [
+        "*That answer named things the document does not mention; answered again from its best passages.*",
+        "*Answered from the chunks of pages 1-3, 9.*"]
