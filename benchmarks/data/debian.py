@@ -35,6 +35,9 @@ def package_root(package: str, cache: Path) -> Path:
     for old in cache.glob(f"{package}_*.deb"):
         old.unlink()
     got = subprocess.run(["apt-get", "download", package], cwd=cache, capture_output=True, text=True, check=False)
+    if got.returncode:  # a fresh machine has no package lists yet: read them once, then try again
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False)
+        got = subprocess.run(["apt-get", "download", package], cwd=cache, capture_output=True, text=True, check=False)
     debs = sorted(cache.glob(f"{package}_*.deb"))
     if got.returncode or not debs:
         raise DebianError(f"apt-get download {package} failed (run apt-get update first?): {got.stderr.strip()}")
