@@ -44,7 +44,7 @@ from hypernet.compress import DEFAULT_MAX_ADAPTER_RANK, compress_adapter  # noqa
 from hypernet.train.llama_eval import ask, ask_with_adapter, open_llama  # noqa: E402
 from hypernet.train.needle import QUESTION, Haystacks  # noqa: E402
 
-METHODS = ("d2l", "d2l-c", "prompt", "none", "cd", "retrieval")
+METHODS = ("d2l", "d2l-select", "d2l-c", "prompt", "none", "cd", "retrieval")
 
 
 class PeakRSS:
