@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-_WORD = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*", re.UNICODE)
-STOPWORDS = frozenset("""a an and are as at be by can do does for from has have how i if in is it its me my
-of on or say says tell that the their them there these this those to was what when where which who whom
-whose why will with would you your about document text this page pages please give explain describe""".split())
+from app import words
+
 BM25_K1, BM25_B = 1.2, 0.75
 
 
 def terms(text: str) -> list[str]:
-    """Lower-cased words of ``text``, stopwords out."""
-    return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in STOPWORDS and len(w) > 1]
+    """The words of ``text`` that can tell chunks apart (``app.words.terms``, asking words out)."""
+    return [w for w in words.terms(text) if w not in words.ASKING and len(w) > 1]
 
 
 def bm25(chunk_texts: list[str], question: str) -> list[float]:

@@ -8,6 +8,10 @@ import re
 STOPWORDS = frozenset("""a an and are as at be by do does for from has have how i in is it its
 me my of on or please reply say that the their this to was what when where which who why with
 you your only number""".split())
+# Words a question uses to ask rather than to name what it is about ("what is this document about?"):
+# they pick no chunk of a long document (app.chunks).
+ASKING = frozenset("""if can will would there these those them tell say says whom whose about document text page
+pages give explain describe""".split())
 NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")  # 4821, 3.5, 1,024, 10:30, 2024/05
 WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")  # letters, with inner apostrophes
 
