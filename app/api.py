@@ -267,7 +267,7 @@ class DocLoRA(PairCommands):
         chunks, pages = self._chunks(adapters, question)
         active = sum(len(chunks[a.id]) if a.id in chunks else a.n_chunks for a in adapters)
         return Selection(docs, tuple(adapters), tuple(chunks.items()), tuple(pages.items()),
-                         adapter_scale(active, self.settings.max_chunks))
+                         adapter_scale(active, self.settings.max_chunks) * self.pair.adapter_scale)
 
     def _chunks(self, adapters: list[Adapter], question: str) -> tuple[dict, dict]:
         """For each adapter of more than ``max_chunks`` chunks whose chunk map ingestion recorded: the
@@ -379,6 +379,8 @@ class DocLoRA(PairCommands):
         on first use, then cached)."""
         if chosen.whole:
             return chosen.adapters[0].file if chosen.adapters else None
+        if chosen.scale == 0.0:  # the pair's calibration found its adapters no help: the base alone
+            return None
         with self._lock:
             return str(composed_file(list(chosen.adapters), self.settings.max_composed_rank,
                                      self.pair.gguf, chosen.chunk_map, chosen.scale))

@@ -98,6 +98,22 @@ def _reference_file(path: Path) -> Path:
     )
 
 
+def adapter_scale(path: str | Path) -> float:
+    """The scale the adapters of the hypernetwork at ``path`` are applied at: what its recipe's
+    calibration recorded in our folder format's ``config.json`` (``adapter_scale``, 0 to 1), else 1
+    (reference checkpoints and folders from before calibration)."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return 1.0
+    try:
+        value = json.loads(config.read_text()).get("adapter_scale", 1.0)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointFormatError(f"{config} is not readable JSON ({exc}).") from exc
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise CheckpointFormatError(f"{config} gives adapter_scale {value!r}; it must be a number from 0 to 1.")
+    return float(value)
+
+
 def _load_ours(folder: Path) -> Checkpoint:
     try:
         meta = json.loads((folder / "config.json").read_text())

@@ -37,6 +37,19 @@ class Pair:
         """True for the bundled demo pair ``tiny-needle``."""
         return self.name == DEMO_PAIR
 
+    @property
+    def adapter_scale(self) -> float:
+        """The scale this pair's adapters are applied at: what its recipe chose on held-out training
+        sources (``hypernet.train.calibrate``), 1 when the hypernetwork records none; a bad value is a
+        ModelError."""
+        from hypernet.checkpoint import adapter_scale
+        from hypernet.errors import CheckpointFormatError
+
+        try:
+            return adapter_scale(self.hypernet)
+        except CheckpointFormatError as exc:
+            raise ModelError(f"The {self.name} pair's hypernetwork is damaged: {exc}") from exc
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (paths as strings, the facts at the top level)."""
         d = asdict(self)

@@ -17,7 +17,9 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
    (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
 4. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
    match the teacher (top-k distillation + L1 on the LoRA, random chunk counts) -> ``work/hypernet``;
-5. publish: ``out/hypernet`` (config, weights stored in bf16, training config).
+2d. adapter scale (after a prose stage): the held-out answers' loss with each document's LoRA at a few
+   scales, 0 being the base alone (``calibrate``) -> ``work/adapter_scale.json``;
+5. publish: ``out/hypernet`` (config with the adapter scale, weights stored in bf16, training config).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from safetensors.torch import load_file, save_file
 
 from converters.files import atomic_write
 
+from .calibrate import calibrate, recorded_scale
 from .config import TrainConfig
 from .stages import Stages
 from .manpages import UNNAMED_QUESTIONS, collect, read_pages, write_pages
@@ -78,6 +81,7 @@ class DocQARecipe:
     long_max_chars: int = 16000
     long_short_share: float = 0.4  # share of the long stage's pages that are short ones (one chunk, as before)
     prose_stage: dict = field(default_factory=dict)  # overrides of the long stage for the prose stage ({}: none)
+    calibration_docs: int = 96  # held-out documents the adapter scale is chosen on (``calibrate``)
     holdout_file: str = ""  # JSON {"packages": [...], "paths": [...]} of sources no training may read
 
 
@@ -100,14 +104,17 @@ def build_records(pages, rng: random.Random, options_per_page: int, summary_frac
     return records
 
 
-def publish_bf16(src: Path, dest: Path, base_record: str) -> Path:
-    """Copy a trained hypernetwork folder with its weights stored in bf16 (half the size)."""
+def publish_bf16(src: Path, dest: Path, base_record: str, adapter_scale: float | None = None) -> Path:
+    """Copy a trained hypernetwork folder with its weights stored in bf16 (half the size), recording the
+    scale its adapters are applied at when a calibration chose one (``calibrate``)."""
     def write(tmp: Path) -> None:
         tmp.mkdir(parents=True)
         tensors = {k: v.to(torch.bfloat16) for k, v in load_file(str(src / "model.safetensors")).items()}
         save_file(tensors, str(tmp / "model.safetensors"))
         meta = json.loads((src / "config.json").read_text())
         meta["base_model_name_or_path"] = base_record
+        if adapter_scale is not None:
+            meta["adapter_scale"] = adapter_scale
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
         shutil.copy2(src / "training_config.json", tmp / "training_config.json")
 
@@ -179,6 +186,9 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
                                 **recipe.prose_stage)
             stage("prose stage (ordinary text)", work / "prose" / "model.safetensors", lambda: train(prose_cfg, log=log))
             trained = work / "prose"
+            stage("adapter scale (held-out sources)", work / "adapter_scale.json",
+                  lambda: calibrate(prose_cfg, work / "prose", work / "adapter_scale.json", log=log,
+                                    n_docs=recipe.calibration_docs))
     if recipe.distill:
         stage("teacher", work / "teacher.done", teacher)
         # The eval is on training documents: not a held-out score, but the check that each LoRA carries
@@ -191,6 +201,6 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
         trained = work / "hypernet"
     stage("hypernet", out / "hypernet" / "model.safetensors",
-          lambda: publish_bf16(trained, out / "hypernet", "../base"))
+          lambda: publish_bf16(trained, out / "hypernet", "../base", recorded_scale(work / "adapter_scale.json")))
     log(f"[{name}] done: {out} ({stage.summary()})")
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -117,6 +118,7 @@ class Trainer:
         self.hcfg = hypernet_config_for(self.base.config, cfg)
         self.encoder = ContextEncoder(self.base, cfg.encoder_type, self.hcfg.early_exit_layer)
         self.task, self.eval_task = self._tasks()
+        self.lora_scale = 1.0  # times lora_alpha; the eval sets 0 (no LoRA) and other scales
         model = HypernetModel(self.hcfg)
         if cfg.init_from:
             self._init_weights(model, cfg.init_from)
@@ -226,7 +228,7 @@ class Trainer:
         responses = self._responses(examples)
         s_ids, s_mask, s_starts, s_len = with_response([ex.prompt for ex in examples], responses, self.pad_id)
         dev = self.acc.device
-        with lora_applied(self.base, A, B, self.hcfg.lora_alpha, self.hcfg.layer_indices):
+        with lora_applied(self.base, A, B, self.hcfg.lora_alpha * self.lora_scale, self.hcfg.layer_indices):
             logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
         student, valid = gather_positions(logits, s_starts, s_len)
         if self.cfg.objective in ("needle", "rename", "prose"):
@@ -315,6 +317,19 @@ class Trainer:
         return self._mean_loss(examples), self._mean_loss(swapped)
 
     @torch.no_grad()
+    def scale_losses(self, n_docs: int, scales: Sequence[float], seed: int = 4321) -> dict[float, float]:
+        """Mean held-out task loss over ``n_docs`` contexts with each one's LoRA at each scale (0: the base
+        alone, no document): the scale a pair's adapters should be applied at is the lowest loss."""
+        examples, out = self._eval_examples(n_docs, seed), {}
+        try:
+            for scale in scales:
+                self.lora_scale = scale
+                out[scale] = self._mean_loss(examples)
+        finally:
+            self.lora_scale = 1.0
+        return out
+
+    @torch.no_grad()
     def lora_similarity(self, n_docs: int, seed: int = 4321) -> float:
         """Mean pairwise cosine of the generated (document) LoRAs of ``n_docs`` held-out contexts'
         first chunks: near 1, the hypernetwork writes the same LoRA whatever the document."""
@@ -377,8 +392,10 @@ def train(cfg: TrainConfig, log=None) -> Path:
                 say(f"stage2 step {done} held-out accuracy " + " ".join(f"{n}:{a:.1%}" for n, a in accs.items()))
             elif cfg.objective in ("rename", "prose"):
                 own, other = trainer.content_gap(cfg.eval_docs)
+                none = trainer.scale_losses(cfg.eval_docs, [0.0])[0.0]
                 what = "new command names" if cfg.objective == "rename" else "held-out gold answers"
-                say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}; "
+                say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}, "
+                    f"without a LoRA {none:.4f}; "
                     f"{what} recalled {trainer.answer_accuracy(cfg.eval_docs):.1%}; "
                     f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
             else:

@@ -116,8 +116,8 @@ _SMOLLM2_LONG = dict(steps=420, batch_size=8, lr=3e-4, warmup=10, curriculum_hol
 # varied wordings (hypernet.train.prose_qa), a quarter of the draws still renamed manual pages. Sources the
 # evaluation sets read (benchmarks/data/prose/holdout.json: their packages, every licence, Python's
 # docstrings, whose text Python's documentation repeats) are never read.
-_SMOLLM2_PROSE = dict(steps=150, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[0.5, 0.3, 0.2], manual_share=0.25,
-                      name_share=0.25, pair_share=0.1, eval_every=60, eval_docs=12, save_every=20)
+_SMOLLM2_PROSE = dict(steps=600, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[0.5, 0.3, 0.2], manual_share=0.25,
+                      name_share=0.25, pair_share=0.1, eval_every=120, eval_docs=12, save_every=20)
 _HOLDOUT = str(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "prose" / "holdout.json")
 DOCQA_PRESETS: dict[str, DocQARecipe] = {
     # Distillation is off: its teacher pass costs an hour on this CPU, and no distillation run has yet
@@ -132,7 +132,7 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
         "progress": False}, copy_stage={"steps": 2, "eval_every": 2, "eval_docs": 2},
         long_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2}, long_pages=2,
         long_max_chars=4000, prose_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2},
-        holdout_file=_HOLDOUT, distill=False),
+        holdout_file=_HOLDOUT, calibration_docs=4, distill=False),
 }
 
 

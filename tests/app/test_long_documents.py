@@ -51,3 +51,26 @@ def test_selection_can_be_turned_off_and_old_documents_answer_whole(demo_pair, p
     doc = app.add(_long_pdf(pdfs / "long.pdf", needle_page=2))
     app.configure(max_chunks=64)
     assert app.selection(doc.id, QUESTION).whole  # short enough now: the stored adapter as it is
+
+
+def test_the_pairs_adapter_scale_applies_to_every_answer(demo_pair, pdfs, monkeypatch):
+    """A pair whose calibration chose a scale below 1 answers under a composition at that scale; at 0
+    (its adapters make held-out answers less likely) the base answers alone."""
+    from app.models.pair import Pair
+    from converters.llama import active_adapters
+
+    app = DocLoRA()
+    app.configure(grounding=False, save=False)  # the adapter alone: no passages in the prompt
+    doc = app.add(make_pdf(pdfs / "short.pdf", [" ".join(PROSE) + " The special magic number is 6152."]))
+    assert app.pair.adapter_scale == 1.0  # the demo pair records none
+    whole = app.selection(doc.id, QUESTION)
+    assert whole.whole and whole.scale == 1.0
+    monkeypatch.setattr(Pair, "adapter_scale", property(lambda self: 0.5))
+    half = app.selection(doc.id, QUESTION)
+    assert half.scale == 0.5 and not half.whole
+    assert "6152" in app.ask(doc.id, QUESTION).text
+    (active,) = active_adapters(app.engine.llm)
+    assert active.path.parent.name == "composed"
+    monkeypatch.setattr(Pair, "adapter_scale", property(lambda self: 0.0))
+    answer = app.ask(doc.id, QUESTION)
+    assert active_adapters(app.engine.llm) == [] and "6152" not in answer.text
