@@ -26,7 +26,8 @@ from pathlib import Path
 from app import exports
 from app.api_pairs import PairCommands
 from app.chunks import adapter_scale, choose, document_text, read_chunk_map
-from app.grounding import MIN_PASSAGE_WORDS, PASSAGE_WORDS, REVISED_NOTE, best_passages, unfounded
+from app.grounding import (MIN_PASSAGE_WORDS, PASSAGE_WORDS, QUOTED_NOTE, REVISED_NOTE, best_passages, best_quote,
+                           unfounded)
 from app.compose import composed_file, focus
 from app.chat import ChatEngine, build_messages, is_stopped
 from app.errors import DocLoRAError, DocumentNotFoundError, DocumentNotReadyError, translated_errors
@@ -343,7 +344,7 @@ class DocLoRA(PairCommands):
         answer = Answer(text="")
         for answer in self._generate(build_messages(past, question), self._adapter_file(chosen), stop, chosen):
             yield answer
-        text, revised = answer.text, False
+        text, revised, quoted = answer.text, False, False
         if self.settings.grounding and chosen.document is not None and text and not is_stopped(stop):
             document = document_text(self.library.pages(doc_id))
             room = (self.engine.n_ctx - self.settings.max_tokens) // 3  # passage words that fit the window
@@ -352,13 +353,18 @@ class DocLoRA(PairCommands):
                 for answer in self._generate(build_messages(past, prompt), None, stop, chosen, revised=True):
                     yield answer
                 text, revised = answer.text, True
+                if not is_stopped(stop) and unfounded(text, document, question):  # invented again: quote it
+                    text, quoted = best_quote(document, question), True
+                    yield Answer(text=text, delta=f"\n[{QUOTED_NOTE}]\n{text}", document=doc_id,
+                                 documents=chosen.ids, revised=True, quoted=True)
         stopped = is_stopped(stop)
         text = text.strip()
         sources = self._sources(chosen, question, text)
         if chosen.history:
             self.library.add_exchange(chosen.chat, question, text, sources)
         yield Answer(text=text, sources=sources, document=doc_id, documents=chosen.ids, done=True,
-                     stopped=stopped, chunk_pages={d: list(p) for d, p in chosen.pages}, revised=revised)
+                     stopped=stopped, chunk_pages={d: list(p) for d, p in chosen.pages}, revised=revised,
+                     quoted=quoted)
 
     def _generate(self, messages: list[dict], adapter_file: str | None, stop: StopFlag, chosen: Selection,
                   revised: bool = False) -> Iterator[Answer]:

@@ -5,7 +5,9 @@ command, author or version), where the same model with no document would have sa
 true. So an answer given under a document's adapter is checked: a word that looks like a name or a
 number (capitalised inside a sentence, in capitals, with inner capitals or digits) and that neither
 the document nor the question holds makes it unfounded, and the question is answered again with the
-document's best passages in the prompt (``DocLoRA`` with the ``grounding`` setting).
+document's best passages in the prompt (``DocLoRA`` with the ``grounding`` setting). When that
+answer names such things too, the reply is the document's sentence that best matches the question,
+quoted: words of the document, never invented ones.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n+")
 PASSAGE_WORDS = 120
 MIN_PASSAGE_WORDS = 40  # a window with less room than this for passages keeps the adapter's answer
 REVISED_NOTE = "That answer named things the document does not mention; answered again from its best passages"
+QUOTED_NOTE = "That answer too named things the document does not mention; here is the passage that best matches your question"
+QUOTE_WORDS = 60
 
 
 def _fold(text: str) -> str:
@@ -54,3 +58,14 @@ def best_passages(text: str, question: str, k: int = 2, words: int = PASSAGE_WOR
     if not any(scores[i] > 0 for i in ranked):
         ranked = [0]
     return "\n\n".join(passages[i] for i in sorted(ranked))
+
+
+def best_quote(text: str, question: str, words: int = QUOTE_WORDS) -> str:
+    """The sentence of ``text`` that best matches ``question`` (BM25; the opening one when no word
+    matches), cut to about ``words`` words, in quotation marks."""
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(_fold(text)) if s.strip()] or [""]
+    scores = bm25(sentences, question)
+    best = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    tokens = sentences[best if scores[best] > 0 else 0].split()
+    cut = " ".join(tokens[:words]) + (" \u2026" if len(tokens) > words else "")
+    return f"\u201c{cut}\u201d"

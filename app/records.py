@@ -151,6 +151,7 @@ class Answer(_Row):
     documents: list[int] = field(default_factory=list)  # every selected document
     stopped: bool = False  # the user stopped generation early
     revised: bool = False  # answered again from the document's best passages (app.grounding)
+    quoted: bool = False  # that answer invented too: the document's best-matching sentence, quoted
     chunk_pages: dict[int, list[int]] = field(default_factory=dict)  # long documents: the pages whose
     #                                   chunks answered (document id -> page numbers; app.chunks)
 

@@ -4,7 +4,7 @@ passages (app.grounding; issue 29: never worse than no document)."""
 from __future__ import annotations
 
 from app.api import DocLoRA
-from app.grounding import best_passages, unfounded
+from app.grounding import QUOTED_NOTE, best_passages, best_quote, unfounded
 
 from app_helpers import PROSE
 
@@ -49,6 +49,46 @@ def test_an_unfounded_answer_is_answered_again_from_the_document(insert_document
     assert final.revised and final.done
     assert any(a.revised and a.delta.startswith("\n[That answer named things") for a in answers)
     assert app.history(doc.id)[-1].content == final.text  # what the chat keeps is the revised answer
+
+
+def _replies(engine, *replies: str) -> None:
+    """Make ``engine`` give ``replies`` in turn, one per generation."""
+    plain, queue = engine.generate, list(replies)
+
+    def generate(messages, adapter_file, stop=None):
+        engine.reply = queue.pop(0)
+        return plain(messages, adapter_file, stop)
+
+    engine.generate = generate
+
+
+def test_a_revised_answer_that_holds_to_the_document_is_kept(insert_document, scripted_engine):
+    app = DocLoRA(engine=scripted_engine)
+    doc = app.get(insert_document(app.library, "Harbour notes", HARBOUR))
+    _replies(scripted_engine, "The lighthouse keeper is Jikere Jeringer.", "The keeper kept a notebook of ships.")
+    final = app.ask(doc.id, "Who keeps the lighthouse notebook?")
+    assert final.revised and not final.quoted and final.text == "The keeper kept a notebook of ships."
+
+
+def test_when_the_revised_answer_invents_too_the_best_sentence_is_quoted(insert_document, scripted_engine):
+    app = DocLoRA(engine=scripted_engine)
+    doc = app.get(insert_document(app.library, "Harbour notes", HARBOUR))
+    _replies(scripted_engine, "The keeper is Jikere Jeringer.", "It is FREEDESPADA.COM of Vornhelm.")
+    answers = list(app.stream(doc.id, "Who keeps the lighthouse notebook?"))
+    final = answers[-1]
+    assert final.quoted and final.revised and len(scripted_engine.calls) == 2
+    assert final.text == "\u201cThe keeper kept a small notebook of the ships that passed and the weather each day.\u201d"
+    assert unfounded(final.text, " ".join(HARBOUR), "Who keeps the lighthouse notebook?") == []
+    assert answers[-2].delta.startswith(f"\n[{QUOTED_NOTE}]\n\u201cThe keeper")
+    assert app.history(doc.id)[-1].content == final.text
+
+
+def test_the_best_quote_is_the_sentence_the_question_names_cut_to_its_words():
+    text = "Opening words here. The keeper writes the weather daily. " + "Filler sentence again. " * 5
+    assert best_quote(text, "What does the keeper write?") == "\u201cThe keeper writes the weather daily.\u201d"
+    assert best_quote(text, "What is this?") == "\u201cOpening words here.\u201d"  # no word matches: the opening
+    long = "The keeper " + " ".join(["writes"] * 100) + "."
+    assert best_quote(long, "keeper", words=5) == "\u201cThe keeper writes writes writes \u2026\u201d"
 
 
 def test_a_founded_answer_and_the_setting_off_keep_the_adapters_answer(insert_document, scripted_engine):

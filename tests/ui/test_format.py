@@ -189,3 +189,7 @@ def test_answer_notes_say_how_an_answer_was_made():
     assert [n["content"] for n in notes] == [
         "*That answer named things the document does not mention; answered again from its best passages.*",
         "*Answered from the chunks of pages 1-3, 9.*"]
+    quoted = answer_notes(Answer(text="\u201cx\u201d", done=True, revised=True, quoted=True))
+    assert [n["content"] for n in quoted] == [
+        "*That answer too named things the document does not mention; here is the passage that best matches "
+        "your question.*"]
