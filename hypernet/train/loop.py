@@ -317,10 +317,10 @@ class Trainer:
         return self._mean_loss(examples), self._mean_loss(swapped)
 
     @torch.no_grad()
-    def scale_losses(self, n_docs: int, scales: Sequence[float], seed: int = 4321) -> dict[float, float]:
-        """Mean held-out task loss over ``n_docs`` contexts with each one's LoRA at each scale (0: the base
-        alone, no document): the scale a pair's adapters should be applied at is the lowest loss."""
-        examples, out = self._eval_examples(n_docs, seed), {}
+    def scale_losses(self, examples: list[Example], scales: Sequence[float]) -> dict[float, float]:
+        """Mean task loss over ``examples`` with each one's LoRA at each scale (0: the base alone, no
+        document)."""
+        out = {}
         try:
             for scale in scales:
                 self.lora_scale = scale
@@ -392,7 +392,7 @@ def train(cfg: TrainConfig, log=None) -> Path:
                 say(f"stage2 step {done} held-out accuracy " + " ".join(f"{n}:{a:.1%}" for n, a in accs.items()))
             elif cfg.objective in ("rename", "prose"):
                 own, other = trainer.content_gap(cfg.eval_docs)
-                none = trainer.scale_losses(cfg.eval_docs, [0.0])[0.0]
+                none = trainer.scale_losses(trainer._eval_examples(cfg.eval_docs, 4321), [0.0])[0.0]
                 what = "new command names" if cfg.objective == "rename" else "held-out gold answers"
                 say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}, "
                     f"without a LoRA {none:.4f}; "

@@ -51,6 +51,8 @@ DEFINE_PLURAL = ("What are {x}?", "What does the document say {x} are?", "Accord
 MEANS = ("What does {x} mean?", "What does {x} mean in this document?")
 BLANK = ("Fill in the blank from the document: \"{s}\"", "In the document, what word or number is missing here: \"{s}\"",
          "Complete this sentence from the text: \"{s}\"")
+# The kinds a user asks (not the fill-in-the-blank and what-comes-next drills).
+ASKED = frozenset({"about", "by", "copyright", "version", "define"})
 NEXT = ("In the document, what comes after \"{s}\"?", "How does the document continue after \"{s}\"?",
         "Quote what the text says right after \"{s}\".")
 
@@ -199,11 +201,14 @@ class ProseTask:
         self.manual, self.manual_share = manual, manual_share
         self.affix = affix_tokens(tokenizer)
 
-    def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
+    def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False,
+               kinds: frozenset[str] | None = None) -> Example:
+        """One document and one of its questions (of ``kinds`` only, when given)."""
         if self.manual is not None and rng.random() < self.manual_share:
             return self.manual.sample(rng, max_chunk, single)
-        doc = rng.choice(self.docs)
-        kinds = sorted({k for k, _, _ in doc.qas})
+        docs = self.docs if kinds is None else [d for d in self.docs if any(k in kinds for k, _, _ in d.qas)]
+        doc = rng.choice(docs)
+        kinds = sorted({k for k, _, _ in doc.qas if kinds is None or k in kinds})
         kind = rng.choice(kinds)  # balanced over kinds, so the plentiful blanks do not drown the rest
         _, question, answer = rng.choice([q for q in doc.qas if q[0] == kind])
         chunks = context_chunks(self.tok, doc.text, rng, self.max_chunk, self.probs, self.affix, self.snap, max_chunk,

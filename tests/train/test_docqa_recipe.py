@@ -126,7 +126,7 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     # the adapter scale was chosen on held-out sources among the measured ones and published with the weights
     record = json.loads((out / "work" / "adapter_scale.json").read_text())
     assert set(record["losses"]) == {"0", "0.25", "0.5", "0.75", "1"} and record["documents"] == 4
-    assert any(m.startswith("adapter scale: held-out loss 0: ") for m in logs)
+    assert any(m.startswith("adapter scale: loss of the document-in-prompt answers, held-out sources 0: ") for m in logs)
     meta = json.loads((out / "hypernet" / "config.json").read_text())
     assert meta["adapter_scale"] == record["adapter_scale"]
     assert meta["hypernet"]["chunk_tokens"] == 512 and meta["base_model_name_or_path"] == "../base"
