@@ -1,4 +1,5 @@
-"""Settings: model pair, device, threads, context length, temperature, max tokens, CPU kernels."""
+"""Settings: model pair, device, threads, context length, temperature, max tokens, chunks per question
+in long documents, the check of answers against the document, CPU kernels."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class SettingsPanel:
     n_ctx: gr.Number
     temperature: gr.Slider
     max_tokens: gr.Slider
+    max_chunks: gr.Slider
+    grounding: gr.Checkbox
     extra_bufts: gr.Dropdown
     apply: gr.Button
 
@@ -48,7 +51,8 @@ def model_names(core: DocLoRA) -> list[str]:
 
 
 def build(settings: Settings) -> SettingsPanel:
-    """The settings tab, filled with the core's current settings."""
+    """The settings tab, filled with the core's current settings; Apply stays in view at its foot while
+    the tab scrolls (``theme.CSS``)."""
     with gr.Tab("Settings", id="settings", elem_id="dl-settings", render_children=True):
         model = gr.Dropdown(choices=[], label="Model", elem_id="dl-model")
         device = gr.Dropdown(DEVICES, value=settings.device, label="Device", elem_id="dl-device")
@@ -61,12 +65,19 @@ def build(settings: Settings) -> SettingsPanel:
                                 label="Temperature", elem_id="dl-temperature")
         max_tokens = gr.Slider(16, 4096, step=16, value=settings.max_tokens,
                                label="Max tokens per answer", elem_id="dl-max-tokens")
+        max_chunks = gr.Slider(1, 64, step=1, value=settings.max_chunks, label="Chunks per question",
+                               info="A long document answers from its opening and the chunks the question "
+                                    "points to", elem_id="dl-max-chunks")
+        grounding = gr.Checkbox(value=settings.grounding, label="Check answers against the document",
+                                info="An answer naming what the document does not hold is answered again "
+                                     "from its best passages", elem_id="dl-grounding")
         extra_bufts = gr.Dropdown(EXTRA_BUFTS, value=settings.llama_extra_bufts,
                                   label="Fast CPU kernels for quantized models",
                                   info="llama.cpp's AMX / repacked weights; Off if answers crash",
                                   elem_id="dl-extra-bufts")
         apply = gr.Button("Apply", size="sm", elem_id="dl-apply")
-    return SettingsPanel(model, device, threads, n_ctx, temperature, max_tokens, extra_bufts, apply)
+    return SettingsPanel(model, device, threads, n_ctx, temperature, max_tokens, max_chunks, grounding,
+                         extra_bufts, apply)
 
 
 def wire(win: Window) -> None:
@@ -75,12 +86,13 @@ def wire(win: Window) -> None:
     core, panel = win.core, win.settings
 
     def on_apply(model: str | None, device: str, threads: float, n_ctx: float,
-                 temperature: float, max_tokens: float, extra_bufts: str,
+                 temperature: float, max_tokens: float, max_chunks: float, grounding: bool, extra_bufts: str,
                  selected: int | None, search: str, picked: list[int] | None) -> tuple:
         try:
             core.configure(model=model or None, device=device,
                            n_threads=int(threads) or None, n_ctx=int(n_ctx or 0),
                            temperature=float(temperature), max_tokens=int(max_tokens),
+                           max_chunks=int(max_chunks), grounding=bool(grounding),
                            llama_extra_bufts=extra_bufts)
         except DocLoRAError as exc:
             raise user_error(exc) from exc
@@ -93,6 +105,7 @@ def wire(win: Window) -> None:
             expectation_line(core),)
 
     panel.apply.click(on_apply, [panel.model, panel.device, panel.threads, panel.n_ctx,
-                                 panel.temperature, panel.max_tokens, panel.extra_bufts,
+                                 panel.temperature, panel.max_tokens, panel.max_chunks, panel.grounding,
+                                 panel.extra_bufts,
                                  win.selected, win.library.search, win.several.picks],
                       win.open_outputs + [win.expect], show_progress="hidden")

@@ -33,6 +33,8 @@ CSS = """
   align-self: flex-start; }
 #dl-tab-library, #dl-tab-several, #dl-settings { max-height: calc(100vh - 240px); overflow-y: auto;
   padding-right: 4px; }
+/* Apply stays in view at the foot of the scrolling settings tab (a 720-pixel-high screen cuts the tab). */
+#dl-apply { position: sticky; bottom: 0; z-index: 5; }
 #dl-tabs button[role=tab] { padding-left: 10px; padding-right: 10px; }
 #dl-main { gap: 8px; }
 #dl-brand h1 { font-size: 1.35rem; margin: 0; }

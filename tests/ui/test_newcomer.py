@@ -139,6 +139,37 @@ def test_the_window_and_doclora_config_share_one_set_of_settings(page, ui_server
     shots(page, "settings-from-the-cli")
 
 
+def test_every_setting_and_apply_fit_a_720_px_screen(page, ui_server, shots):
+    """The long-document and grounding settings are in the window too, and Apply is in view at 1280x720
+    without scrolling; what it applies is what ``doclora config`` reads."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.locator("#dl-settings-button").click()
+    apply = page.locator("#dl-apply")
+    apply.wait_for()
+    box = apply.bounding_box()
+    assert box["y"] + box["height"] <= 720, box
+    page.locator("#dl-max-chunks input[type=number]").fill("6")
+    page.locator("#dl-grounding input[type=checkbox]").uncheck()
+    apply.click()
+    expect_toast(page, "Settings applied")
+    shots(page, "settings-720px")
+
+    def config(key: str) -> str:
+        done = subprocess.run(doclora_command() + ["config", "get", key], env=ui_server.env(), cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+    assert (config("max_chunks"), config("grounding")) == ("6", "false")
+    page.locator("#dl-max-chunks input[type=number]").fill("4")  # the defaults again for the next tests
+    page.locator("#dl-grounding input[type=checkbox]").check()
+    apply.click()
+    for _ in range(60):  # the first toast may still be showing: wait for the library to say so
+        if (config("max_chunks"), config("grounding")) == ("4", "true"):
+            break
+        page.wait_for_timeout(1000)
+    assert (config("max_chunks"), config("grounding")) == ("4", "true")
+
+
 def test_a_deleted_documents_card_is_gone_after_a_reload(page, pdfs, shots):
     name, title, needle, _ = ("orchard-diary.pdf", "Orchard Diary", "7356", "orchard")
     add_with_file_input(page, pdfs.needle(name, needle, "orchard"))
