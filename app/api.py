@@ -383,10 +383,10 @@ class DocLoRA(PairCommands):
     def _adapter_file(self, chosen: Selection) -> str | None:
         """The file to activate: none, the one adapter, or the composition of several (built
         on first use, then cached)."""
-        if chosen.whole:
-            return chosen.adapters[0].file if chosen.adapters else None
-        if chosen.scale == 0.0:  # the pair's calibration found its adapters no help: the base alone
+        if not chosen.adapters or chosen.scale == 0.0:  # no document, or a pair whose adapters do not help
             return None
+        if chosen.whole:
+            return chosen.adapters[0].file
         with self._lock:
             return str(composed_file(list(chosen.adapters), self.settings.max_composed_rank,
                                      self.pair.gguf, chosen.chunk_map, chosen.scale))

@@ -71,6 +71,8 @@ def test_the_pairs_adapter_scale_applies_to_every_answer(demo_pair, pdfs, monkey
     assert "6152" in app.ask(doc.id, QUESTION).text
     (active,) = active_adapters(app.engine.llm)
     assert active.path.parent.name == "composed"
+    app.ask(None, QUESTION)  # no document: the base alone, whatever the pair's scale
+    assert active_adapters(app.engine.llm) == []
     monkeypatch.setattr(Pair, "adapter_scale", property(lambda self: 0.0))
     answer = app.ask(doc.id, QUESTION)
     assert active_adapters(app.engine.llm) == [] and "6152" not in answer.text
