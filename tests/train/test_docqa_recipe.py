@@ -146,7 +146,8 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert adapter.layer_indices == list(range(20, 30)) and hn.config.early_exit_layer == 7
     logs.clear()
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
-    assert sum("skipped" in m for m in logs) == 7, logs  # data, copy, long data, long stage, prose data, prose, publish
+    assert sum("skipped" in m for m in logs) == 8, logs  # data, copy, long data, long stage, prose data, prose,
+    # adapter scale, publish
 
 
 def test_scaler_b_gets_its_own_learning_rate_and_scalers_no_weight_decay():
