@@ -43,7 +43,10 @@ def unfounded(answer: str, document: str, question: str) -> list[str]:
             name_like = ((word[:1].isupper() and n > 0) or (word.isupper() and len(word) > 1)
                          or bool(re.search(r"[a-z][A-Z]|[A-Za-z]\d|\d", word)))
             parts = {p.lower() for p in re.split(r"[-'.]", word) if p}
-            if name_like and word.lower() not in known and not parts <= known:
+            # a name joined from known words passes ("Debian-based"); a number must be there whole
+            # (a version "2.1.2" is not founded by a document that holds "2" and "1")
+            joined = parts <= known and not any(c.isdigit() for c in word)
+            if name_like and word.lower() not in known and not joined:
                 found.append(word)
     return found
 

@@ -17,6 +17,9 @@ def test_invented_names_versions_and_numbers_are_unfounded():
     assert unfounded("It was written by Jikere Jeringer in version 9.1.", DOC, "Who wrote it?") == \
         ["Jikere", "Jeringer", "9.1"]
     assert unfounded("It is the JDKUX library.", DOC, "What is it?") == ["JDKUX"]
+    # a version made of digits the document holds elsewhere is still invented; the document's own is not
+    assert unfounded("The current version is 2.1.2.", DOC + " See section 2, table 1.", "Which version?") == ["2.1.2"]
+    assert unfounded("Version 4.19 came out in 2022.", DOC, "Which version?") == []
 
 
 def test_words_of_the_document_or_the_question_are_founded():
