@@ -22,7 +22,8 @@ _SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n+")
 PASSAGE_WORDS = 120
 MIN_PASSAGE_WORDS = 40  # a window with less room than this for passages keeps the adapter's answer
 REVISED_NOTE = "That answer named things the document does not mention; answered again from its best passages"
-QUOTED_NOTE = "That answer too named things the document does not mention; here is the passage that best matches your question"
+QUOTED_NOTE = ("That answer too named things the document does not mention; here is the passage that best "
+               "matches your question")
 QUOTE_WORDS = 60
 
 

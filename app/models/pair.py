@@ -4,6 +4,7 @@ hypernetwork, with what the app shows about it and whether it is installed."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,11 @@ class Pair:
         """True for the bundled demo pair ``tiny-needle``."""
         return self.name == DEMO_PAIR
 
-    @property
+    @cached_property
     def adapter_scale(self) -> float:
         """The scale this pair's adapters are applied at: what its recipe chose on held-out training
         sources (``hypernet.train.calibrate``), 1 when the hypernetwork records none; a bad value is a
-        ModelError."""
+        ModelError. Read once per Pair (every question's selection asks for it)."""
         from hypernet.checkpoint import adapter_scale
         from hypernet.errors import CheckpointFormatError
 

@@ -195,7 +195,8 @@ def sources_messages(sources: list[Source], document: bool = True) -> list[dict]
 
 def answer_notes(answer: Answer) -> list[dict]:
     """What the window says under an answer about how it was made: answered again from the document's
-    best passages or quoted from it (``app.grounding``), from the chunks of some pages of a long document (``app.chunks``)."""
+    best passages or quoted from it (``app.grounding``), from the chunks of some pages of a long
+    document (``app.chunks``)."""
     notes = [QUOTED_NOTE + "."] if answer.quoted else [REVISED_NOTE + "."] if answer.revised else []
     notes += [answered_from(pages) for pages in answer.chunk_pages.values()]
     return [{"role": "assistant", "content": f"*{note}*"} for note in notes]

@@ -13,12 +13,13 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
    text (documentation, licences, docstrings: ``prose_qa``) asked extractive questions in varied
    wordings, with the renamed manual pages mixed in (``manual_share``) -> ``work/prose``; sources the
    evaluation sets use are left out (``holdout_file``), and the eval is on held-out sources;
+2d. adapter scale (after a prose stage): the loss of the base's in-prompt answers to held-out sources'
+   questions under each document's LoRA at a few scales, 0 being the base alone (``calibrate``) ->
+   ``work/adapter_scale.json``;
 3. teacher: the base model with the page in its prompt answers every question once
    (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
 4. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
    match the teacher (top-k distillation + L1 on the LoRA, random chunk counts) -> ``work/hypernet``;
-2d. adapter scale (after a prose stage): the held-out answers' loss with each document's LoRA at a few
-   scales, 0 being the base alone (``calibrate``) -> ``work/adapter_scale.json``;
 5. publish: ``out/hypernet`` (config with the adapter scale, weights stored in bf16, training config).
 """
 

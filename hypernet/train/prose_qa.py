@@ -208,8 +208,8 @@ class ProseTask:
             return self.manual.sample(rng, max_chunk, single)
         docs = self.docs if kinds is None else [d for d in self.docs if any(k in kinds for k, _, _ in d.qas)]
         doc = rng.choice(docs)
-        kinds = sorted({k for k, _, _ in doc.qas if kinds is None or k in kinds})
-        kind = rng.choice(kinds)  # balanced over kinds, so the plentiful blanks do not drown the rest
+        offered = sorted({k for k, _, _ in doc.qas if kinds is None or k in kinds})
+        kind = rng.choice(offered)  # balanced over kinds, so the plentiful blanks do not drown the rest
         _, question, answer = rng.choice([q for q in doc.qas if q[0] == kind])
         chunks = context_chunks(self.tok, doc.text, rng, self.max_chunk, self.probs, self.affix, self.snap, max_chunk,
                                 single)
