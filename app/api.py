@@ -42,6 +42,7 @@ from app.suggest import suggested_questions
 from app.support import answer_sources
 from app.records import (
     Adapter, Answer, Collection, Document, Ingested, Job, Message, ProgressEvent, Source, Status)
+from hypernet.doc_kind import document_kind
 
 Ref = int | str
 Refs = Ref | list[Ref] | tuple[Ref, ...] | None
@@ -76,6 +77,7 @@ class DocLoRA(PairCommands):
         self._ingestor: Ingestor | None = None
         self._queue: JobQueue | None = None
         self._lock = threading.RLock()
+        self._kinds: dict[str, str] = {}  # adapter file -> its document's kind (``_kind``)
         self._tidied = False
 
     def tidy(self) -> None:
@@ -268,7 +270,15 @@ class DocLoRA(PairCommands):
         chunks, pages = self._chunks(adapters, question)
         active = sum(len(chunks[a.id]) if a.id in chunks else a.n_chunks for a in adapters)
         return Selection(docs, tuple(adapters), tuple(chunks.items()), tuple(pages.items()),
-                         adapter_scale(active, self.settings.max_chunks) * self.pair.adapter_scale)
+                         adapter_scale(active, self.settings.max_chunks),
+                         tuple((a.id, self.pair.adapter_scales[self._kind(a)]) for a in adapters))
+
+    def _kind(self, adapter: Adapter) -> str:
+        """The kind of the adapter's document (``hypernet.doc_kind``), from its opening text; remembered
+        per adapter file (a file's name is never reused)."""
+        if adapter.peft_file not in self._kinds:
+            self._kinds[adapter.peft_file] = document_kind(document_text(self.library.pages(adapter.document_id)))
+        return self._kinds[adapter.peft_file]
 
     def _chunks(self, adapters: list[Adapter], question: str) -> tuple[dict, dict]:
         """For each adapter of more than ``max_chunks`` chunks whose chunk map ingestion recorded: the
@@ -383,13 +393,14 @@ class DocLoRA(PairCommands):
     def _adapter_file(self, chosen: Selection) -> str | None:
         """The file to activate: none, the one adapter, or the composition of several (built
         on first use, then cached)."""
-        if not chosen.adapters or chosen.scale == 0.0:  # no document, or a pair whose adapters do not help
+        applied = chosen.applied
+        if not applied:  # no document, or a pair whose adapters do not help on these documents
             return None
         if chosen.whole:
             return chosen.adapters[0].file
         with self._lock:
-            return str(composed_file(list(chosen.adapters), self.settings.max_composed_rank,
-                                     self.pair.gguf, chosen.chunk_map, chosen.scale))
+            return str(composed_file(list(applied), self.settings.max_composed_rank, self.pair.gguf,
+                                     chosen.chunk_map, chosen.scale, chosen.scale_map))
 
     def _sources(self, chosen: Selection, question: str, answer: str) -> list[Source]:
         """The pages that hold the answer (each selected document's two best, labelled with its

@@ -68,12 +68,14 @@ def _rel(path: str) -> str:
     return os.path.relpath(path, home_dir())
 
 
-def composed_path(adapters: list[Adapter], max_rank: int, chunks: Chunks = None, scale: float = 1.0) -> Path:
+def composed_path(adapters: list[Adapter], max_rank: int, chunks: Chunks = None, scale: float = 1.0,
+                  scales: dict[int, float] | None = None) -> Path:
     """The cache file of this selection: named by its members' content hashes, the chunks chosen of
-    each, the scale and the rank bound (never by row ids, which SQLite reuses)."""
+    each, each one's own scale, the scale and the rank bound (never by row ids, which SQLite reuses)."""
     members = _members(adapters)
-    picked = chunks or {}
-    hashes = sorted(f"{members[_rel(a.peft_file)]}{list(picked.get(a.id) or [])}" for a in adapters)
+    picked, own = chunks or {}, scales or {}
+    hashes = sorted(f"{members[_rel(a.peft_file)]}{list(picked.get(a.id) or [])}"
+                    + (f"x{own[a.id]:.6g}" if own.get(a.id, 1.0) != 1.0 else "") for a in adapters)
     digest = hashlib.sha256(f"r{max_rank}:s{scale:.6g}:{','.join(hashes)}".encode()).hexdigest()[:32]
     return composed_dir() / f"{digest}-r{max_rank}.gguf"
 
@@ -88,11 +90,13 @@ def _listed(path: Path) -> dict[str, str] | None:
 
 
 def composed_file(adapters: list[Adapter], max_rank: int, base_gguf: Path, chunks: Chunks = None,
-                  scale: float = 1.0) -> Path:
+                  scale: float = 1.0, scales: dict[int, float] | None = None) -> Path:
     """The composed GGUF of one or several documents' adapters (built on first use, then cached; a
     cached file is used only when its list of members is these adapters, byte for byte). ``chunks``
     (adapter id -> chunk indices) keeps only those chunks of an adapter (``app.chunks``); ``scale``
-    multiplies the whole update (the guard against sums that break the model)."""
+    multiplies the whole update (the guard against sums that break the model), ``scales`` (adapter id ->
+    scale) one member's (the pair's scale for its document's kind; the bias block, kept once, takes the
+    first member's)."""
     from converters import adapter_to_gguf
     from converters.errors import ConversionError
     from hypernet.adapter import DocumentAdapter
@@ -101,11 +105,14 @@ def composed_file(adapters: list[Adapter], max_rank: int, base_gguf: Path, chunk
     from hypernet.compress import compress_adapter
     try:
         members = _members(adapters)
-        path = composed_path(adapters, max_rank, chunks, scale)
+        path = composed_path(adapters, max_rank, chunks, scale, scales)
         if path.is_file() and _listed(path) == members:
             return path
-        picked = chunks or {}
-        full = [DocumentAdapter.load(a.peft_file, picked.get(a.id) or None) for a in sorted(adapters, key=lambda a: a.id)]
+        picked, own = chunks or {}, scales or {}
+        full = []
+        for a in sorted(adapters, key=lambda a: a.id):
+            member = DocumentAdapter.load(a.peft_file, picked.get(a.id) or None)
+            full.append(dataclasses.replace(member, B=member.B * own[a.id]) if a.id in own else member)
         whole = compose(full, bias="once")
         if scale != 1.0:
             whole = dataclasses.replace(whole, B=whole.B * scale)

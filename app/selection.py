@@ -28,6 +28,9 @@ class Selection:
     chunks: tuple[tuple[int, tuple[int, ...]], ...] = ()
     pages: tuple[tuple[int, tuple[int, ...]], ...] = ()
     scale: float = 1.0  # the update's scale (``app.chunks.adapter_scale``: sums of many chunks shrink)
+    # Each adapter's own scale (adapter id, scale): the pair's for its document's kind
+    # (``Pair.adapter_scales``, ``hypernet.doc_kind``); an adapter not listed is applied at 1.
+    member_scales: tuple[tuple[int, float], ...] = ()
 
     @property
     def chunk_map(self) -> dict[int, tuple[int, ...]]:
@@ -35,9 +38,22 @@ class Selection:
         return dict(self.chunks)
 
     @property
+    def scale_map(self) -> dict[int, float]:
+        """Adapter id -> its own scale, for the adapters not applied at 1."""
+        return {i: s for i, s in self.member_scales if s != 1.0}
+
+    @property
+    def applied(self) -> tuple[Adapter, ...]:
+        """The adapters whose update is not scaled to nothing (by the selection or by their own scale)."""
+        if self.scale == 0.0:
+            return ()
+        own = dict(self.member_scales)
+        return tuple(a for a in self.adapters if own.get(a.id, 1.0) != 0.0)
+
+    @property
     def whole(self) -> bool:
         """Whether the one adapter is activated as it is stored (no chunk choice, no scaling)."""
-        return len(self.adapters) <= 1 and not self.chunks and self.scale == 1.0
+        return len(self.adapters) <= 1 and not self.chunks and self.scale == 1.0 and not self.scale_map
 
     @property
     def ids(self) -> list[int]:

@@ -98,20 +98,30 @@ def _reference_file(path: Path) -> Path:
     )
 
 
-def adapter_scale(path: str | Path) -> float:
-    """The scale the adapters of the hypernetwork at ``path`` are applied at: what its recipe's
-    calibration recorded in our folder format's ``config.json`` (``adapter_scale``, 0 to 1), else 1
-    (reference checkpoints and folders from before calibration)."""
+def adapter_scales(path: str | Path) -> dict[str, float]:
+    """The scale the adapters of the hypernetwork at ``path`` are applied at, per kind of document
+    (``hypernet.doc_kind``): what its recipe's calibration recorded in our folder format's
+    ``config.json`` (``adapter_scale`` for every kind, ``adapter_scale_by_kind`` for those that differ;
+    numbers from 0 to 1), else 1 (reference checkpoints and folders from before calibration)."""
+    from hypernet.doc_kind import KINDS
+
     config = Path(path) / "config.json"
     if not config.is_file():
-        return 1.0
+        return dict.fromkeys(KINDS, 1.0)
     try:
-        value = json.loads(config.read_text()).get("adapter_scale", 1.0)
+        meta = json.loads(config.read_text())
+        default, by_kind = meta.get("adapter_scale", 1.0), meta.get("adapter_scale_by_kind", {})
     except (OSError, ValueError, AttributeError) as exc:
         raise CheckpointFormatError(f"{config} is not readable JSON ({exc}).") from exc
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise CheckpointFormatError(f"{config} gives adapter_scale {value!r}; it must be a number from 0 to 1.")
-    return float(value)
+    if not isinstance(by_kind, dict) or not set(by_kind) <= set(KINDS):
+        raise CheckpointFormatError(f"{config} gives adapter_scale_by_kind {by_kind!r}; it must map some of "
+                                    f"{', '.join(KINDS)} to numbers.")
+    scales = {kind: by_kind.get(kind, default) for kind in KINDS}
+    for kind, value in scales.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            name = "adapter_scale" if kind not in by_kind else f"adapter_scale_by_kind[{kind!r}]"
+            raise CheckpointFormatError(f"{config} gives {name} {value!r}; it must be a number from 0 to 1.")
+    return {kind: float(value) for kind, value in scales.items()}
 
 
 def _load_ours(folder: Path) -> Checkpoint:

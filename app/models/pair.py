@@ -39,15 +39,16 @@ class Pair:
         return self.name == DEMO_PAIR
 
     @cached_property
-    def adapter_scale(self) -> float:
-        """The scale this pair's adapters are applied at: what its recipe chose on held-out training
-        sources (``hypernet.train.calibrate``), 1 when the hypernetwork records none; a bad value is a
-        ModelError. Read once per Pair (every question's selection asks for it)."""
-        from hypernet.checkpoint import adapter_scale
+    def adapter_scales(self) -> dict[str, float]:
+        """The scale this pair's adapters are applied at, per kind of document (``hypernet.doc_kind``):
+        what its recipe chose on held-out training sources (``hypernet.train.calibrate``), 1 when the
+        hypernetwork records none; a bad value is a ModelError. Read once per Pair (every question's
+        selection asks for it)."""
+        from hypernet.checkpoint import adapter_scales
         from hypernet.errors import CheckpointFormatError
 
         try:
-            return adapter_scale(self.hypernet)
+            return adapter_scales(self.hypernet)
         except CheckpointFormatError as exc:
             raise ModelError(f"The {self.name} pair's hypernetwork is damaged: {exc}") from exc
 

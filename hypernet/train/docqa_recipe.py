@@ -13,9 +13,9 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
    text (documentation, licences, docstrings: ``prose_qa``) asked extractive questions in varied
    wordings, with the renamed manual pages mixed in (``manual_share``) -> ``work/prose``; sources the
    evaluation sets use are left out (``holdout_file``), and the eval is on held-out sources;
-2d. adapter scale (after a prose stage): the loss of the base's in-prompt answers to held-out sources'
-   questions under each document's LoRA at a few scales, 0 being the base alone (``calibrate``) ->
-   ``work/adapter_scale.json``;
+2d. adapter scale (after a prose stage): the greedy answers to held-out prose sources' questions and to
+   manual pages no stage read, under each document's LoRA at a few scales (0: the base alone), scored
+   against their gold answers (``calibrate``) -> ``work/adapter_scale.json``;
 3. teacher: the base model with the page in its prompt answers every question once
    (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
 4. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
@@ -35,8 +35,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from converters.files import atomic_write
+from hypernet.doc_kind import PROSE
 
-from .calibrate import calibrate, recorded_scale
+from .calibrate import calibrate, recorded_scales, unseen_pages
 from .config import TrainConfig
 from .stages import Stages
 from .manpages import UNNAMED_QUESTIONS, collect, read_pages, write_pages
@@ -82,7 +83,9 @@ class DocQARecipe:
     long_max_chars: int = 16000
     long_short_share: float = 0.4  # share of the long stage's pages that are short ones (one chunk, as before)
     prose_stage: dict = field(default_factory=dict)  # overrides of the long stage for the prose stage ({}: none)
-    calibration_docs: int = 96  # held-out documents the adapter scale is chosen on (``calibrate``)
+    calibration_docs: int = 40  # held-out prose questions the adapter scale is chosen on (``calibrate``),
+    calibration_composed: int = 24  # more whose documents are cut into as many chunks as the app composes,
+    calibration_pages: int = 32  # and manual pages of the training split that no stage read
     holdout_file: str = ""  # JSON {"packages": [...], "paths": [...]} of sources no training may read
 
 
@@ -105,17 +108,19 @@ def build_records(pages, rng: random.Random, options_per_page: int, summary_frac
     return records
 
 
-def publish_bf16(src: Path, dest: Path, base_record: str, adapter_scale: float | None = None) -> Path:
+def publish_bf16(src: Path, dest: Path, base_record: str, scales: dict[str, float] | None = None) -> Path:
     """Copy a trained hypernetwork folder with its weights stored in bf16 (half the size), recording the
-    scale its adapters are applied at when a calibration chose one (``calibrate``)."""
+    scales its adapters are applied at when a calibration chose them (``calibrate``: the prose scale for
+    every kind, and the kinds that differ)."""
     def write(tmp: Path) -> None:
         tmp.mkdir(parents=True)
         tensors = {k: v.to(torch.bfloat16) for k, v in load_file(str(src / "model.safetensors")).items()}
         save_file(tensors, str(tmp / "model.safetensors"))
         meta = json.loads((src / "config.json").read_text())
         meta["base_model_name_or_path"] = base_record
-        if adapter_scale is not None:
-            meta["adapter_scale"] = adapter_scale
+        if scales is not None:
+            meta["adapter_scale"] = scales[PROSE]
+            meta["adapter_scale_by_kind"] = {k: v for k, v in scales.items() if v != scales[PROSE]}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2))
         shutil.copy2(src / "training_config.json", tmp / "training_config.json")
 
@@ -188,8 +193,11 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
             stage("prose stage (ordinary text)", work / "prose" / "model.safetensors", lambda: train(prose_cfg, log=log))
             trained = work / "prose"
             stage("adapter scale (held-out sources)", work / "adapter_scale.json",
-                  lambda: calibrate(prose_cfg, work / "prose", work / "adapter_scale.json", log=log,
-                                    n_docs=recipe.calibration_docs))
+                  lambda: calibrate(prose_cfg, work / "prose", work / "adapter_scale.json",
+                                    unseen_pages([work / "pages.jsonl", work / "pages-long.jsonl"],
+                                                 recipe.calibration_pages, seed + 7),
+                                    log=log, n_docs=recipe.calibration_docs,
+                                    composed_docs=recipe.calibration_composed))
     if recipe.distill:
         stage("teacher", work / "teacher.done", teacher)
         # The eval is on training documents: not a held-out score, but the check that each LoRA carries
@@ -202,6 +210,6 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
         trained = work / "hypernet"
     stage("hypernet", out / "hypernet" / "model.safetensors",
-          lambda: publish_bf16(trained, out / "hypernet", "../base", recorded_scale(work / "adapter_scale.json")))
+          lambda: publish_bf16(trained, out / "hypernet", "../base", recorded_scales(work / "adapter_scale.json")))
     log(f"[{name}] done: {out} ({stage.summary()})")
     return out

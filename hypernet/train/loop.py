@@ -11,6 +11,7 @@ import dataclasses
 import random
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -24,9 +25,10 @@ from hypernet.model import HypernetConfig, HypernetModel
 from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, lr_at
 from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
-from .prose_qa import ProseTask
-from .renamed import RenamedPagesTask
 from .objectives import answer_cross_entropy, l1_penalty, topk_cross_entropy, topk_distillation
+from .prose_qa import ProseTask
+from .qa_score import gold_recall, token_f1
+from .renamed import RenamedPagesTask
 from .state import list_checkpoints, load_training_state, save_training_state
 
 
@@ -287,20 +289,46 @@ class Trainer:
         return hits / n_docs
 
     def _greedy_reply(self, ex: Example, max_tokens: int) -> str:
-        """Greedy decoding of ``ex.prompt`` with the LoRA of ``ex.chunks``, up to the end of turn."""
+        """Greedy decoding of ``ex.prompt`` with the LoRA of ``ex.chunks`` (at ``lora_scale``), up to the end
+        of the turn."""
         self.model.eval()
         with self.acc.autocast():
             A, B = self.generate_loras([ex])
-        ids = torch.tensor([ex.prompt], device=self.acc.device)
-        out = []
-        with lora_applied(self.base, A, B, self.hcfg.lora_alpha, self.hcfg.layer_indices):
+        ids, past, out = torch.tensor([ex.prompt], device=self.acc.device), None, []
+        with lora_applied(self.base, A, B, self.hcfg.lora_alpha * self.lora_scale, self.hcfg.layer_indices):
             for _ in range(max_tokens):
-                nxt = int(self.base(input_ids=ids).logits[0, -1].argmax())
-                if nxt == self.tok.eos_token_id or nxt in self.tok.all_special_ids:
+                step = self.base(input_ids=ids, past_key_values=past, use_cache=True)
+                nxt, past = int(step.logits[0, -1].argmax()), step.past_key_values
+                if nxt in self.stop_ids:
                     break
                 out.append(nxt)
-                ids = torch.cat([ids, torch.tensor([[nxt]], device=ids.device)], dim=1)
+                ids = torch.tensor([[nxt]], device=ids.device)
         return self.tok.decode(out)
+
+    @cached_property
+    def stop_ids(self) -> frozenset[int]:
+        """Tokens that end a reply: the tokenizer's special tokens and the model's end of turn (SmolLM2's
+        tokenizer calls <|im_start|> its eos; its generation config ends on <|im_end|>)."""
+        eos = self.base.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
+        return frozenset(i for i in [self.tok.eos_token_id, *self.tok.all_special_ids, *eos] if i is not None)
+
+    @torch.no_grad()
+    def scale_scores(self, examples: list[Example], scales: Sequence[float],
+                     max_tokens: int = 48) -> dict[float, tuple[float, float]]:
+        """Mean (token F1, gold recall) of the greedy replies against each example's response, with its
+        LoRA at each scale (0: the base alone, no document)."""
+        golds = [self.tok.decode([t for t in ex.response if t not in self.stop_ids]) for ex in examples]
+        out = {}
+        try:
+            for scale in scales:
+                self.lora_scale = scale
+                replies = [self._greedy_reply(ex, max_tokens) for ex in examples]
+                out[scale] = (sum(map(token_f1, replies, golds)) / len(examples),
+                              sum(map(gold_recall, replies, golds)) / len(examples))
+        finally:
+            self.lora_scale = 1.0
+        return out
 
     @torch.no_grad()
     def eval_loss(self, n_docs: int, seed: int = 4321) -> float:

@@ -221,11 +221,13 @@ def free_phrasing(qa: QA, seed: int = 0) -> QA:
 
 
 def collect(heldout: bool, limit: int, seed: int = 0, max_chars: int = 12_000, min_chars: int = 600,
-            per_family: int = 3, dirs: tuple[Path, ...] = MAN_DIRS) -> list[ManPage]:
+            per_family: int = 3, dirs: tuple[Path, ...] = MAN_DIRS,
+            exclude: frozenset[str] = frozenset()) -> list[ManPage]:
     """Up to ``limit`` rendered pages of one split (held-out or training), in a seeded random order.
 
     One page per command name (the first file found) and at most ``per_family`` pages per family
-    (the name's first word: ``gcloud_*`` alone has thousands); pages without a NAME line are skipped.
+    (the name's first word: ``gcloud_*`` alone has thousands); pages without a NAME line are skipped,
+    and so are the commands named in ``exclude``.
     """
     files: dict[str, Path] = {}
     for d in dirs:
@@ -241,6 +243,8 @@ def collect(heldout: bool, limit: int, seed: int = 0, max_chars: int = 12_000, m
     for name in names:
         if len(pages) >= limit:
             break
+        if name in exclude:
+            continue
         family = re.split(r"[-_.]", name)[0]
         if families.get(family, 0) >= per_family:
             continue

@@ -132,7 +132,8 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
         "progress": False}, copy_stage={"steps": 2, "eval_every": 2, "eval_docs": 2},
         long_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2}, long_pages=2,
         long_max_chars=4000, prose_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2},
-        holdout_file=_HOLDOUT, calibration_docs=4, distill=False),
+        holdout_file=_HOLDOUT, calibration_docs=4, calibration_composed=2,
+        calibration_pages=2, distill=False),
 }
 
 

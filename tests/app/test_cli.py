@@ -451,7 +451,7 @@ def composed(monkeypatch, tmp_path) -> list:
     calls = []
     monkeypatch.setattr("app.api.focus", lambda scores: list(scores))
 
-    def fake(adapters, max_rank, base_gguf, chunks=None, scale=1.0):
+    def fake(adapters, max_rank, base_gguf, chunks=None, scale=1.0, scales=None):
         calls.append(sorted(a.document_id for a in adapters))
         return tmp_path / "composed.gguf"
     monkeypatch.setattr("app.api.composed_file", fake)

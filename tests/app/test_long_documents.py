@@ -62,17 +62,42 @@ def test_the_pairs_adapter_scale_applies_to_every_answer(demo_pair, pdfs, monkey
     app = DocLoRA()
     app.configure(grounding=False, save=False)  # the adapter alone: no passages in the prompt
     doc = app.add(make_pdf(pdfs / "short.pdf", [" ".join(PROSE) + " The special magic number is 6152."]))
-    assert app.pair.adapter_scale == 1.0  # the demo pair records none
+    assert app.pair.adapter_scales == {"prose": 1.0, "manual page": 1.0}  # the demo pair records none
     whole = app.selection(doc.id, QUESTION)
     assert whole.whole and whole.scale == 1.0
-    monkeypatch.setattr(Pair, "adapter_scale", property(lambda self: 0.5))
+    monkeypatch.setattr(Pair, "adapter_scales", property(lambda self: {"prose": 0.5, "manual page": 1.0}))
     half = app.selection(doc.id, QUESTION)
-    assert half.scale == 0.5 and not half.whole
+    assert half.scale_map == {doc.adapter.id: 0.5} and not half.whole
     assert "6152" in app.ask(doc.id, QUESTION).text
     (active,) = active_adapters(app.engine.llm)
     assert active.path.parent.name == "composed"
     app.ask(None, QUESTION)  # no document: the base alone, whatever the pair's scale
     assert active_adapters(app.engine.llm) == []
-    monkeypatch.setattr(Pair, "adapter_scale", property(lambda self: 0.0))
+    monkeypatch.setattr(Pair, "adapter_scales", property(lambda self: {"prose": 0.0, "manual page": 1.0}))
     answer = app.ask(doc.id, QUESTION)
     assert active_adapters(app.engine.llm) == [] and "6152" not in answer.text
+
+
+MANUAL_PAGE = ("FROB(1)                    User Commands                    FROB(1)\n\nNAME\n       frob - turn "
+               "widgets into gadgets\n\nSYNOPSIS\n       frob [OPTION]... FILE\n\nDESCRIPTION\n       "
+               + " ".join(PROSE) + " The special magic number is 4417.\n")
+
+
+def test_each_document_is_applied_at_its_kinds_scale(demo_pair, pdfs, monkeypatch):
+    """A manual page and a prose document asked together: each adapter at the pair's scale for its kind,
+    composed into one; a kind at 0 leaves its document out of the update."""
+    from app.models.pair import Pair
+
+    app = DocLoRA()
+    app.configure(grounding=False, compose_focus=False, save=False)
+    prose = app.add(make_pdf(pdfs / "prose.pdf", [" ".join(PROSE) + " The special magic number is 6152."]))
+    page = app.add(make_pdf(pdfs / "page.pdf", [MANUAL_PAGE]))
+    monkeypatch.setattr(Pair, "adapter_scales", property(lambda self: {"prose": 0.25, "manual page": 1.0}))
+    both = app.selection([prose.id, page.id], QUESTION)
+    assert both.scale_map == {prose.adapter.id: 0.25}  # the manual page's adapter is applied whole
+    assert [a.id for a in both.applied] == [prose.adapter.id, page.adapter.id]
+    alone = app.selection(page.id, QUESTION)
+    assert alone.whole  # a manual page alone at 1: its own GGUF, no composition
+    monkeypatch.setattr(Pair, "adapter_scales", property(lambda self: {"prose": 0.0, "manual page": 1.0}))
+    assert [a.id for a in app.selection([prose.id, page.id], QUESTION).applied] == [page.adapter.id]
+    assert "4417" in app.ask([prose.id, page.id], QUESTION).text  # the page's needle, the prose one left out

@@ -1,8 +1,8 @@
 """The bundled real pair's hypernetwork learns facts it cannot know: made-up commands' names, from their PDFs.
 
-Its adapters carry them when applied whole; the pair ships at the scale its held-out ordinary documents
-chose (0.25, ``hypernet.train.calibrate``), at which they answer 0 of these 12 (docs/recipes.md: one scale
-per pair serves ordinary documents or manual pages, not both). So the adapters are applied whole here."""
+The pages are manual pages (``hypernet.doc_kind``), which the pair applies at its manual-page scale (1,
+chosen on manual pages no training stage read: ``hypernet.train.calibrate``); at the ordinary documents'
+scale its adapters name none of them. Grounding is on, as for a user: a name the page holds passes."""
 
 from __future__ import annotations
 
@@ -31,10 +31,7 @@ def _page(name: str, job: str) -> str:
             f"DESCRIPTION\n       {name} reads FILE and does its work; {name} stays quiet unless asked.\n")
 
 
-def test_the_adapter_names_made_up_commands_the_base_cannot_know(tmp_path, monkeypatch):
-    from app.models.pair import Pair
-
-    monkeypatch.setattr(Pair, "adapter_scale", property(lambda self: 1.0))
+def test_the_adapter_names_made_up_commands_the_base_cannot_know(tmp_path):
     rng = random.Random(2026)
     names = [made_up_name(rng) for _ in JOBS]
     app = DocLoRA(model="smollm2-135m", settings=Settings(temperature=0.0, max_tokens=12))

@@ -125,10 +125,20 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert (out / "work" / "prose" / "model.safetensors").exists() and not (out / "work" / "hypernet").exists()
     # the adapter scale was chosen on held-out sources among the measured ones and published with the weights
     record = json.loads((out / "work" / "adapter_scale.json").read_text())
-    assert set(record["losses"]) == {"0", "0.25", "0.5", "0.75", "1"} and record["documents"] == 4
-    assert any(m.startswith("adapter scale: loss of the document-in-prompt answers, held-out sources 0: ") for m in logs)
+    assert set(record["scores"]) == {"prose", "prose in 4 chunks", "manual page"}
+    assert record["prose_questions"] == 4 and record["composed_questions"] == 2
+    assert all(set(by) == {"0", "0.25", "0.5", "0.75", "1"} for by in record["scores"].values())
+    # the manual pages are of the training split, and no stage read them
+    read = {json.loads(line)["name"] for f in ("pages.jsonl", "pages-long.jsonl")
+            for line in (out / "work" / f).read_text().splitlines()}
+    assert len(record["manual_pages"]) == 2 and not read & set(record["manual_pages"])
+    assert any(m.startswith("adapter scale: manual page, F1/gold recall of the greedy answers (held out) 0: ")
+               for m in logs)
     meta = json.loads((out / "hypernet" / "config.json").read_text())
-    assert meta["adapter_scale"] == record["adapter_scale"]
+    scales = record["adapter_scales"]
+    assert set(scales) == {"prose", "manual page"} and meta["adapter_scale"] == scales["prose"]
+    assert meta["adapter_scale_by_kind"] == ({} if scales["manual page"] == scales["prose"]
+                                             else {"manual page": scales["manual page"]})
     assert meta["hypernet"]["chunk_tokens"] == 512 and meta["base_model_name_or_path"] == "../base"
     from safetensors.torch import load_file
 
