@@ -373,7 +373,7 @@ class DocLoRA(PairCommands):
         if chosen.history:
             self.library.add_exchange(chosen.chat, question, text, sources)
         yield Answer(text=text, sources=sources, document=doc_id, documents=chosen.ids, done=True,
-                     stopped=stopped, chunk_pages={d: list(p) for d, p in chosen.pages}, revised=revised,
+                     stopped=stopped, chunk_pages=chosen.answered_pages, revised=revised,
                      quoted=quoted)
 
     def _generate(self, messages: list[dict], adapter_file: str | None, stop: StopFlag, chosen: Selection,

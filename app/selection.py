@@ -51,6 +51,13 @@ class Selection:
         return tuple(a for a in self.adapters if own.get(a.id, 1.0) != 0.0)
 
     @property
+    def answered_pages(self) -> dict[int, list[int]]:
+        """Document id -> the pages of the chunks that answer, for the long documents whose adapter is
+        applied (a document whose kind's scale is 0 answered from none of its chunks)."""
+        live = {a.document_id for a in self.applied}
+        return {doc_id: list(pages) for doc_id, pages in self.pages if doc_id in live}
+
+    @property
     def whole(self) -> bool:
         """Whether the one adapter is activated as it is stored (no chunk choice, no scaling)."""
         return len(self.adapters) <= 1 and not self.chunks and self.scale == 1.0 and not self.scale_map
