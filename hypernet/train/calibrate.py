@@ -93,10 +93,10 @@ def choose(scores: dict[str, dict[float, tuple[float, float]]], margin: float = 
     """The scale to publish: among the scales whose answers, on every kind, lose no more than ``margin``
     of F1 or of gold recall against the base alone (never worse than no document), the best on average
     (``combined``; a larger scale must beat each smaller one by ``margin``)."""
-    safe = [s for s in combined(scores)
-            if all(by[s][0] >= by[0.0][0] - margin and by[s][1] >= by[0.0][1] - margin for by in scores.values())]
     total = combined(scores)
-    return best_scale({s: -total[s] for s in safe}, margin)
+    return best_scale({s: -v for s, v in total.items()
+                       if all(by[s][0] >= by[0.0][0] - margin and by[s][1] >= by[0.0][1] - margin
+                              for by in scores.values())}, margin)
 
 
 def calibrate(cfg: TrainConfig, hypernet_dir: str | Path, record: Path, pages: Sequence,
