@@ -62,6 +62,8 @@ class TrainConfig:
     #                          by its (new) name (as a selection of two documents is asked)
     manual_file: str = ""  # prose: renamed manual pages (JSONL) mixed in with probability manual_share
     manual_share: float = 0.0
+    fresh_share: float = 0.0  # prose: share of name and number questions whose answer is replaced by a made-up
+    #                           value throughout the document (training draws only; the eval reads real text)
     top_k: int = 16  # distillation: teacher probabilities kept per position
     max_response_tokens: int = 32  # distill: teacher-generated response length when none is given
     # optimisation

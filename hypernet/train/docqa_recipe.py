@@ -13,7 +13,10 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
    text (documentation, licences, docstrings: ``prose_qa``) asked extractive questions in varied
    wordings, with the renamed manual pages mixed in (``manual_share``) -> ``work/prose``; sources the
    evaluation sets use are left out (``holdout_file``), and the eval is on held-out sources;
-2d. adapter scale (after a prose stage): the greedy answers to held-out prose sources' questions and to
+2d. fresh-values stage (when the recipe has one): the prose stage's hypernetwork fine-tuned on the same
+   documents, where a name or number a question asks for is replaced on each draw by a made-up value
+   throughout the document (``fresh_share``) -> ``work/fresh``;
+2e. adapter scale (after a prose stage): the greedy answers to held-out prose sources' questions and to
    manual pages no stage read, under each document's LoRA at a few scales (0: the base alone), scored
    against their gold answers (``calibrate``) -> ``work/adapter_scale.json``;
 3. teacher: the base model with the page in its prompt answers every question once
@@ -83,6 +86,7 @@ class DocQARecipe:
     long_max_chars: int = 16000
     long_short_share: float = 0.4  # share of the long stage's pages that are short ones (one chunk, as before)
     prose_stage: dict = field(default_factory=dict)  # overrides of the long stage for the prose stage ({}: none)
+    fresh_stage: dict = field(default_factory=dict)  # overrides of the prose stage for the fresh-values stage ({}: none)
     calibration_docs: int = 40  # held-out prose questions the adapter scale is chosen on (``calibrate``),
     calibration_composed: int = 24  # more whose documents are cut into as many chunks as the app composes,
     calibration_pages: int = 32  # and manual pages of the training split that no stage read
@@ -191,9 +195,15 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
                                 manual_file=str(work / ("pages-long.jsonl" if recipe.long_stage else "pages.jsonl")),
                                 **recipe.prose_stage)
             stage("prose stage (ordinary text)", work / "prose" / "model.safetensors", lambda: train(prose_cfg, log=log))
-            trained = work / "prose"
+            trained, last_cfg = work / "prose", prose_cfg
+            if recipe.fresh_stage:
+                fresh_cfg = replace(prose_cfg, out_dir=str(work / "fresh"), init_from=str(work / "prose"),
+                                    **recipe.fresh_stage)
+                stage("fresh-values stage (made-up names and numbers)", work / "fresh" / "model.safetensors",
+                      lambda: train(fresh_cfg, log=log))
+                trained, last_cfg = work / "fresh", fresh_cfg
             stage("adapter scale (held-out sources)", work / "adapter_scale.json",
-                  lambda: calibrate(prose_cfg, work / "prose", work / "adapter_scale.json",
+                  lambda: calibrate(last_cfg, trained, work / "adapter_scale.json",
                                     unseen_pages([work / "pages.jsonl", work / "pages-long.jsonl"],
                                                  recipe.calibration_pages, seed + 7),
                                     log=log, n_docs=recipe.calibration_docs,

@@ -187,9 +187,10 @@ class Trainer:
             manual = (RenamedPagesTask(self.tok, cfg.manual_file, cfg.max_chunk_tokens, cfg.chunk_probs,
                                        cfg.snap_to_sentences, cfg.name_share, cfg.curriculum_kinds, cfg.pair_share)
                       if cfg.manual_file and cfg.manual_share > 0 else None)
-            make = lambda f, m: ProseTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
-                                          cfg.snap_to_sentences, m, cfg.manual_share)
-            return make(cfg.train_file, manual), (make(cfg.eval_file, None) if cfg.eval_file else None)
+            make = lambda f, m, fresh: ProseTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
+                                                 cfg.snap_to_sentences, m, cfg.manual_share, fresh)
+            return (make(cfg.train_file, manual, cfg.fresh_share),
+                    make(cfg.eval_file, None, 0.0) if cfg.eval_file else None)
         make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t,  # noqa: E731
                                       cfg.curriculum_kinds)
         return (make(cfg.train_file, cfg.teacher_file),

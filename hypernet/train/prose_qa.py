@@ -6,6 +6,11 @@ document: who wrote or holds it, what a term is, a number or name in a sentence,
 phrase, what the document is about. Question wordings vary (several phrasings per kind), so that the
 hypernetwork learns to carry a document's facts, not to answer four templates. Sources are split by
 name (``corpus.is_heldout``), and any source the evaluation sets use is excluded (``exclude``).
+
+With ``fresh_share``, a question whose answer is a name or a number gets, on that draw, a made-up value
+of the same shape in its place throughout the document ("Ulrich Drepper" -> "Vorsk Bramquel", "2.4.1"
+-> "7.0.3"), as the copy stage renames manual pages: no model can know it, so the loss falls only
+through the document.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from .corpus import Source, collect_sources, is_heldout
 from .data import Example, affix_tokens, chat_prompt, context_chunks, response_ids
+from .renamed import made_up_word
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
 _DEFINITION = re.compile(r"^(?:The |A |An )?([A-Za-z][\w-]*(?: [\w-]+){0,3}) (is|are|means|refers to|stands for) "
@@ -53,6 +59,10 @@ BLANK = ("Fill in the blank from the document: \"{s}\"", "In the document, what 
          "Complete this sentence from the text: \"{s}\"")
 # The kinds a user asks (not the fill-in-the-blank and what-comes-next drills).
 ASKED = frozenset({"about", "by", "copyright", "version", "define"})
+# Kinds whose answer is a name or a number: the ones a fresh value can stand in for.
+FRESH_KINDS = frozenset({"by", "copyright", "version", "number", "name"})
+_KEPT_WORDS = {"the", "and", "of", "de", "van", "Inc", "Inc.", "Ltd", "Ltd.", "Corporation", "Foundation", "Project"}
+_NUMERIC = re.compile(r"[\d.,\- ]*\d[\d.,\- ]*")
 NEXT = ("In the document, what comes after \"{s}\"?", "How does the document continue after \"{s}\"?",
         "Quote what the text says right after \"{s}\".")
 
@@ -115,6 +125,40 @@ def make_questions(text: str, rng: random.Random, per_kind: int = 3) -> list[tup
     for kind, items in found.items():
         qas += rng.sample(items, min(per_kind, len(items)))
     return qas
+
+
+def fresh_value(answer: str, rng: random.Random) -> str:
+    """A made-up value of ``answer``'s shape that differs from it: every digit of a number redrawn (a
+    leading digit stays non-zero, a leading 0 stays 0), every capitalised word of a name invented."""
+    for _ in range(8):
+        if _NUMERIC.fullmatch(answer):
+            out, prev = [], ""
+            for c in answer:
+                out.append(c if not c.isdigit() else
+                           "0" if (c == "0" and not prev.isdigit()) else
+                           str(rng.randint(0 if prev.isdigit() else 1, 9)))
+                prev = c
+            new = "".join(out)
+        else:
+            new = " ".join(_invented(w, rng) for w in answer.split(" "))
+        if new != answer:
+            return new
+    return answer
+
+
+def _invented(word: str, rng: random.Random) -> str:
+    if word in _KEPT_WORDS or not word[:1].isupper():
+        return word
+    core = made_up_word(rng).capitalize()
+    return core + word[len(word.rstrip(".,;:")):]  # keep trailing punctuation
+
+
+def freshened(text: str, question: str, answer: str, rng: random.Random) -> tuple[str, str, str]:
+    """``text``, ``question`` and ``answer`` with every whole occurrence of ``answer`` replaced by one made-up
+    value (``fresh_value``)."""
+    new = fresh_value(answer, rng)
+    pattern = re.compile(r"(?<![\w.-])" + re.escape(answer) + r"(?![\w-]|\.\d)")
+    return pattern.sub(lambda _: new, text), pattern.sub(lambda _: new, question), new
 
 
 def documents(sources: list[Source], rng: random.Random, short_chars: int = 1700, long_chars: int = 6000,
@@ -190,15 +234,16 @@ class ProseTask:
     """Prose documents in 1..n chunks, one extractive question each; the response is the gold span.
 
     ``manual`` (another task, e.g. renamed manual pages) is drawn instead with probability
-    ``manual_share``, so the manual-page skills stay."""
+    ``manual_share``, so the manual-page skills stay. A question of ``FRESH_KINDS`` whose answer the
+    text holds gets a made-up answer throughout the document with probability ``fresh_share``."""
 
     def __init__(self, tokenizer, docs_file: str | Path, max_chunk_tokens: int, chunk_probs: list[float],
-                 snap_to_sentences: bool = False, manual=None, manual_share: float = 0.0):
+                 snap_to_sentences: bool = False, manual=None, manual_share: float = 0.0, fresh_share: float = 0.0):
         self.tok, self.max_chunk, self.probs, self.snap = tokenizer, max_chunk_tokens, chunk_probs, snap_to_sentences
         self.docs = read_docs(docs_file)
         if not self.docs:
             raise ValueError(f"{docs_file} holds no prose documents")
-        self.manual, self.manual_share = manual, manual_share
+        self.manual, self.manual_share, self.fresh_share = manual, manual_share, fresh_share
         self.affix = affix_tokens(tokenizer)
 
     def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False,
@@ -211,7 +256,10 @@ class ProseTask:
         offered = sorted({k for k, _, _ in doc.qas if kinds is None or k in kinds})
         kind = rng.choice(offered)  # balanced over kinds, so the plentiful blanks do not drown the rest
         _, question, answer = rng.choice([q for q in doc.qas if q[0] == kind])
-        chunks = context_chunks(self.tok, doc.text, rng, self.max_chunk, self.probs, self.affix, self.snap, max_chunk,
+        text = doc.text
+        if kind in FRESH_KINDS and answer in text and self.fresh_share and rng.random() < self.fresh_share:
+            text, question, answer = freshened(text, question, answer, rng)
+        chunks = context_chunks(self.tok, text, rng, self.max_chunk, self.probs, self.affix, self.snap, max_chunk,
                                 single)
         return Example(chunks, chat_prompt(self.tok, question), response_ids(self.tok, question, answer),
-                       chat_prompt(self.tok, f"{doc.text}\n\n{question}"))
+                       chat_prompt(self.tok, f"{text}\n\n{question}"))

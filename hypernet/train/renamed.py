@@ -23,11 +23,14 @@ _CODAS = ["", "", "n", "r", "x", "sk", "m", "l", "nd", "rt"]
 _SUFFIXES = ["", "", "", "ctl", "fix", "sync", "d", "map", "dump", "info", "tool", "-gen"]
 
 
+def made_up_word(rng: random.Random) -> str:
+    """A pronounceable word of 2-3 syllables that no model knows ("kloumrt")."""
+    return "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(rng.randint(2, 3)))
+
+
 def made_up_name(rng: random.Random) -> str:
     """A pronounceable command name that no model has seen as a command ("kloumrtsync")."""
-    syllables = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
-                        for _ in range(rng.randint(2, 3)))
-    return syllables + rng.choice(_SUFFIXES)
+    return made_up_word(rng) + rng.choice(_SUFFIXES)
 
 
 def rename(text: str, names: list[str], new: str) -> str:

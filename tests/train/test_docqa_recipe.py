@@ -7,6 +7,7 @@ import random
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from hypernet import load_hypernet
 from hypernet.train.config import TrainConfig
@@ -120,9 +121,16 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert any("new command names recalled" in m for m in logs)  # the copy stage ran and evaluated
     assert (out / "work" / "copy" / "model.safetensors").exists()
     assert any("long data:" in m for m in logs) and (out / "work" / "long" / "model.safetensors").exists()
-    # the prose stage ran from the long stage and evaluated on held-out sources; it is what is published
-    assert any("held-out gold answers recalled" in m for m in logs)
+    # the prose stage ran from the long stage and evaluated on held-out sources, then the fresh-values stage
+    # from it; that is what is published
+    assert sum("held-out gold answers recalled" in m for m in logs) == 2
     assert (out / "work" / "prose" / "model.safetensors").exists() and not (out / "work" / "hypernet").exists()
+    fresh = json.loads((out / "work" / "fresh" / "training_config.json").read_text())
+    assert fresh["fresh_share"] == 1.0 and fresh["init_from"] == str(out / "work" / "prose")
+    published, tuned, prose = (load_file(str(f / "model.safetensors"))
+                               for f in (out / "hypernet", out / "work" / "fresh", out / "work" / "prose"))
+    assert all(torch.equal(published[k], tuned[k].to(torch.bfloat16)) for k in tuned)
+    assert any(not torch.equal(tuned[k], prose[k]) for k in tuned)
     # the adapter scale was chosen on held-out sources among the measured ones and published with the weights
     record = json.loads((out / "work" / "adapter_scale.json").read_text())
     assert set(record["scores"]) == {"prose", "prose in 4 chunks", "manual page"}
@@ -140,8 +148,6 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert meta["adapter_scale_by_kind"] == ({} if scales["manual page"] == scales["prose"]
                                              else {"manual page": scales["manual page"]})
     assert meta["hypernet"]["chunk_tokens"] == 512 and meta["base_model_name_or_path"] == "../base"
-    from safetensors.torch import load_file
-
     tensors = load_file(str(out / "hypernet" / "model.safetensors"))
     assert {t.dtype for t in tensors.values()} == {torch.bfloat16}
     # the feature statistics were fitted on training chunks (identity would be shift 0, scale 1)
@@ -156,8 +162,8 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert adapter.layer_indices == list(range(20, 30)) and hn.config.early_exit_layer == 7
     logs.clear()
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
-    assert sum("skipped" in m for m in logs) == 8, logs  # data, copy, long data, long stage, prose data, prose,
-    # adapter scale, publish
+    assert sum("skipped" in m for m in logs) == 9, logs  # data, copy, long data, long stage, prose data, prose,
+    # fresh values, adapter scale, publish
 
 
 def test_scaler_b_gets_its_own_learning_rate_and_scalers_no_weight_decay():

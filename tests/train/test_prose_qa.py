@@ -89,3 +89,42 @@ def test_a_draw_is_one_question_answered_by_its_gold_span(tiny_tokenizer_dir, tm
     with pytest.raises(ValueError, match="no prose documents"):
         (tmp_path / "empty.jsonl").write_text("")
         ProseTask(tok, tmp_path / "empty.jsonl", 64, [1.0])
+
+
+def test_a_fresh_value_keeps_the_answers_shape_and_differs_from_it():
+    rng = random.Random(3)
+    for _ in range(20):
+        version = prose_qa.fresh_value("2.4.10", rng)
+        assert version != "2.4.10" and len(version) == 6 and version[1] == "." and version[3] == "."
+        assert version[0] != "0" and version.replace(".", "").isdigit()
+        assert prose_qa.fresh_value("0.21", rng).startswith("0.")  # a leading 0 stays one
+        name = prose_qa.fresh_value("Ada Quill and the Harbour Institute", rng)
+        words = name.split()
+        assert len(words) == 6 and words[2:4] == ["and", "the"] and words[4] != "Harbour"
+        assert all(w[0].isupper() and w[1:].islower() for w in words[:2] + words[4:])
+
+
+def test_a_fresh_draw_replaces_the_answer_throughout_the_document(tiny_tokenizer_dir, tmp_path):
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    path = tmp_path / "docs.jsonl"
+    qas = [("copyright", "Who holds the copyright?", "Harbour Institute"), ("version", "What version?", "2.4"),
+           ("about", "What is this about?", "The Widget Toolkit is a library")]
+    path.write_text(json.dumps({"source": "x", "text": TEXT, "qas": qas}) + "\n")
+    task = ProseTask(tok, path, max_chunk_tokens=512, chunk_probs=[1.0], fresh_share=1.0)
+    seen = set()
+    for seed in range(12):
+        ex = task.sample(random.Random(seed))
+        answer = tok.decode(ex.response, skip_special_tokens=True).strip()
+        text = tok.decode(ex.chunks[0], skip_special_tokens=True)
+        question = tok.decode(ex.prompt, skip_special_tokens=True)
+        seen.add(answer)
+        if "copyright" in question:
+            assert "Harbour" not in text and text.count(answer) == 2  # the authors' line and the notice
+        elif "version" in question:
+            assert "2.4" not in text and f"Version {answer} added" in text
+        else:  # a question about the text's sense keeps the real text
+            assert answer == qas[2][2] and "Harbour Institute" in text
+    assert len(seen) >= 6  # a new value on every draw
+    plain = ProseTask(tok, path, max_chunk_tokens=512, chunk_probs=[1.0])
+    assert all(tok.decode(plain.sample(random.Random(s)).response, skip_special_tokens=True).strip()
+               in {a for _, _, a in qas} for s in range(12))
