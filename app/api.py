@@ -273,6 +273,13 @@ class DocLoRA(PairCommands):
                          adapter_scale(active, self.settings.max_chunks),
                          tuple((a.id, self.pair.adapter_scales[self._kind(a)]) for a in adapters))
 
+    def applied_scale(self, ref: Ref) -> tuple[str, float]:
+        """The kind of ``ref``'s document and the scale the active pair applies its adapter at (what an
+        exported adapter needs to answer as it does here)."""
+        with translated_errors():
+            kind = self._kind(ready_adapter(self.get(ref), self.pair.name))
+            return kind, self.pair.adapter_scales[kind]
+
     def _kind(self, adapter: Adapter) -> str:
         """The kind of the adapter's document (``hypernet.doc_kind``), from its opening text; remembered
         per adapter file (a file's name is never reused)."""

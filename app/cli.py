@@ -17,7 +17,7 @@ import click
 from app.api import DocLoRA
 from app.chunks import answered_from
 from app.errors import DocLoRAError, raise_errors
-from app.exports import FORMATS
+from app.exports import FORMATS, scale_note
 from app.pipeline import display_name
 from app.records import (
     JOB_DONE, JOB_QUEUED, JOB_RUNNING, MATCHES_TITLE, NO_SUPPORT, SUPPORT_TITLE, ProgressEvent)
@@ -454,8 +454,11 @@ def export_cmd(ctx, doc, fmt, out, force) -> None:
     Example:
         doclora export paper -o ~/adapters/
     """
-    path = facade(ctx).export(doc, fmt, out, force=force)
+    core = facade(ctx)
+    path = core.export(doc, fmt, out, force=force)
     click.echo(shown(str(path)))
+    if fmt in ("gguf", "peft") and (note := scale_note(*core.applied_scale(doc), path)):
+        click.echo(shown(note))
 
 
 @cli.command(name="status")

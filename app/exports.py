@@ -70,6 +70,18 @@ def export(library: Library, doc: Document, format: str, out: str | Path | None,
     return _export_peft(doc, target)
 
 
+def scale_note(kind: str, scale: float, path: Path) -> str:
+    """How to use an exported adapter as DocLoRA does ("" when its document's kind is applied at 1)."""
+    if scale == 1.0:
+        return ""
+    reads = f"its document reads as {'' if kind == 'prose' else 'a '}{kind}"
+    if scale == 0.0:
+        return (f"Note: DocLoRA does not apply this adapter ({reads}, where the model's adapters do not help); "
+                "its answers come from the model alone, checked against the document's pages.")
+    how = f"; with llama.cpp: --lora-scaled {path} {scale:g}" if path.suffix == ".gguf" else ""
+    return f"Note: DocLoRA applies this adapter at scale {scale:g} ({reads}){how}."
+
+
 def chat_markdown(library: Library, doc: Document) -> str:
     """The document's chat as Markdown, with the pages that hold each answer (or, when none does,
     a sentence saying so and the pages that match the question)."""

@@ -132,13 +132,14 @@ def jobs_html(jobs: list[Job]) -> str:
     return "".join(job_html(j) for j in jobs)
 
 
-def download_html(file_name: str, size: int | None, url: str) -> str:
+def download_html(file_name: str, size: int | None, url: str, note: str = "") -> str:
     """The export card: the file's whole name as its download link (a long one wraps after its
-    ``_ . -``), its size beside it."""
+    ``_ . -``), its size beside it, and ``note`` (text) under them."""
     name = html.escape(file_name)
     shown = _NAME_BREAKS.sub(r"\1<wbr>", name)
+    below = f'<div class="dl-download-note">{html.escape(note)}</div>' if note else ""
     return (f'<div class="dl-download-card"><a href="{html.escape(url)}" download="{name}">'
-            f'{shown}</a><span class="dl-download-size">{human_size(size)}</span></div>')
+            f'{shown}</a><span class="dl-download-size">{human_size(size)}</span>{below}</div>')
 
 
 def status_html(status: Status | None, doc: Document | None, error: str | None = None,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from app.errors import DocLoRAError
-from app.exports import FORMATS
+from app.exports import FORMATS, scale_note
 from app.ui.errors import user_error
 from app.ui.chat_panel import SHOW_LAST_ANSWER
 from app.ui.format import as_text, download_html
@@ -108,9 +108,10 @@ def wire(win: Window) -> None:
         doc = _require(core, selected)
         try:
             path = Path(export_file(core, doc.id, format))
+            note = scale_note(*core.applied_scale(doc.id), Path(path.name)) if format != "markdown" else ""
         except DocLoRAError as exc:
             raise user_error(exc) from exc
-        card = download_html(path.name, path.stat().st_size, served_url(lib.download, path))
+        card = download_html(path.name, path.stat().st_size, served_url(lib.download, path), note)
         return gr.HTML(card, visible=True)
 
     def on_delete(selected: int | None) -> tuple:

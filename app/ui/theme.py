@@ -71,10 +71,11 @@ CSS = """
 .dl-job-failed .dl-job-detail { color: var(--error-text-color); }
 .dl-job-done .dl-bar > div { background: #16a34a; }
 #dl-progress { max-height: 30vh; overflow-y: auto; }  /* many cards never push the library away */
-.dl-download-card { display: flex; align-items: baseline; gap: 8px; font-size: .85rem; }
+.dl-download-card { display: flex; flex-wrap: wrap; align-items: baseline; gap: 8px; font-size: .85rem; }
 .dl-download-card a { padding: 0; min-width: 0; overflow-wrap: anywhere; text-align: left;
   font-weight: 600; color: var(--color-accent); }
 .dl-download-size { flex: none; color: var(--body-text-color-subdued); }
+.dl-download-note { flex-basis: 100%; color: var(--body-text-color-subdued); font-size: .8rem; }
 #dl-keys, #dl-keys p { color: var(--body-text-color-subdued); font-size: .8rem; margin: 0; }
 #dl-drop { min-height: 0 !important; }
 #dl-drop .wrap { font-size: .9rem; }

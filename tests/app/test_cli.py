@@ -247,6 +247,28 @@ def test_export_markdown_and_gguf(engine, docs, tmp_path):
     assert out.read_bytes().startswith(b"GGUF")
 
 
+@pytest.mark.parametrize("prose, note", [
+    (1.0, None),
+    (0.5, "Note: DocLoRA applies this adapter at scale 0.5 (its document reads as prose); with llama.cpp: "
+          "--lora-scaled {out} 0.5."),
+    (0.0, "Note: DocLoRA does not apply this adapter (its document reads as prose, where the model's adapters "
+          "do not help)"),
+])
+def test_an_exported_adapter_says_the_scale_its_document_is_applied_at(engine, docs, tmp_path, monkeypatch,
+                                                                        prose, note):
+    from app.models.pair import Pair
+
+    monkeypatch.setattr(Pair, "adapter_scales", property(lambda self: {"prose": prose, "manual page": 1.0}))
+    out = tmp_path / "town.gguf"
+    lines = run("export", "town", "--out", str(out)).stdout.splitlines()
+    assert lines[0] == str(out) and out.read_bytes().startswith(b"GGUF")
+    if note is None:
+        assert len(lines) == 1
+    else:
+        assert len(lines) == 2 and lines[1].startswith(note.format(out=out))
+    assert run("export", "town", "--format", "markdown", "--out", str(tmp_path)).stdout.count("\n") == 1
+
+
 def test_chat_interactive_with_clear_and_exit(engine, docs):
     result = run("chat", "town", input="What is it?\n/clear\nAgain?\n/exit\n")
     assert result.exit_code == 0

@@ -91,6 +91,9 @@ def test_the_download_card_links_the_whole_file_name_with_its_size_beside_it():
     assert (f'<a href="gradio_api/file=/tmp/x/a%20b.gguf" download="{escaped}">{shown}</a>'
             in card)
     assert '<span class="dl-download-size">2.4 MB</span>' in card
+    assert "dl-download-note" not in card
+    noted = F.download_html(name, 10, "u", note="Note: at scale 0.5 (<b>prose</b>)")
+    assert '<div class="dl-download-note">Note: at scale 0.5 (&lt;b&gt;prose&lt;/b&gt;)</div></div>' in noted
 
 
 def test_status_line_names_model_device_and_adapter():
