@@ -289,12 +289,10 @@ class Trainer:
             hits += bool(expected) and expected in self._greedy_reply(ex, len(ex.response) + 2).lower()
         return hits / n_docs
 
-    def _greedy_reply(self, ex: Example, max_tokens: int) -> str:
-        """Greedy decoding of ``ex.prompt`` with the LoRA of ``ex.chunks`` (at ``lora_scale``), up to the end
-        of the turn."""
-        self.model.eval()
-        with self.acc.autocast():
-            A, B = self.generate_loras([ex])
+    def _greedy_reply(self, ex: Example, max_tokens: int, lora: tuple[torch.Tensor, torch.Tensor] | None = None) -> str:
+        """Greedy decoding of ``ex.prompt`` with the LoRA of ``ex.chunks`` (``lora`` when already generated;
+        at ``lora_scale``), up to the end of the turn."""
+        A, B = lora if lora is not None else self._lora(ex)
         ids, past, out = torch.tensor([ex.prompt], device=self.acc.device), None, []
         with lora_applied(self.base, A, B, self.hcfg.lora_alpha * self.lora_scale, self.hcfg.layer_indices):
             for _ in range(max_tokens):
@@ -305,6 +303,11 @@ class Trainer:
                 out.append(nxt)
                 ids = torch.tensor([[nxt]], device=ids.device)
         return self.tok.decode(out)
+
+    def _lora(self, ex: Example) -> tuple[torch.Tensor, torch.Tensor]:
+        self.model.eval()
+        with self.acc.autocast():
+            return self.generate_loras([ex])
 
     @cached_property
     def stop_ids(self) -> frozenset[int]:
@@ -320,11 +323,11 @@ class Trainer:
         """Mean (token F1, gold recall) of the greedy replies against each example's response, with its
         LoRA at each scale (0: the base alone, no document)."""
         golds = [self.tok.decode([t for t in ex.response if t not in self.stop_ids]) for ex in examples]
-        out = {}
+        out, loras = {}, [self._lora(ex) for ex in examples]  # each LoRA once, whatever the scales
         try:
             for scale in scales:
                 self.lora_scale = scale
-                replies = [self._greedy_reply(ex, max_tokens) for ex in examples]
+                replies = [self._greedy_reply(ex, max_tokens, lora) for ex, lora in zip(examples, loras)]
                 out[scale] = (sum(map(token_f1, replies, golds)) / len(examples),
                               sum(map(gold_recall, replies, golds)) / len(examples))
         finally:

@@ -45,7 +45,16 @@ def test_scores_per_scale_compare_the_replies_with_the_gold_answers(tiny_base_di
     trainer = _trainer(tiny_base_dir, tmp_path)
     examples = [trainer.task.sample(random.Random(i)) for i in range(2)]
     golds = [trainer.tok.decode([t for t in ex.response if t not in trainer.stop_ids]) for ex in examples]
-    trainer._greedy_reply = lambda ex, n: golds[examples.index(ex)] if trainer.lora_scale == 1.0 else "no idea"
-    scores = trainer.scale_scores(examples, [0.0, 1.0])
+    made = []
+    real_lora = trainer._lora
+    trainer._lora = lambda ex: made.append(ex) or real_lora(ex)
+
+    def reply(ex, n, lora):
+        assert lora is not None and all(torch.equal(a, b) for a, b in zip(lora, real_lora(ex)))
+        return golds[examples.index(ex)] if trainer.lora_scale == 1.0 else "no idea"
+
+    trainer._greedy_reply = reply
+    scores = trainer.scale_scores(examples, [0.0, 0.5, 1.0])
     assert scores[1.0] == (1.0, 1.0) and scores[0.0] == (0.0, 0.0)
+    assert made == examples  # each example's LoRA generated once for all three scales
     assert trainer.lora_scale == 1.0  # restored
