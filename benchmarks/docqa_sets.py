@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from hypernet.train.manpages import collect, free_phrasing, unnamed_questions
-from hypernet.train.qa_score import gold_recall, normalise, token_f1
+from hypernet.train.qa_score import fold, gold_recall, invented_names, known_words, normalise, token_f1  # noqa: F401
 
 PROSE_DIR = Path(__file__).resolve().parent / "data" / "prose"
 
@@ -83,35 +81,7 @@ def length_row(n_chunks: int) -> str:
     return "one chunk" if n_chunks <= 1 else "2-3 chunks" if n_chunks < 4 else "4+ chunks"
 
 
-def fold(text: str) -> str:
-    """Ligatures, typographic quotes and dashes as plain ASCII (PDF text holds them; answers rarely do)."""
-    text = unicodedata.normalize("NFKC", text)
-    return text.translate(str.maketrans("\u2018\u2019\u201c\u201d\u2010\u2011\u2012\u2013\u2014", "''\"\"-----"))
-
-
 def scores(answer: str, golds: list[str]) -> tuple[float, float]:
     """(F1, gold recall) of an answer, each the best over the accepted answers."""
     answer = fold(answer)
     return (max(token_f1(answer, fold(g)) for g in golds), max(gold_recall(answer, fold(g)) for g in golds))
-
-
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
-
-
-def known_words(*texts: str) -> set[str]:
-    """The normalised words of some texts (the document, the question, the no-document answer)."""
-    return set(normalise(fold(" ".join(texts))))
-
-
-def invented_names(answer: str, known: set[str]) -> list[str]:
-    """Proper-name-like words of the answer that are not ``known``: capitalised words not opening a
-    sentence, words in capitals, words with inner capitals or digits ("JDKUX", "Jikere", "x86Foo")."""
-    found = []
-    for sentence in re.split(r"(?<=[.!?:])\s+|\n+", fold(answer)):
-        for n, m in enumerate(_NAME.finditer(sentence)):
-            word = m.group(0).strip("'-")
-            name_like = ((word[:1].isupper() and n > 0) or word.isupper()
-                         or bool(re.search(r"[a-z][A-Z]|[A-Za-z]\d", word)))
-            if name_like and len(word) > 2 and not set(normalise(word)) <= known:
-                found.append(word)
-    return found

@@ -8,9 +8,11 @@ same cut into as many chunks as the app composes for one question (their LoRAs s
 pages of the training split that no stage read (what the command is called, what it does, an option).
 Each is answered greedily (ended where the chat's turn ends, as llama.cpp does) under the base with
 the document's own LoRA at a few scales, scale 0 being the base alone, no document, and scored against
-the gold answers (token F1, gold recall). Each kind of document (``hypernet.doc_kind``: prose, its
-1-3-chunk and 4-chunk questions together; manual pages) gets the scale that is best on average among
-those never worse than no document on any of its kinds of question (``choose``); the published
+the gold answers (token F1, gold recall), and its answers searched for invented names (a name-like word
+that neither the document, the question nor the base's own answer holds). Each kind of document
+(``hypernet.doc_kind``: prose, its 1-3-chunk and 4-chunk questions together; manual pages) gets the
+scale that is best on average among those never worse than no document on any of its kinds of question,
+and inventing no more names than it (``choose``); the published
 ``config.json`` records them (``adapter_scale``: prose's, for every kind; ``adapter_scale_by_kind``:
 the kinds that differ) and the app applies each document's adapter at its kind's scale.
 
@@ -55,8 +57,8 @@ def unseen_pages(seen: Sequence[str | Path], n: int, seed: int) -> list:
 
 def measure(cfg: TrainConfig, hypernet_dir: str | Path, pages: Sequence, n_docs: int = 40, composed_docs: int = 24,
             composed_chunks: int = 4, scales: Sequence[float] = SCALES,
-            seed: int = 4321) -> dict[str, dict[float, tuple[float, float]]]:
-    """(F1, gold recall) of the greedy answers at each scale of the hypernetwork in ``hypernet_dir`` (its
+            seed: int = 4321) -> dict[str, dict[float, tuple[float, ...]]]:
+    """(F1, gold recall, share with an invented name) of the greedy answers at each scale of the hypernetwork in ``hypernet_dir`` (its
     training config ``cfg``, whose ``eval_file`` is the held-out prose split), per kind: ``n_docs`` prose
     questions (documents of 1 to 3 chunks, as trained), ``composed_docs`` more whose documents are cut into
     ``composed_chunks`` chunks (the most the app composes for one question: their LoRAs are summed), and
@@ -83,20 +85,26 @@ def measure(cfg: TrainConfig, hypernet_dir: str | Path, pages: Sequence, n_docs:
             MANUAL_PAGE: trainer.scale_scores(manual, scales)}
 
 
-def combined(scores: dict[str, dict[float, tuple[float, float]]]) -> dict[float, float]:
+def combined(scores: dict[str, dict[float, tuple[float, ...]]]) -> dict[float, float]:
     """Each scale's mean of F1 and gold recall over the kinds (each kind counts alike)."""
     scales = next(iter(scores.values()))
-    return {s: sum(sum(kind[s]) / 2 for kind in scores.values()) / len(scores) for s in scales}
+    return {s: sum(sum(kind[s][:2]) / 2 for kind in scores.values()) / len(scores) for s in scales}
 
 
-def choose(scores: dict[str, dict[float, tuple[float, float]]], margin: float = 0.01) -> float:
+def _safe(by: dict[float, tuple[float, ...]], s: float, margin: float) -> bool:
+    """Scale ``s`` loses no more than ``margin`` of F1 or gold recall against the base alone, and its answers
+    hold an invented name no more often (a record without that count: not checked)."""
+    (f1, rec, *inv), (f1_0, rec_0, *inv_0) = by[s], by[0.0]
+    return f1 >= f1_0 - margin and rec >= rec_0 - margin and (not inv or inv[0] <= (inv_0 or [0.0])[0])
+
+
+def choose(scores: dict[str, dict[float, tuple[float, ...]]], margin: float = 0.01) -> float:
     """The scale to publish: among the scales whose answers, on every kind, lose no more than ``margin``
-    of F1 or of gold recall against the base alone (never worse than no document), the best on average
-    (``combined``; a larger scale must beat each smaller one by ``margin``)."""
+    of F1 or of gold recall against the base alone and invent no more names than it (never worse than no
+    document), the best on average (``combined``; a larger scale must beat each smaller one by ``margin``)."""
     total = combined(scores)
-    return best_scale({s: -v for s, v in total.items()
-                       if all(by[s][0] >= by[0.0][0] - margin and by[s][1] >= by[0.0][1] - margin
-                              for by in scores.values())}, margin)
+    return best_scale({s: -v for s, v in total.items() if all(_safe(by, s, margin) for by in scores.values())},
+                      margin)
 
 
 def calibrate(cfg: TrainConfig, hypernet_dir: str | Path, record: Path, pages: Sequence,
@@ -107,8 +115,9 @@ def calibrate(cfg: TrainConfig, hypernet_dir: str | Path, record: Path, pages: S
     scales = {PROSE: choose({k: v for k, v in scores.items() if k != MANUAL_PAGE}),
               MANUAL_PAGE: choose({MANUAL_PAGE: scores[MANUAL_PAGE]})}
     for kind, by_scale in scores.items():
-        measured = ", ".join(f"{s:g}: {f1:.3f}/{rec:.3f}" for s, (f1, rec) in by_scale.items())
-        log(f"adapter scale: {kind}, F1/gold recall of the greedy answers (held out) {measured}")
+        measured = ", ".join(f"{s:g}: {f1:.3f}/{rec:.3f}/{inv:.3f}" for s, (f1, rec, inv) in by_scale.items())
+        log(f"adapter scale: {kind}, F1/gold recall/share with an invented name of the greedy answers (held out) "
+            f"{measured}")
     log(f"adapter scale: -> {', '.join(f'{k} {v:g}' for k, v in scales.items())}")
     body = json.dumps({"adapter_scales": scales,
                        "scores": {k: {f"{s:g}": list(v) for s, v in by.items()} for k, by in scores.items()},

@@ -27,7 +27,7 @@ from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, pa
 from .needle import Haystacks, extract_answer
 from .objectives import answer_cross_entropy, l1_penalty, topk_cross_entropy, topk_distillation
 from .prose_qa import ProseTask
-from .qa_score import gold_recall, token_f1
+from .qa_score import gold_recall, invented_names, known_words, token_f1
 from .renamed import RenamedPagesTask
 from .state import list_checkpoints, load_training_state, save_training_state
 
@@ -319,20 +319,24 @@ class Trainer:
 
     @torch.no_grad()
     def scale_scores(self, examples: list[Example], scales: Sequence[float],
-                     max_tokens: int = 48) -> dict[float, tuple[float, float]]:
-        """Mean (token F1, gold recall) of the greedy replies against each example's response, with its
-        LoRA at each scale (0: the base alone, no document)."""
+                     max_tokens: int = 48) -> dict[float, tuple[float, float, float]]:
+        """Mean token F1 and gold recall of the greedy replies against each example's response, and the share
+        of replies holding an invented name (``qa_score.invented_names``: known are the document's words, the
+        question's and the base's own reply at scale 0), with its LoRA at each scale (0: the base alone)."""
         golds = [self.tok.decode([t for t in ex.response if t not in self.stop_ids]) for ex in examples]
-        out, loras = {}, [self._lora(ex) for ex in examples]  # each LoRA once, whatever the scales
+        replies, loras = {}, [self._lora(ex) for ex in examples]  # each LoRA once, whatever the scales
         try:
             for scale in scales:
                 self.lora_scale = scale
-                replies = [self._greedy_reply(ex, max_tokens, lora) for ex, lora in zip(examples, loras)]
-                out[scale] = (sum(map(token_f1, replies, golds)) / len(examples),
-                              sum(map(gold_recall, replies, golds)) / len(examples))
+                replies[scale] = [self._greedy_reply(ex, max_tokens, lora) for ex, lora in zip(examples, loras)]
         finally:
             self.lora_scale = 1.0
-        return out
+        base = replies.get(0.0, [""] * len(examples))
+        known = [known_words(self.tok.decode([t for c in ex.chunks for t in c], skip_special_tokens=True),
+                             self.tok.decode(ex.prompt, skip_special_tokens=True), b) for ex, b in zip(examples, base)]
+        n = len(examples)
+        return {s: (sum(map(token_f1, got, golds)) / n, sum(map(gold_recall, got, golds)) / n,
+                    sum(bool(invented_names(r, k)) for r, k in zip(got, known)) / n) for s, got in replies.items()}
 
     @torch.no_grad()
     def eval_loss(self, n_docs: int, seed: int = 4321) -> float:

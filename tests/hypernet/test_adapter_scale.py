@@ -45,6 +45,14 @@ def test_a_scale_that_answers_one_kind_worse_than_no_document_is_never_chosen():
     assert choose(scores) == 0.0  # nothing is safe: the base alone
 
 
+def test_a_scale_whose_answers_invent_names_is_never_chosen():
+    scores = {"prose": {0.0: (0.10, 0.30, 0.0), 0.5: (0.20, 0.40, 0.0), 1.0: (0.30, 0.50, 0.05)}}
+    assert choose(scores) == 0.5  # the best on average invents a name in one answer of 20
+    scores["prose"][0.5] = (0.20, 0.40, 0.05)
+    assert choose(scores) == 0.0
+    assert choose({"prose": {s: v[:2] for s, v in scores["prose"].items()}}) == 1.0  # an older record: not counted
+
+
 def test_the_recorded_scale_is_read_back_and_a_missing_record_is_none(tmp_path):
     record = tmp_path / "adapter_scale.json"
     assert recorded_scales(record) is None

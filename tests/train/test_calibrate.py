@@ -51,10 +51,12 @@ def test_scores_per_scale_compare_the_replies_with_the_gold_answers(tiny_base_di
 
     def reply(ex, n, lora):
         assert lora is not None and all(torch.equal(a, b) for a, b in zip(lora, real_lora(ex)))
-        return golds[examples.index(ex)] if trainer.lora_scale == 1.0 else "no idea"
+        return {1.0: golds[examples.index(ex)], 0.5: "It was written by Zorblax Quemm."}.get(trainer.lora_scale,
+                                                                                            "no idea")
 
     trainer._greedy_reply = reply
     scores = trainer.scale_scores(examples, [0.0, 0.5, 1.0])
-    assert scores[1.0] == (1.0, 1.0) and scores[0.0] == (0.0, 0.0)
+    assert scores[1.0] == (1.0, 1.0, 0.0) and scores[0.0] == (0.0, 0.0, 0.0)
+    assert scores[0.5][2] == 1.0  # a name neither the document, the question nor the base's reply holds
     assert made == examples  # each example's LoRA generated once for all three scales
     assert trainer.lora_scale == 1.0  # restored

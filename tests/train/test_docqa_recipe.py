@@ -136,11 +136,13 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert set(record["scores"]) == {"prose", "prose in 4 chunks", "manual page"}
     assert record["prose_questions"] == 4 and record["composed_questions"] == 2
     assert all(set(by) == {"0", "0.25", "0.5", "0.75", "1"} for by in record["scores"].values())
+    assert all(len(v) == 3 and by["0"][2] == 0.0 for by in record["scores"].values() for v in by.values())
     # the manual pages are of the training split, and no stage read them
     read = {json.loads(line)["name"] for f in ("pages.jsonl", "pages-long.jsonl")
             for line in (out / "work" / f).read_text().splitlines()}
     assert len(record["manual_pages"]) == 2 and not read & set(record["manual_pages"])
-    assert any(m.startswith("adapter scale: manual page, F1/gold recall of the greedy answers (held out) 0: ")
+    assert any(m.startswith("adapter scale: manual page, F1/gold recall/share with an invented name of the greedy answers "
+                            "(held out) 0: ")
                for m in logs)
     meta = json.loads((out / "hypernet" / "config.json").read_text())
     scales = record["adapter_scales"]
