@@ -271,14 +271,18 @@ class DocLoRA(PairCommands):
         active = sum(len(chunks[a.id]) if a.id in chunks else a.n_chunks for a in adapters)
         return Selection(docs, tuple(adapters), tuple(chunks.items()), tuple(pages.items()),
                          adapter_scale(active, self.settings.max_chunks),
-                         tuple((a.id, self.pair.adapter_scales[self._kind(a)]) for a in adapters))
+                         tuple((a.id, self._kind_scale(a)[1]) for a in adapters))
 
     def applied_scale(self, ref: Ref) -> tuple[str, float]:
         """The kind of ``ref``'s document and the scale the active pair applies its adapter at (what an
         exported adapter needs to answer as it does here)."""
         with translated_errors():
-            kind = self._kind(ready_adapter(self.get(ref), self.pair.name))
-            return kind, self.pair.adapter_scales[kind]
+            return self._kind_scale(ready_adapter(self.get(ref), self.pair.name))
+
+    def _kind_scale(self, adapter: Adapter) -> tuple[str, float]:
+        """The adapter's document kind and the active pair's scale for that kind."""
+        kind = self._kind(adapter)
+        return kind, self.pair.adapter_scales[kind]
 
     def _kind(self, adapter: Adapter) -> str:
         """The kind of the adapter's document (``hypernet.doc_kind``), from its opening text; remembered

@@ -10,7 +10,7 @@ already exists are skipped, so an interrupted run resumes (stage 2 from its last
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from converters.files import atomic_write
@@ -132,10 +132,6 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
     # given a LoRA that carries its page (DocQARecipe.distill; the runs are in docs/recipes.md).
     "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, long_stage=_SMOLLM2_LONG,
                                 prose_stage=_SMOLLM2_PROSE, holdout_file=_HOLDOUT, distill=False),
-    # The shipped recipe, then the fresh-values stage (not shipped: see _SMOLLM2_FRESH).
-    "smollm2-135m-fresh": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, long_stage=_SMOLLM2_LONG,
-                                      prose_stage=_SMOLLM2_PROSE, fresh_stage=_SMOLLM2_FRESH, holdout_file=_HOLDOUT,
-                                      distill=False),
     # Seconds-scale end-to-end check of the recipe, the same stages as smollm2-135m (few pages, two steps
     # each); not a usable pair.
     "smollm2-smoke": DocQARecipe(pages=4, max_chars=1500, teacher_tokens=4, teacher_batch=4, stage2={
@@ -148,6 +144,9 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
         holdout_file=_HOLDOUT, calibration_docs=4, calibration_composed=2,
         calibration_pages=2, distill=False),
 }
+
+# The shipped recipe, then the fresh-values stage (not shipped: see _SMOLLM2_FRESH).
+DOCQA_PRESETS["smollm2-135m-fresh"] = replace(DOCQA_PRESETS["smollm2-135m"], fresh_stage=_SMOLLM2_FRESH)
 
 
 def preset_names() -> list[str]:
