@@ -16,7 +16,11 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
 2d. fresh-values stage (when the recipe has one): the prose stage's hypernetwork fine-tuned on the same
    documents, where a name or number a question asks for is replaced on each draw by a made-up value
    throughout the document (``fresh_share``) -> ``work/fresh``;
-2e. adapter scale (after a prose stage): the greedy answers to held-out prose sources' questions and to
+2e. prose distillation (when the recipe has one): the last stage's hypernetwork learns the base's own
+   document-in-prompt answers to the questions a user asks of the prose documents (and of manual pages),
+   top-k distillation on the teacher's outputs (``prose_distill``; the teacher runs in llama.cpp on the
+   pair's GGUF when there is one) -> ``work/distill``;
+2f. adapter scale (after a prose stage): the greedy answers to held-out prose sources' questions and to
    manual pages no stage read, under each document's LoRA at a few scales (0: the base alone), scored
    against their gold answers (``calibrate``) -> ``work/adapter_scale.json``;
 3. teacher: the base model with the page in its prompt answers every question once
@@ -87,6 +91,10 @@ class DocQARecipe:
     long_short_share: float = 0.4  # share of the long stage's pages that are short ones (one chunk, as before)
     prose_stage: dict = field(default_factory=dict)  # overrides of the long stage for the prose stage ({}: none)
     fresh_stage: dict = field(default_factory=dict)  # overrides of the prose stage for the fresh-values stage ({}: none)
+    prose_distill: dict = field(default_factory=dict)  # overrides of the prose stage for the distillation stage ({}: none)
+    distill_records: int = 900  # prose questions the distillation stage's teacher answers (2 per document),
+    distill_manual: int = 150  # and manual-page questions of the training split (2 per page),
+    distill_eval: int = 48  # and held-out prose questions for its eval (1 per document)
     calibration_docs: int = 40  # held-out prose questions the adapter scale is chosen on (``calibrate``),
     calibration_composed: int = 24  # more whose documents are cut into as many chunks as the app composes,
     calibration_pages: int = 32  # and manual pages of the training split that no stage read
@@ -129,6 +137,46 @@ def publish_bf16(src: Path, dest: Path, base_record: str, scales: dict[str, floa
         shutil.copy2(src / "training_config.json", tmp / "training_config.json")
 
     return atomic_write(dest, write)
+
+
+def _prose_distill_stage(name: str, recipe: DocQARecipe, stage: Stages, work: Path, base_model: Path,
+                         trained: Path, last_cfg: TrainConfig, seed: int, log) -> Path:
+    """Data, teacher and training of the prose distillation stage; returns its weights' folder."""
+    from . import prose_distill as pd
+    from .loop import train
+    from .teacher import precompute, precompute_gguf
+
+    folder, prose = work / "distill-data", work / "prose-data"
+    parts = ("train", "heldout")
+
+    def data() -> None:
+        train_recs = pd.prose_records(prose / "train.jsonl", recipe.distill_records, 2, random.Random(seed))
+        train_recs += pd.manual_records(work / "train.jsonl", recipe.distill_manual, 2, random.Random(seed + 1))
+        held = pd.prose_records(prose / "heldout.jsonl", recipe.distill_eval, 1, random.Random(seed))
+        pd.write_records(held, folder / "heldout.jsonl")
+        pd.write_records(train_recs, folder / "train.jsonl")
+        log(f"[{name}] distillation data: {len(train_recs)} questions, {recipe.distill_eval} held out")
+
+    def teacher() -> None:
+        gguf = base_model.parent / "model.gguf"  # the pair's chat model: the same weights as the base folder
+        tokens, top_k = recipe.teacher_tokens, last_cfg.top_k
+        for part in parts:
+            if gguf.is_file():
+                precompute_gguf(gguf, base_model, folder / f"{part}.jsonl", folder / f"{part}-teacher.jsonl",
+                                max_new_tokens=tokens, top_k=top_k, log=log)
+            else:
+                precompute(base_model, folder / f"{part}.jsonl", folder / f"{part}-teacher.jsonl",
+                           max_new_tokens=tokens, top_k=top_k, batch_size=recipe.teacher_batch, log=log)
+        (folder / "teacher.done").write_text("ok\n")
+
+    stage("distillation data", folder / "train.jsonl", data)
+    stage("distillation teacher", folder / "teacher.done", teacher)
+    cfg = replace(last_cfg, objective="distill", out_dir=str(work / "distill"), init_from=str(trained),
+                  train_file=str(folder / "train.jsonl"), teacher_file=str(folder / "train-teacher.jsonl"),
+                  eval_file=str(folder / "heldout.jsonl"), eval_teacher_file=str(folder / "heldout-teacher.jsonl"),
+                  manual_file="", manual_share=0.0, fresh_share=0.0, **recipe.prose_distill)
+    stage("prose distillation stage", work / "distill" / "model.safetensors", lambda: train(cfg, log=log))
+    return work / "distill"
 
 
 def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out_dir: str | Path, seed: int = 0,
@@ -202,6 +250,9 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
                 stage("fresh-values stage (made-up names and numbers)", work / "fresh" / "model.safetensors",
                       lambda: train(fresh_cfg, log=log))
                 trained, last_cfg = work / "fresh", fresh_cfg
+            if recipe.prose_distill:
+                # the adapter scale reads the prose stage's held-out split: its config stays the last one
+                trained = _prose_distill_stage(name, recipe, stage, work, base_model, trained, last_cfg, seed, log)
             stage("adapter scale (held-out sources)", work / "adapter_scale.json",
                   lambda: calibrate(last_cfg, trained, work / "adapter_scale.json",
                                     unseen_pages([work / "pages.jsonl", work / "pages-long.jsonl"],

@@ -436,8 +436,9 @@ def train(cfg: TrainConfig, log=None) -> Path:
                     f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
             else:
                 own, other = trainer.content_gap(cfg.eval_docs)
+                none = trainer.scale_losses(trainer._eval_examples(cfg.eval_docs, 4321), [0.0])[0.0]
                 say(f"stage2 step {done} eval loss {own:.4f}, "
-                    f"with another document's LoRA {other:.4f}; "
+                    f"with another document's LoRA {other:.4f}, without a LoRA {none:.4f}; "
                     f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
         if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:
             save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints,

@@ -122,15 +122,23 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert (out / "work" / "copy" / "model.safetensors").exists()
     assert any("long data:" in m for m in logs) and (out / "work" / "long" / "model.safetensors").exists()
     # the prose stage ran from the long stage and evaluated on held-out sources, then the fresh-values stage
-    # from it; that is what is published
+    # from it, then the prose distillation from that; the last is what is published
     assert sum("held-out gold answers recalled" in m for m in logs) == 2
     assert (out / "work" / "prose" / "model.safetensors").exists() and not (out / "work" / "hypernet").exists()
     fresh = json.loads((out / "work" / "fresh" / "training_config.json").read_text())
     assert fresh["fresh_share"] == 1.0 and fresh["init_from"] == str(out / "work" / "prose")
-    published, tuned, prose = (load_file(str(f / "model.safetensors"))
-                               for f in (out / "hypernet", out / "work" / "fresh", out / "work" / "prose"))
+    distill = json.loads((out / "work" / "distill" / "training_config.json").read_text())
+    assert distill["objective"] == "distill" and distill["init_from"] == str(out / "work" / "fresh")
+    data = out / "work" / "distill-data"
+    records = [json.loads(line) for line in (data / "train.jsonl").read_text().splitlines()]
+    assert len(records) == 6 and sum("page" in r for r in records) == 2  # 4 prose questions, 2 manual pages
+    # the teacher (llama.cpp on the pair's GGUF) answered every record, training and held-out
+    assert all(len(load_teacher(data / f"{p}-teacher.jsonl")) == n for p, n in (("train", 6), ("heldout", 2)))
+    assert any("without a LoRA" in m and "stage2 step 2" in m for m in logs if "another document's" in m)
+    published, tuned, fresh_w = (load_file(str(f / "model.safetensors"))
+                                 for f in (out / "hypernet", out / "work" / "distill", out / "work" / "fresh"))
     assert all(torch.equal(published[k], tuned[k].to(torch.bfloat16)) for k in tuned)
-    assert any(not torch.equal(tuned[k], prose[k]) for k in tuned)
+    assert any(not torch.equal(tuned[k], fresh_w[k]) for k in tuned)
     # the adapter scale was chosen on held-out sources among the measured ones and published with the weights
     record = json.loads((out / "work" / "adapter_scale.json").read_text())
     assert set(record["scores"]) == {"prose", "prose in 4 chunks", "manual page"}
@@ -164,8 +172,8 @@ def test_smollm2_smoke_preset_publishes_a_loadable_bf16_hypernet_and_resumes(tmp
     assert adapter.layer_indices == list(range(20, 30)) and hn.config.early_exit_layer == 7
     logs.clear()
     run_preset("smollm2-smoke", out, log=logs.append, base_model=SMOLLM2_BASE)
-    assert sum("skipped" in m for m in logs) == 9, logs  # data, copy, long data, long stage, prose data, prose,
-    # fresh values, adapter scale, publish
+    assert sum("skipped" in m for m in logs) == 12, logs  # data, copy, long data, long stage, prose data, prose,
+    # fresh values, distillation data, teacher and stage, adapter scale, publish
 
 
 def test_scaler_b_gets_its_own_learning_rate_and_scalers_no_weight_decay():
