@@ -12,6 +12,20 @@ from converters.errors import ConversionError
 from converters.files import atomic_write
 
 
+def drop_gguf_copy(folder: Path) -> bool:
+    """Remove ``folder/tokenizer.model`` when it is a GGUF: transformers saves a tokenizer read from a GGUF
+    with the GGUF itself under that name (the whole model again, and no SentencePiece file, so llama.cpp's
+    HF converter fails on the folder); ``tokenizer.json`` holds the tokenizer. True when one was removed."""
+    stray = Path(folder) / "tokenizer.model"
+    if not stray.is_file():
+        return False
+    with open(stray, "rb") as f:
+        if f.read(4) != b"GGUF":
+            return False
+    stray.unlink()
+    return True
+
+
 def gguf_to_hf(gguf_path: str | Path, out_dir: str | Path, dtype: str = "float32") -> Path:
     """Write ``out_dir`` (config, model.safetensors, tokenizer, chat template) from a GGUF file.
 
@@ -32,6 +46,7 @@ def gguf_to_hf(gguf_path: str | Path, out_dir: str | Path, dtype: str = "float32
                                                      dtype=getattr(torch, dtype))
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
+        drop_gguf_copy(tmp)
 
     try:
         return atomic_write(out_dir, convert, replace=False)

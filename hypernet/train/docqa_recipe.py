@@ -150,6 +150,7 @@ def _prose_distill_stage(name: str, recipe: DocQARecipe, stage: Stages, work: Pa
     parts = ("train", "heldout")
 
     def data() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
         train_recs = pd.prose_records(prose / "train.jsonl", recipe.distill_records, 2, random.Random(seed))
         train_recs += pd.manual_records(work / "train.jsonl", recipe.distill_manual, 2, random.Random(seed + 1))
         held = pd.prose_records(prose / "heldout.jsonl", recipe.distill_eval, 1, random.Random(seed))

@@ -33,3 +33,18 @@ def test_a_pdf_becomes_an_adapter_of_the_real_pair_that_changes_its_answers(tmp_
     # words, not the demo's four digits (the adapter's answers are short: it copies the page's words)
     assert len(re.findall(r"[A-Za-z]+", with_adapter)) >= 2 and not re.fullmatch(r"\s*\d{4}\s*", with_adapter)
     assert with_adapter != without  # the document's adapter is active in llama.cpp
+
+
+def test_building_the_pair_drops_a_gguf_copy_posing_as_its_tokenizer_model(tmp_path):
+    from app.models.bundled import build_smollm2
+
+    root = tmp_path / "pair"
+    (root / "base").mkdir(parents=True)
+    (root / "model.gguf").write_bytes(b"GGUF" + b"\0" * 60)  # present: nothing is fetched or converted
+    (root / "base" / "model.safetensors").write_bytes(b"weights")
+    (root / "base" / "tokenizer.model").write_bytes(b"GGUF" + b"\0" * 60)  # as older versions derived it
+    assert build_smollm2(root, log=lambda *_: None) == root
+    assert sorted(p.name for p in (root / "base").iterdir()) == ["model.safetensors"]
+    (root / "base" / "tokenizer.model").write_bytes(b"\n\x0esentencepiece")  # a real one stays
+    build_smollm2(root, log=lambda *_: None)
+    assert (root / "base" / "tokenizer.model").read_bytes() == b"\n\x0esentencepiece"

@@ -65,3 +65,18 @@ def test_hf_to_gguf_errors_quote_the_converter(tiny_models, tmp_path):
     with pytest.raises(ConversionError, match=r"(?s)could not convert bad \(exit 1\); its last messages:.*NoSuchForCausalLM"):
         hf_to_gguf(bad, tmp_path / "m.gguf", outtype="f32")
     assert not any(p.suffix in (".gguf", ".tmp") for p in tmp_path.iterdir())
+
+
+def test_gguf_to_hf_writes_a_folder_that_tokenizes_alike_and_converts_back(tiny_models, tmp_path):
+    from transformers import AutoTokenizer
+
+    from converters.gguf_to_hf import gguf_to_hf
+
+    tm = tiny_models("llama")
+    out = gguf_to_hf(tm.gguf_f32, tmp_path / "hf")
+    # no copy of the GGUF posing as a SentencePiece model (transformers writes one)
+    assert not (out / "tokenizer.model").exists() or (out / "tokenizer.model").read_bytes()[:4] != b"GGUF"
+    text = "the magic number of the document is 4242."
+    assert AutoTokenizer.from_pretrained(out)(text).input_ids == AutoTokenizer.from_pretrained(tm.hf_dir)(text).input_ids
+    back = hf_to_gguf(out, tmp_path / "back.gguf", outtype="f32")  # llama.cpp's converter reads the folder
+    assert read_gguf_info(back).n_layers == 2
