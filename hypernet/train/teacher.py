@@ -105,9 +105,9 @@ def load_teacher(path: str | Path) -> dict[int, dict]:
 def precompute_gguf(gguf: str | Path, tokenizer_dir: str | Path, records_path: str | Path, out_path: str | Path, *,
                     max_new_tokens: int = 40, top_k: int = 16, threads: int = 2, n_ctx: int = 4096,
                     log=print) -> Path:
-    """``precompute``'s teacher outputs (same file) computed by llama.cpp on an unquantized GGUF of the base:
-    on a CPU its prompt pass is several times faster than torch's, and consecutive records about the same
-    context reuse the context's cache (the context comes first in the teacher's prompt)."""
+    """``precompute``'s teacher outputs (same file) computed by llama.cpp on a GGUF of the base (a pair's chat
+    model): on a CPU it is several times faster than torch's batched generation, and consecutive records
+    about the same context reuse the context's cache (the context comes first in the teacher's prompt)."""
     import llama_cpp
     import numpy as np
     from transformers import AutoTokenizer
