@@ -1,11 +1,11 @@
-"""The real-document recipe (the paper's main one, in miniature): context distillation on man pages.
+"""The real-document recipe: copy, long and prose stages on installed text, then the adapter scale.
 
 Stages, each skipped when its output exists, so an interrupted run resumes:
 1. data: training-split manual pages (``manpages``) -> ``work/pages.jsonl`` and one
    ``{"context", "prompt"}`` record per templated question -> ``work/train.jsonl``;
-2. copy stage (when the recipe has one): the hypernetwork first learns to carry a page at all, on
+2. copy stage (every recipe has one): the hypernetwork first learns to carry a page at all, on
    pages renamed to a made-up command on every draw (``renamed``, plain cross-entropy on gold
-   answers) -> ``work/copy``; the distillation stage starts from it;
+   answers) -> ``work/copy``; the later stages start from it;
 2b. long stage (when the recipe has one): the copy stage's hypernetwork fine-tuned the same way on
    long pages cut into chunks of the app's size, mixed with short ones (``work/pages-long.jsonl``)
    -> ``work/long``: every chunk's LoRA is summed, so each must answer only for what it holds;
@@ -23,11 +23,7 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
 2f. adapter scale (after a prose stage): the greedy answers to held-out prose sources' questions and to
    manual pages no stage read, under each document's LoRA at a few scales (0: the base alone), scored
    against their gold answers (``calibrate``) -> ``work/adapter_scale.json``;
-3. teacher: the base model with the page in its prompt answers every question once
-   (``teacher.precompute``: greedy response + top-k log-probs) -> ``work/teacher.jsonl``;
-4. stage 2: the hypernetwork learns to make the student (base + generated LoRA, question only)
-   match the teacher (top-k distillation + L1 on the LoRA, random chunk counts) -> ``work/hypernet``;
-5. publish: ``out/hypernet`` (config with the adapter scale, weights stored in bf16, training config).
+3. publish: ``out/hypernet`` (config with the adapter scale, weights stored in bf16, training config).
 """
 
 from __future__ import annotations
@@ -79,11 +75,10 @@ class DocQARecipe:
     max_chars: int = 2200  # longest page kept (about 550 tokens; longer documents come as several chunks)
     options_per_page: int = 2  # option questions asked of each page (at most)
     summary_fraction: float = 0.3  # pages also asked for a one-sentence summary
-    teacher_tokens: int = 32  # longest teacher response
-    teacher_batch: int = 32  # decoding is per-step overhead on a CPU: large batches amortise it
+    teacher_tokens: int = 32  # longest teacher response (prose distillation)
+    teacher_batch: int = 32  # the torch teacher's batch: decoding is per-step overhead on a CPU
     stage2: dict = field(default_factory=dict)  # TrainConfig overrides
     copy_stage: dict = field(default_factory=dict)  # overrides of stage2 for the copy stage ({}: none)
-    distill: bool = True  # run the distillation stage (else the copy stage's hypernetwork is published)
     long_stage: dict = field(default_factory=dict)  # overrides of the copy stage for the long stage ({}: none)
     long_pages: int = 300  # long training pages (long_min_chars..long_max_chars) for the long stage
     long_min_chars: int = 2200
@@ -184,8 +179,9 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
                      log=print) -> Path:
     """Run the recipe on ``base_model`` (an HF folder) into ``out_dir``; returns ``out_dir``."""
     from .loop import train
-    from .teacher import precompute
 
+    if not recipe.copy_stage:
+        raise ValueError(f"Recipe {name!r} has no copy stage: it would train nothing.")
     out, base_model = Path(out_dir), Path(base_model)
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -203,11 +199,6 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         atomic_write(work / "train.jsonl", lambda tmp: tmp.write_text(text, encoding="utf-8"))
         log(f"[{name}] data: {len(pages)} pages, {len(records)} questions")
 
-    def teacher() -> None:
-        precompute(base_model, work / "train.jsonl", work / "teacher.jsonl", max_new_tokens=recipe.teacher_tokens,
-                   top_k=recipe.stage2.get("top_k", 16), batch_size=recipe.teacher_batch, log=log)
-        (work / "teacher.done").write_text("ok\n")
-
     def long_data() -> None:
         long = [p for p in collect(heldout=False, limit=recipe.long_pages, seed=seed + 1, min_chars=recipe.long_min_chars,
                                    max_chars=recipe.long_max_chars) if not holdout.excludes(Source(p.path, []))]
@@ -219,58 +210,45 @@ def run_docqa_recipe(name: str, recipe: DocQARecipe, base_model: str | Path, out
         log(f"[{name}] long data: {len(long)} long pages, {len(mixed) - len(long)} short ones")
 
     stage("data", work / "train.jsonl", data)
-    trained = work / "hypernet"
-    if recipe.copy_stage:
-        overrides = {**recipe.stage2, "objective": "rename", **recipe.copy_stage}
-        copy_cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "copy"), train_file=str(work / "pages.jsonl"),
-                               eval_file=str(work / "pages.jsonl"), base_record="../base", seed=seed, **overrides)
-        stage("copy stage (renamed pages)", work / "copy" / "model.safetensors", lambda: train(copy_cfg, log=log))
-        trained = work / "copy"
-        if recipe.long_stage:
-            stage("long data", work / "pages-long.jsonl", long_data)
-            long_cfg = replace(copy_cfg, out_dir=str(work / "long"), train_file=str(work / "pages-long.jsonl"),
-                               eval_file=str(work / "pages-long.jsonl"), init_from=str(work / "copy"),
-                               **recipe.long_stage)
-            stage("long stage (long renamed pages)", work / "long" / "model.safetensors",
-                  lambda: train(long_cfg, log=log))
-            trained = work / "long"
-        if recipe.prose_stage:
-            prose = work / "prose-data"
-            stage("prose data", prose / "heldout.jsonl",
-                  lambda: log(f"[{name}] prose data: {build_prose_data(prose, seed, holdout)}"))
-            prose_cfg = replace(long_cfg if recipe.long_stage else copy_cfg, objective="prose",
-                                out_dir=str(work / "prose"), train_file=str(prose / "train.jsonl"),
-                                eval_file=str(prose / "heldout.jsonl"), init_from=str(trained),
-                                manual_file=str(work / ("pages-long.jsonl" if recipe.long_stage else "pages.jsonl")),
-                                **recipe.prose_stage)
-            stage("prose stage (ordinary text)", work / "prose" / "model.safetensors", lambda: train(prose_cfg, log=log))
-            trained, last_cfg = work / "prose", prose_cfg
-            if recipe.fresh_stage:
-                fresh_cfg = replace(prose_cfg, out_dir=str(work / "fresh"), init_from=str(work / "prose"),
-                                    **recipe.fresh_stage)
-                stage("fresh-values stage (made-up names and numbers)", work / "fresh" / "model.safetensors",
-                      lambda: train(fresh_cfg, log=log))
-                trained, last_cfg = work / "fresh", fresh_cfg
-            if recipe.prose_distill:
-                # the adapter scale reads the prose stage's held-out split: its config stays the last one
-                trained = _prose_distill_stage(name, recipe, stage, work, base_model, trained, last_cfg, seed, log)
-            stage("adapter scale (held-out sources)", work / "adapter_scale.json",
-                  lambda: calibrate(last_cfg, trained, work / "adapter_scale.json",
-                                    unseen_pages([work / "pages.jsonl", work / "pages-long.jsonl"],
-                                                 recipe.calibration_pages, seed + 7),
-                                    log=log, n_docs=recipe.calibration_docs,
-                                    composed_docs=recipe.calibration_composed))
-    if recipe.distill:
-        stage("teacher", work / "teacher.done", teacher)
-        # The eval is on training documents: not a held-out score, but the check that each LoRA carries
-        # its own document (its loss against the loss with another document's LoRA).
-        cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "hypernet"), objective="distill",
-                          train_file=str(work / "train.jsonl"), teacher_file=str(work / "teacher.jsonl"),
-                          eval_file=str(work / "train.jsonl"), eval_teacher_file=str(work / "teacher.jsonl"),
-                          base_record="../base", seed=seed, init_from=str(trained) if recipe.copy_stage else "",
-                          **recipe.stage2)
-        stage("stage 2 (hypernetwork)", work / "hypernet" / "model.safetensors", lambda: train(cfg, log=log))
-        trained = work / "hypernet"
+    overrides = {**recipe.stage2, "objective": "rename", **recipe.copy_stage}
+    copy_cfg = TrainConfig(base_model=str(base_model), out_dir=str(work / "copy"), train_file=str(work / "pages.jsonl"),
+                           eval_file=str(work / "pages.jsonl"), base_record="../base", seed=seed, **overrides)
+    stage("copy stage (renamed pages)", work / "copy" / "model.safetensors", lambda: train(copy_cfg, log=log))
+    trained = work / "copy"
+    if recipe.long_stage:
+        stage("long data", work / "pages-long.jsonl", long_data)
+        long_cfg = replace(copy_cfg, out_dir=str(work / "long"), train_file=str(work / "pages-long.jsonl"),
+                           eval_file=str(work / "pages-long.jsonl"), init_from=str(work / "copy"),
+                           **recipe.long_stage)
+        stage("long stage (long renamed pages)", work / "long" / "model.safetensors",
+              lambda: train(long_cfg, log=log))
+        trained = work / "long"
+    if recipe.prose_stage:
+        prose = work / "prose-data"
+        stage("prose data", prose / "heldout.jsonl",
+              lambda: log(f"[{name}] prose data: {build_prose_data(prose, seed, holdout)}"))
+        prose_cfg = replace(long_cfg if recipe.long_stage else copy_cfg, objective="prose",
+                            out_dir=str(work / "prose"), train_file=str(prose / "train.jsonl"),
+                            eval_file=str(prose / "heldout.jsonl"), init_from=str(trained),
+                            manual_file=str(work / ("pages-long.jsonl" if recipe.long_stage else "pages.jsonl")),
+                            **recipe.prose_stage)
+        stage("prose stage (ordinary text)", work / "prose" / "model.safetensors", lambda: train(prose_cfg, log=log))
+        trained, last_cfg = work / "prose", prose_cfg
+        if recipe.fresh_stage:
+            fresh_cfg = replace(prose_cfg, out_dir=str(work / "fresh"), init_from=str(work / "prose"),
+                                **recipe.fresh_stage)
+            stage("fresh-values stage (made-up names and numbers)", work / "fresh" / "model.safetensors",
+                  lambda: train(fresh_cfg, log=log))
+            trained, last_cfg = work / "fresh", fresh_cfg
+        if recipe.prose_distill:
+            # the adapter scale reads the prose stage's held-out split: its config stays the last one
+            trained = _prose_distill_stage(name, recipe, stage, work, base_model, trained, last_cfg, seed, log)
+        stage("adapter scale (held-out sources)", work / "adapter_scale.json",
+              lambda: calibrate(last_cfg, trained, work / "adapter_scale.json",
+                                unseen_pages([work / "pages.jsonl", work / "pages-long.jsonl"],
+                                             recipe.calibration_pages, seed + 7),
+                                log=log, n_docs=recipe.calibration_docs,
+                                composed_docs=recipe.calibration_composed))
     stage("hypernet", out / "hypernet" / "model.safetensors",
           lambda: publish_bf16(trained, out / "hypernet", "../base", recorded_scales(work / "adapter_scale.json")))
     log(f"[{name}] done: {out} ({stage.summary()})")

@@ -128,10 +128,8 @@ _SMOLLM2_PROSE = dict(steps=600, batch_size=8, lr=3e-4, warmup=10, chunk_probs=[
 _SMOLLM2_FRESH = dict(steps=360, fresh_share=0.6, eval_every=60, save_every=20)
 _HOLDOUT = str(Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "prose" / "holdout.json")
 DOCQA_PRESETS: dict[str, DocQARecipe] = {
-    # Distillation is off: its teacher pass costs an hour on this CPU, and no distillation run has yet
-    # given a LoRA that carries its page (DocQARecipe.distill; the runs are in docs/recipes.md).
     "smollm2-135m": DocQARecipe(stage2=_SMOLLM2_STAGE2, copy_stage=_SMOLLM2_COPY, long_stage=_SMOLLM2_LONG,
-                                prose_stage=_SMOLLM2_PROSE, holdout_file=_HOLDOUT, distill=False),
+                                prose_stage=_SMOLLM2_PROSE, holdout_file=_HOLDOUT),
     # Seconds-scale end-to-end check of the recipe, the same stages as smollm2-135m (few pages, two steps
     # each); not a usable pair.
     "smollm2-smoke": DocQARecipe(pages=4, max_chars=1500, teacher_tokens=4, teacher_batch=4, stage2={
@@ -142,7 +140,7 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
         long_max_chars=4000, prose_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2},
         fresh_stage={"steps": 2, "fresh_share": 1.0}, prose_distill={"steps": 2, "eval_docs": 2},
         distill_records=4, distill_manual=2, distill_eval=2, holdout_file=_HOLDOUT, calibration_docs=4, calibration_composed=2,
-        calibration_pages=2, distill=False),
+        calibration_pages=2),
 }
 
 # The shipped recipe, then the fresh-values stage (not shipped: see _SMOLLM2_FRESH).

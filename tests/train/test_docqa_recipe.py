@@ -219,3 +219,11 @@ def test_the_curriculum_shows_a_pages_opening_with_the_questions_it_answers(tmp_
     whole = {tok.decode(task.sample(rng, max_chunk=512).prompt) for _ in range(60)}
     assert any("Who wrote" in p for p in whole)  # at full size, every kind and the whole page again
     assert "Lovelace" in tok.decode(task.sample(rng, max_chunk=512).chunks[0])
+
+
+def test_a_recipe_without_a_copy_stage_is_refused_before_it_writes_anything(tmp_path):
+    from hypernet.train.docqa_recipe import DocQARecipe, run_docqa_recipe
+
+    with pytest.raises(ValueError, match="no copy stage"):
+        run_docqa_recipe("bare", DocQARecipe(), SMOLLM2_BASE, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
