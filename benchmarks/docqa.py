@@ -61,10 +61,9 @@ sys.path.insert(0, str(REPO))
 from app.settings import Settings  # noqa: E402
 from benchmarks._machine import machine  # noqa: E402
 from benchmarks.docqa_report import report  # noqa: E402
-from benchmarks.docqa_sets import (EvalDoc, invented_names, known_words, length_row, manual_docs,  # noqa: E402
-                                   prose_docs, scores)
+from benchmarks.docqa_sets import EvalDoc, length_row, manual_docs, prose_docs, scores  # noqa: E402
 from converters.files import atomic_write  # noqa: E402
-from hypernet.train.qa_score import normalise, token_f1  # noqa: E402
+from hypernet.train.qa_score import invented_names, known_words, normalise, token_f1  # noqa: E402
 
 METHODS = ("d2l", "d2l-select", "app", "prompt", "none", "cd", "retrieval", "compose", "sum", "other")
 # How each adapter method sets the product: d2l sums every chunk (as before issue 30), d2l-select answers

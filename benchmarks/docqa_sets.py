@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypernet.train.manpages import collect, free_phrasing, unnamed_questions
-from hypernet.train.qa_score import fold, gold_recall, invented_names, known_words, normalise, token_f1  # noqa: F401
+from hypernet.train.qa_score import fold, gold_recall, token_f1
 
 PROSE_DIR = Path(__file__).resolve().parent / "data" / "prose"
 

@@ -40,7 +40,8 @@ sys.path.insert(1, str(REPO / "tests" / "ui"))  # ui_helpers and the window test
 from app.chunks import bm25  # noqa: E402
 from benchmarks._machine import machine  # noqa: E402
 from benchmarks.data.trio import TRIO_JSON  # noqa: E402
-from benchmarks.docqa_sets import invented_names, known_words, scores  # noqa: E402
+from benchmarks.docqa_sets import scores  # noqa: E402
+from hypernet.train.qa_score import invented_names, known_words  # noqa: E402
 
 PAIR = "smollm2-135m"
 RIGHT = 0.5  # gold recall at or above which an answer counts as right

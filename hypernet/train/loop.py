@@ -426,19 +426,15 @@ def train(cfg: TrainConfig, log=None) -> Path:
             if cfg.objective == "needle":
                 accs = {n: trainer.needle_accuracy(n, cfg.eval_docs) for n in cfg.eval_lengths}
                 say(f"stage2 step {done} held-out accuracy " + " ".join(f"{n}:{a:.1%}" for n, a in accs.items()))
-            elif cfg.objective in ("rename", "prose"):
-                own, other = trainer.content_gap(cfg.eval_docs)
-                none = trainer.scale_losses(trainer._eval_examples(cfg.eval_docs, 4321), [0.0])[0.0]
-                what = "new command names" if cfg.objective == "rename" else "held-out gold answers"
-                say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}, "
-                    f"without a LoRA {none:.4f}; "
-                    f"{what} recalled {trainer.answer_accuracy(cfg.eval_docs):.1%}; "
-                    f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
             else:
                 own, other = trainer.content_gap(cfg.eval_docs)
                 none = trainer.scale_losses(trainer._eval_examples(cfg.eval_docs, 4321), [0.0])[0.0]
-                say(f"stage2 step {done} eval loss {own:.4f}, "
-                    f"with another document's LoRA {other:.4f}, without a LoRA {none:.4f}; "
+                recalled = ""
+                if cfg.objective in ("rename", "prose"):
+                    what = "new command names" if cfg.objective == "rename" else "held-out gold answers"
+                    recalled = f"{what} recalled {trainer.answer_accuracy(cfg.eval_docs):.1%}; "
+                say(f"stage2 step {done} eval loss {own:.4f}, with another document's LoRA {other:.4f}, "
+                    f"without a LoRA {none:.4f}; {recalled}"
                     f"LoRA cosine across documents {trainer.lora_similarity(cfg.eval_docs):.5f}")
         if cfg.save_every and done % cfg.save_every == 0 and acc.is_main_process:
             save_training_state(ckpt_root, done, trainer.unwrapped, trainer.hcfg, trainer.opt, cfg, cfg.keep_checkpoints,

@@ -139,8 +139,8 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
         long_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2}, long_pages=2,
         long_max_chars=4000, prose_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2},
         fresh_stage={"steps": 2, "fresh_share": 1.0}, prose_distill={"steps": 2, "eval_docs": 2},
-        distill_records=4, distill_manual=2, distill_eval=2, holdout_file=_HOLDOUT, calibration_docs=4, calibration_composed=2,
-        calibration_pages=2),
+        distill_records=4, distill_manual=2, distill_eval=2, holdout_file=_HOLDOUT, calibration_docs=4,
+        calibration_composed=2, calibration_pages=2),
 }
 
 # The shipped recipe, then the fresh-values stage (not shipped: see _SMOLLM2_FRESH).

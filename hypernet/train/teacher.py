@@ -128,10 +128,8 @@ def precompute_gguf(gguf: str | Path, tokenizer_dir: str | Path, records_path: s
             prompt = teacher_prompt(tok, records[i]["context"], records[i]["prompt"])
             if len(prompt) + max_new_tokens > n_ctx:
                 continue  # longer than the teacher's window: no teacher output (the record is skipped)
-            cached = list(llm.input_ids[: llm.n_tokens])
-            keep = 0
-            while keep < min(len(cached), len(prompt) - 1) and cached[keep] == prompt[keep]:
-                keep += 1
+            # keep the cache of the prompt's start that the last record shared (at least one token is evaluated)
+            keep = min(llama_cpp.Llama.longest_token_prefix(llm.input_ids[: llm.n_tokens], prompt), len(prompt) - 1)
             llm.n_tokens = keep
             llm.eval(prompt[keep:])
             resp, ids, logps = [], [], []

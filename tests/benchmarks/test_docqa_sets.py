@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.docqa_report import below_none, report
-from benchmarks.docqa_sets import invented_names, known_words, length_row, prose_docs, scores
+from benchmarks.docqa_sets import length_row, prose_docs, scores
 from hypernet.train.manpages import FREE_PHRASINGS, QA, free_phrasing, questions
-from hypernet.train.qa_score import gold_recall
+from hypernet.train.qa_score import gold_recall, invented_names, known_words
 
 PAGE = """NAME
        frob - twiddle the bits of a file

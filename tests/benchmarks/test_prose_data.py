@@ -12,9 +12,8 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from benchmarks.docqa_sets import fold
 from converters.pdf import pdf_to_text
-from hypernet.train.qa_score import normalise
+from hypernet.train.qa_score import fold, normalise
 
 DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data"
 PROSE = DATA / "prose"

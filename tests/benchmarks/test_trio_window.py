@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.docqa_sets import known_words
 from benchmarks.trio_window import acceptance, best_page, judge
+from hypernet.train.qa_score import known_words
 
 PAGES = [
     "Libtasn1 manual. This manual is for GNU Libtasn1, version 4.19.0. The library parses ASN.1.",
