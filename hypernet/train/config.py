@@ -60,7 +60,7 @@ class TrainConfig:
     name_share: float = 0.4  # rename: share of questions that ask for the command's (new) name
     pair_share: float = 0.0  # rename: share of contexts that are two renamed pages composed, asked about one
     #                          by its (new) name (as a selection of two documents is asked)
-    manual_file: str = ""  # prose: renamed manual pages (JSONL) mixed in with probability manual_share
+    manual_file: str = ""  # prose, distill: renamed manual pages (JSONL) mixed in with probability manual_share
     manual_share: float = 0.0
     fresh_share: float = 0.0  # prose: share of name and number questions whose answer is replaced by a made-up
     #                           value throughout the document (training draws only; the eval reads real text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -31,6 +31,7 @@ class Example:
     response: list[int]  # tokens the student must produce ([] -> teacher generates them)
     teacher_prompt: list[int]  # the context in the prompt, then the same question
     teacher_topk: tuple[list[list[int]], list[list[float]]] | None = None  # precomputed (ids, log-probs)
+    gold: bool = False  # learnt by cross-entropy on ``response`` whatever the objective (``MixedTask``)
 
 
 def chat_prompt(tokenizer, content: str) -> list[int]:
@@ -93,6 +94,19 @@ class NeedleTask:
         chunks = chunk_text(self.tok, doc.text, max_chunk_tokens=size + self.affix, snap_to_sentences=self.snap)
         return Example(chunks, self.prompt, response_ids(self.tok, QUESTION, doc.answer),
                        chat_prompt(self.tok, f"{doc.text} {QUESTION}"))
+
+
+class MixedTask:
+    """Draws from ``other`` with probability ``share`` (marked ``gold``: learnt by cross-entropy on their
+    answers), else from ``main``: renamed manual pages mixed into a distillation, so the copy slots stay."""
+
+    def __init__(self, main, other, share: float):
+        self.main, self.other, self.share = main, other, share
+
+    def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False) -> Example:
+        if rng.random() < self.share:
+            return replace(self.other.sample(rng, max_chunk, single), gold=True)
+        return self.main.sample(rng, max_chunk, single)
 
 
 class JsonlTask:

@@ -19,7 +19,8 @@ Stages, each skipped when its output exists, so an interrupted run resumes:
 2e. prose distillation (when the recipe has one): the last stage's hypernetwork learns the base's own
    document-in-prompt answers to the questions a user asks of the prose documents (and of manual pages),
    top-k distillation on the teacher's outputs (``prose_distill``; the teacher runs in llama.cpp on the
-   pair's GGUF when there is one) -> ``work/distill``;
+   pair's GGUF when there is one), with the renamed manual pages mixed in by cross-entropy when the stage
+   sets ``manual_share`` (``data.MixedTask``) -> ``work/distill``;
 2f. adapter scale (after a prose stage): the greedy answers to held-out prose sources' questions and to
    manual pages no stage read, under each document's LoRA at a few scales (0: the base alone), scored
    against their gold answers (``calibrate``) -> ``work/adapter_scale.json``;
@@ -170,7 +171,7 @@ def _prose_distill_stage(name: str, recipe: DocQARecipe, stage: Stages, work: Pa
     cfg = replace(last_cfg, objective="distill", out_dir=str(work / "distill"), init_from=str(trained),
                   train_file=str(folder / "train.jsonl"), teacher_file=str(folder / "train-teacher.jsonl"),
                   eval_file=str(folder / "heldout.jsonl"), eval_teacher_file=str(folder / "heldout-teacher.jsonl"),
-                  manual_file="", manual_share=0.0, fresh_share=0.0, **recipe.prose_distill)
+                  **{"manual_share": 0.0, "fresh_share": 0.0, **recipe.prose_distill})  # manual_share: pages mixed in
     stage("prose distillation stage", work / "distill" / "model.safetensors", lambda: train(cfg, log=log))
     return work / "distill"
 

@@ -23,7 +23,7 @@ from hypernet.encoder import ContextEncoder
 from hypernet.model import HypernetConfig, HypernetModel
 
 from .config import AdaptiveCurriculum, TrainConfig, chunk_cap_at, lr_at
-from .data import Example, JsonlTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
+from .data import Example, JsonlTask, MixedTask, NeedleTask, gather_positions, pad_rows, padded_topk, with_response
 from .needle import Haystacks, extract_answer
 from .objectives import answer_cross_entropy, l1_penalty, topk_cross_entropy, topk_distillation
 from .prose_qa import ProseTask
@@ -183,17 +183,18 @@ class Trainer:
                                                             cfg.snap_to_sentences, share, cfg.curriculum_kinds, pairs)
             return (make(cfg.train_file, cfg.name_share, cfg.pair_share),
                     make(cfg.eval_file, 1.0, 0.0) if cfg.eval_file else None)
+        manual = (RenamedPagesTask(self.tok, cfg.manual_file, cfg.max_chunk_tokens, cfg.chunk_probs,
+                                   cfg.snap_to_sentences, cfg.name_share, cfg.curriculum_kinds, cfg.pair_share)
+                  if cfg.manual_file and cfg.manual_share > 0 else None)
         if cfg.objective == "prose":
-            manual = (RenamedPagesTask(self.tok, cfg.manual_file, cfg.max_chunk_tokens, cfg.chunk_probs,
-                                       cfg.snap_to_sentences, cfg.name_share, cfg.curriculum_kinds, cfg.pair_share)
-                      if cfg.manual_file and cfg.manual_share > 0 else None)
             make = lambda f, m, fresh: ProseTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
                                                  cfg.snap_to_sentences, m, cfg.manual_share, fresh)
             return (make(cfg.train_file, manual, cfg.fresh_share),
                     make(cfg.eval_file, None, 0.0) if cfg.eval_file else None)
         make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t,  # noqa: E731
                                       cfg.curriculum_kinds)
-        return (make(cfg.train_file, cfg.teacher_file),
+        task = make(cfg.train_file, cfg.teacher_file)
+        return (MixedTask(task, manual, cfg.manual_share) if manual else task,
                 make(cfg.eval_file, cfg.eval_teacher_file) if cfg.eval_file else None)
 
     @property
@@ -234,23 +235,37 @@ class Trainer:
         with lora_applied(self.base, A, B, self.hcfg.lora_alpha * self.lora_scale, self.hcfg.layer_indices):
             logits = self.base(input_ids=s_ids.to(dev), attention_mask=s_mask.to(dev)).logits
         student, valid = gather_positions(logits, s_starts, s_len)
-        if self.cfg.objective in ("needle", "rename", "prose"):
-            targets = pad_rows(responses, self.pad_id)[0].to(dev)
-            task = answer_cross_entropy(student, targets, valid)
-        elif all(ex.teacher_topk for ex in examples):
-            idx, vals = padded_topk([ex.teacher_topk for ex in examples], student.shape[1])
-            idx, vals = idx.to(dev), vals.to(dev)
-            task = topk_cross_entropy(student, idx, vals, valid)
-        else:
-            t_ids, t_mask, t_starts, t_len = with_response([ex.teacher_prompt for ex in examples], responses, self.pad_id)
-            with torch.no_grad():
-                t_logits = self.base(input_ids=t_ids.to(dev), attention_mask=t_mask.to(dev)).logits
-            teacher, _ = gather_positions(t_logits, t_starts, t_len)
-            task = topk_distillation(student, teacher, valid, self.cfg.top_k)
+        task = self._task_loss(examples, responses, student, valid)
         l1 = l1_penalty(A, B)
         tokens = sum(len(c) for ex in examples for c in ex.chunks) + int(s_mask.sum())
         coef = self.cfg.l1_coef if l1_coef is None else l1_coef
         return task + coef * l1, {"task": task.item(), "l1": l1.item(), "tokens": tokens}
+
+    def _task_loss(self, examples: list[Example], responses: list[list[int]], student: torch.Tensor,
+                   valid: torch.Tensor) -> torch.Tensor:
+        """The batch's mean objective: cross-entropy on the responses of the needle, rename and prose objectives'
+        examples and of ``gold`` ones (manual pages mixed into a distillation), top-k distillation on the rest
+        (precomputed top-k, else the teacher run here)."""
+        dev = self.acc.device
+        ce_only = self.cfg.objective in ("needle", "rename", "prose")
+        gold = [i for i, ex in enumerate(examples) if ce_only or ex.gold]
+        rest = [i for i in range(len(examples)) if i not in set(gold)]
+        total = student.new_zeros((), dtype=torch.float32)
+        if gold:
+            targets = pad_rows([responses[i] for i in gold], self.pad_id)[0].to(dev)
+            n = targets.shape[1]  # the batch's responses are padded to the longest; gold ones may be shorter
+            total = total + len(gold) * answer_cross_entropy(student[gold, :n], targets, valid[gold, :n])
+        if rest and all(examples[i].teacher_topk for i in rest):
+            idx, vals = padded_topk([examples[i].teacher_topk for i in rest], student.shape[1])
+            total = total + len(rest) * topk_cross_entropy(student[rest], idx.to(dev), vals.to(dev), valid[rest])
+        elif rest:
+            t_ids, t_mask, t_starts, t_len = with_response([examples[i].teacher_prompt for i in rest],
+                                                           [responses[i] for i in rest], self.pad_id)
+            with torch.no_grad():
+                t_logits = self.base(input_ids=t_ids.to(dev), attention_mask=t_mask.to(dev)).logits
+            teacher, _ = gather_positions(t_logits, t_starts, t_len)
+            total = total + len(rest) * topk_distillation(student[rest], teacher, valid[rest], self.cfg.top_k)
+        return total / len(examples)
 
     def step(self, examples: list[Example], step: int, l1_coef: float | None = None) -> dict:
         """One micro-batch: forward, backward, and (at accumulation boundaries) an optimizer step."""

@@ -138,7 +138,7 @@ DOCQA_PRESETS: dict[str, DocQARecipe] = {
         "progress": False}, copy_stage={"steps": 2, "eval_every": 2, "eval_docs": 2},
         long_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2}, long_pages=2,
         long_max_chars=4000, prose_stage={"steps": 2, "batch_size": 2, "eval_every": 2, "eval_docs": 2},
-        fresh_stage={"steps": 2, "fresh_share": 1.0}, prose_distill={"steps": 2, "eval_docs": 2},
+        fresh_stage={"steps": 2, "fresh_share": 1.0}, prose_distill={"steps": 2, "eval_docs": 2, "manual_share": 0.5},
         distill_records=4, distill_manual=2, distill_eval=2, holdout_file=_HOLDOUT, calibration_docs=4,
         calibration_composed=2, calibration_pages=2),
 }
@@ -153,6 +153,10 @@ DOCQA_PRESETS["smollm2-135m-fresh"] = replace(DOCQA_PRESETS["smollm2-135m"], fre
 # (F1 0.074 against 0.384 at 1): docs/recipes.md.
 _SMOLLM2_PROSE_DISTILL = dict(steps=300, eval_every=50, save_every=20, eval_docs=24)
 DOCQA_PRESETS["smollm2-135m-distill"] = replace(DOCQA_PRESETS["smollm2-135m"], prose_distill=_SMOLLM2_PROSE_DISTILL)
+# The same distillation with a quarter of the draws renamed manual pages answered by cross-entropy (as in the
+# prose stage), so that the copy slots keep the manual pages' gain while prose is distilled.
+DOCQA_PRESETS["smollm2-135m-distill-mix"] = replace(DOCQA_PRESETS["smollm2-135m"],
+                                                    prose_distill={**_SMOLLM2_PROSE_DISTILL, "manual_share": 0.25})
 
 
 def preset_names() -> list[str]:

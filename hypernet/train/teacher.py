@@ -54,6 +54,18 @@ def generate_batch(model, tokenizer, prompts: list[list[int]], max_new_tokens: i
     return results
 
 
+def _pending(records_path: str | Path, out_path: Path) -> tuple[list[dict], int, list[int]]:
+    """The records, how many ``out_path`` already answers, and the indices still to answer (a resume)."""
+    records = [json.loads(ln) for ln in Path(records_path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    done = set(load_teacher(out_path)) if out_path.exists() else set()
+    return records, len(done), [i for i in range(len(records)) if i not in done]
+
+
+def _progress(log, answered: int, total: int, n: int, left: int, t0: float) -> None:
+    rate = n / max(time.time() - t0, 1e-9)
+    log(f"teacher {answered}/{total} ({rate:.2f} records/s, ~{left / max(rate, 1e-9) / 60:.0f} min left)")
+
+
 def precompute(base_model: str | Path, records_path: str | Path, out_path: str | Path, *, max_new_tokens: int = 40,
                top_k: int = 16, batch_size: int = 8, threads: int = 2, bf16: bool | None = None, log=print) -> Path:
     """Teacher outputs for every record of ``records_path`` into ``out_path`` (resumes)."""
@@ -62,14 +74,12 @@ def precompute(base_model: str | Path, records_path: str | Path, out_path: str |
     from hypernet.device import cpu_has_native_bf16
 
     torch.set_num_threads(threads)
-    records = [json.loads(ln) for ln in Path(records_path).read_text(encoding="utf-8").splitlines() if ln.strip()]
     out_path = Path(out_path)
-    done = set(load_teacher(out_path)) if out_path.exists() else set()
+    records, done, todo = _pending(records_path, out_path)
     tok = AutoTokenizer.from_pretrained(base_model)
     model = AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32).eval()
     stops = stop_ids(tok)
     use_bf16 = cpu_has_native_bf16() if bf16 is None else bf16
-    todo = [i for i in range(len(records)) if i not in done]
     prompts = {i: teacher_prompt(tok, records[i]["context"], records[i]["prompt"]) for i in todo}
     todo.sort(key=lambda i: len(prompts[i]))  # similar lengths together: little padding
     t0, n = time.time(), 0
@@ -83,9 +93,7 @@ def precompute(base_model: str | Path, records_path: str | Path, out_path: str |
             f.flush()
             n += len(batch)
             if (s // batch_size) % 10 == 0:
-                rate = n / (time.time() - t0)
-                log(f"teacher {len(done) + n}/{len(records)} ({rate:.2f} records/s, "
-                    f"~{(len(todo) - n) / max(rate, 1e-9) / 60:.0f} min left)")
+                _progress(log, done + n, len(records), n, len(todo) - n, t0)
     return out_path
 
 
@@ -114,14 +122,12 @@ def precompute_gguf(gguf: str | Path, tokenizer_dir: str | Path, records_path: s
 
     from converters.llama import open_model
 
-    records = [json.loads(ln) for ln in Path(records_path).read_text(encoding="utf-8").splitlines() if ln.strip()]
     out_path = Path(out_path)
-    done = set(load_teacher(out_path)) if out_path.exists() else set()
+    records, done, todo = _pending(records_path, out_path)
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     stops = set(stop_ids(tok))
     llm = open_model(gguf, n_ctx=n_ctx, n_threads=threads)
     n_vocab = llm.n_vocab()
-    todo = [i for i in range(len(records)) if i not in done]
     t0 = time.time()
     with open(out_path, "a", encoding="utf-8") as f:
         for n, i in enumerate(todo, 1):
@@ -149,8 +155,6 @@ def precompute_gguf(gguf: str | Path, tokenizer_dir: str | Path, records_path: s
             f.write(json.dumps({"i": i, "response_ids": resp, "topk_idx": ids, "topk_logp": logps}) + "\n")
             f.flush()
             if n % 50 == 0:
-                rate = n / (time.time() - t0)
-                log(f"teacher {len(done) + n}/{len(records)} ({rate:.2f} records/s, "
-                    f"~{(len(todo) - n) / rate / 60:.0f} min left)")
+                _progress(log, done + n, len(records), n, len(todo) - n, t0)
     llm.close()
     return out_path

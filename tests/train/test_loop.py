@@ -11,7 +11,7 @@ import torch
 
 from hypernet import load_hypernet
 from hypernet.train.config import TrainConfig
-from hypernet.train.data import gather_positions, with_response
+from hypernet.train.data import Example, MixedTask, gather_positions, with_response
 from hypernet.train.loop import Trainer, train
 from hypernet.train.objectives import topk_distillation
 from hypernet.train.state import list_checkpoints
@@ -81,6 +81,44 @@ def test_lora_similarity_is_one_when_the_hypernet_ignores_its_input(tiny_base_di
         for layer in [*trainer.unwrapped.aggregator.perceiver.encoder.layers, *trainer.unwrapped.aggregator.perceiver.decoder.layers]:
             layer.self_attn.o_proj.weight.zero_()
     assert trainer.lora_similarity(4) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_distillation_learns_its_mixed_in_gold_examples_by_cross_entropy(tiny_base_dir, tmp_path):
+    trainer = _repeat_distill_trainer(tiny_base_dir, tmp_path)
+    for p in trainer.unwrapped.scaler_B.values():  # documents reach their LoRAs
+        p.data.fill_(1.0)
+    rng = random.Random(0)
+    distilled = [trainer.task.sample(rng) for _ in range(3)]
+    gold = [dataclasses.replace(trainer.task.sample(rng), gold=True) for _ in range(2)]
+    trainer.model.eval()
+
+    def task_loss(examples, objective="distill"):
+        trainer.cfg = dataclasses.replace(trainer.cfg, objective=objective)
+        with torch.no_grad():
+            return trainer.loss(examples, l1_coef=0.0)[1]["task"]
+
+    as_distilled = [dataclasses.replace(ex, gold=False) for ex in gold]
+    # gold examples: cross-entropy on their answers, as the prose objective scores every example
+    assert task_loss(gold) == pytest.approx(task_loss(as_distilled, "prose"), rel=1e-5)
+    assert abs(task_loss(gold) - task_loss(as_distilled)) > 1e-3  # not the teacher's top-1
+    # one batch: each example's own objective, weighted by its count
+    assert task_loss(distilled + gold) == pytest.approx((3 * task_loss(distilled) + 2 * task_loss(gold)) / 5, rel=1e-4)
+
+
+def test_mixed_task_marks_the_other_tasks_draws_gold():
+    class Task:  # a task whose examples answer with its own tag
+        def __init__(self, tag):
+            self.tag = tag
+
+        def sample(self, rng, max_chunk=None, single=False):
+            return Example([[1]], [2], [self.tag], [3])
+
+    rng = random.Random(0)
+    draws = [MixedTask(Task(10), Task(20), 0.3).sample(rng) for _ in range(400)]
+    gold = [ex for ex in draws if ex.gold]
+    assert {ex.response[0] for ex in gold} == {20}
+    assert {ex.response[0] for ex in draws if not ex.gold} == {10}
+    assert 0.22 < len(gold) / len(draws) < 0.38
 
 
 def test_topk_distillation_is_minimal_when_student_matches_teacher():
