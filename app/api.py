@@ -362,22 +362,28 @@ class DocLoRA(PairCommands):
         chosen = self.selection(ref, question)
         past = self.library.history(chosen.chat) if history and chosen.history else []
         doc_id = chosen.document.id if chosen.document else None
+        room = (self.engine.n_ctx - self.settings.max_tokens) // 3  # passage words that fit the window
+        grounded = self.settings.grounding and chosen.document is not None and room >= MIN_PASSAGE_WORDS
+        document = document_text(self.library.pages(doc_id)) if grounded else ""
+        passages = f"{best_passages(document, question, words=min(PASSAGE_WORDS, room // 2))}\n\n{question}" \
+            if grounded else ""
+        # an adapter the pair does not apply leaves the base without the document: its passages instead
+        from_passages = grounded and not chosen.applied
         answer = Answer(text="")
-        for answer in self._generate(build_messages(past, question), self._adapter_file(chosen), stop, chosen):
+        first = (build_messages(past, passages), None) if from_passages else \
+            (build_messages(past, question), self._adapter_file(chosen))
+        for answer in self._generate(*first, stop, chosen, from_passages=from_passages):
             yield answer
         text, revised, quoted = answer.text, False, False
-        if self.settings.grounding and chosen.document is not None and text and not is_stopped(stop):
-            document = document_text(self.library.pages(doc_id))
-            room = (self.engine.n_ctx - self.settings.max_tokens) // 3  # passage words that fit the window
-            if room >= MIN_PASSAGE_WORDS and unfounded(text, document, question):  # names what it does not hold
-                prompt = f"{best_passages(document, question, words=min(PASSAGE_WORDS, room // 2))}\n\n{question}"
-                for answer in self._generate(build_messages(past, prompt), None, stop, chosen, revised=True):
+        if grounded and text and not is_stopped(stop) and unfounded(text, document, question):  # names what it lacks
+            if not from_passages:
+                for answer in self._generate(build_messages(past, passages), None, stop, chosen, revised=True):
                     yield answer
                 text, revised = answer.text, True
-                if not is_stopped(stop) and unfounded(text, document, question):  # invented again: quote it
-                    text, quoted = best_quote(document, question), True
-                    yield Answer(text=text, delta=f"\n[{QUOTED_NOTE}]\n{text}", document=doc_id,
-                                 documents=chosen.ids, revised=True, quoted=True)
+            if not is_stopped(stop) and unfounded(text, document, question):  # invented again: quote it
+                text, quoted = best_quote(document, question), True
+                yield Answer(text=text, delta=f"\n[{QUOTED_NOTE}]\n{text}", document=doc_id,
+                             documents=chosen.ids, revised=True, quoted=True, from_passages=from_passages)
         stopped = is_stopped(stop)
         text = text.strip()
         sources = self._sources(chosen, question, text)
@@ -385,11 +391,12 @@ class DocLoRA(PairCommands):
             self.library.add_exchange(chosen.chat, question, text, sources)
         yield Answer(text=text, sources=sources, document=doc_id, documents=chosen.ids, done=True,
                      stopped=stopped, chunk_pages=chosen.answered_pages, revised=revised,
-                     quoted=quoted)
+                     quoted=quoted, from_passages=from_passages)
 
     def _generate(self, messages: list[dict], adapter_file: str | None, stop: StopFlag, chosen: Selection,
-                  revised: bool = False) -> Iterator[Answer]:
-        """Growing Answers of one generation (``revised``: a second answer that replaces the first)."""
+                  revised: bool = False, from_passages: bool = False) -> Iterator[Answer]:
+        """Growing Answers of one generation (``revised``: a second answer that replaces the first;
+        ``from_passages``: the document's passages answer, not its adapter)."""
         doc_id = chosen.document.id if chosen.document else None
         text = ""
         for piece in self.engine.generate(messages, adapter_file, stop=stop):
@@ -398,7 +405,8 @@ class DocLoRA(PairCommands):
                 delta = grown[len(text):]
                 if revised and not text:
                     delta = f"\n[{REVISED_NOTE}]\n{delta}"
-                yield Answer(text=grown, delta=delta, document=doc_id, documents=chosen.ids, revised=revised)
+                yield Answer(text=grown, delta=delta, document=doc_id, documents=chosen.ids, revised=revised,
+                             from_passages=from_passages)
             text = grown
 
     def _adapter_file(self, chosen: Selection) -> str | None:

@@ -17,6 +17,7 @@ import click
 from app.api import DocLoRA
 from app.chunks import answered_from
 from app.errors import DocLoRAError, raise_errors
+from app.grounding import PASSAGES_NOTE
 from app.exports import FORMATS, scale_note
 from app.pipeline import display_name
 from app.records import (
@@ -277,12 +278,21 @@ def ask_cmd(ctx, doc, question, continue_, as_json) -> None:
     if as_json:
         _print_json({"answer": answer.text, "sources": [s.to_dict() for s in answer.sources],
                      "document": answer.document, "documents": answer.documents,
-                     "answered_from_pages": {str(d): p for d, p in answer.chunk_pages.items()}})
+                     "answered_from_pages": {str(d): p for d, p in answer.chunk_pages.items()},
+                     "from_passages": answer.from_passages, "revised": answer.revised, "quoted": answer.quoted})
         return
     click.echo()
+    _print_notes(answer)
+    _print_sources(answer)
+
+
+def _print_notes(answer) -> None:
+    """How the answer was made, where the terminal's stream did not say it: from the document's passages
+    (its adapter not applied), from the chunks of some pages."""
+    if answer.from_passages:
+        click.echo(f"{PASSAGES_NOTE}.")
     for pages in answer.chunk_pages.values():
         click.echo(answered_from(pages))
-    _print_sources(answer)
 
 
 @cli.command(name="chat")
@@ -322,6 +332,7 @@ def chat_cmd(ctx, doc) -> None:
             click.echo(f"Error: {shown(str(exc))}", err=True)
             continue
         click.echo()
+        _print_notes(answer)
         _print_sources(answer)
 
 

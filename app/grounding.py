@@ -8,6 +8,10 @@ the document nor the question holds makes it unfounded, and the question is answ
 document's best passages in the prompt (``DocLoRA`` with the ``grounding`` setting). When that
 answer names such things too, the reply is the document's sentence that best matches the question,
 quoted: words of the document, never invented ones.
+
+A document whose adapter the pair does not apply (its kind's scale is 0: on held-out documents of that
+kind the adapters did not help) would otherwise be answered by the base alone, without it: with the
+setting on, its questions are answered from its best passages from the start, checked the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ MIN_PASSAGE_WORDS = 40  # a window with less room than this for passages keeps t
 REVISED_NOTE = "That answer named things the document does not mention; answered again from its best passages"
 QUOTED_NOTE = ("That answer too named things the document does not mention; here is the passage that best "
                "matches your question")
+PASSAGES_NOTE = ("This model's adapters do not help on this kind of document yet, so this answer comes from "
+                 "the document's best passages")
 QUOTE_WORDS = 60
 
 

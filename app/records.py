@@ -152,6 +152,8 @@ class Answer(_Row):
     stopped: bool = False  # the user stopped generation early
     revised: bool = False  # answered again from the document's best passages (app.grounding)
     quoted: bool = False  # that answer invented too: the document's best-matching sentence, quoted
+    from_passages: bool = False  # the pair does not apply the document's adapter (its kind's scale is 0):
+    #                              answered from the document's best passages from the start (app.grounding)
     chunk_pages: dict[int, list[int]] = field(default_factory=dict)  # long documents: the pages whose
     #                                   chunks answered (document id -> page numbers; app.chunks)
 

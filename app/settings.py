@@ -132,7 +132,8 @@ class Settings:
     # chunks any composition sums at full scale (app.chunks.adapter_scale).
     max_chunks: int = _setting(4, Rule(int, low=1, high=64))
     # An answer under a document's adapter that names what the document does not hold (app.grounding)
-    # is answered again with the document's best passages in the prompt.
+    # is answered again with the document's best passages in the prompt; a document whose adapter the
+    # pair does not apply (its kind's scale is 0) is answered from its best passages from the start.
     grounding: bool = _setting(True, Rule(bool))
     # Internalize with the context encoder under bf16 autocast on CPUs with native bf16
     # (AVX512-BF16 or AMX: 3-6x faster); elsewhere, and when False, float32.

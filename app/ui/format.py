@@ -8,7 +8,7 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 
 from app.chunks import answered_from
-from app.grounding import QUOTED_NOTE, REVISED_NOTE
+from app.grounding import PASSAGES_NOTE, QUOTED_NOTE, REVISED_NOTE
 from app.records import (
     JOB_CANCELLED, JOB_DONE, JOB_FAILED, JOB_QUEUED, JOB_RUNNING, KNOWN, MATCHES_TITLE, NO_SUPPORT,
     STAGES, SUPPORT_TITLE, Answer, Document, Job, Message, Source, Status)
@@ -196,9 +196,10 @@ def sources_messages(sources: list[Source], document: bool = True) -> list[dict]
 
 def answer_notes(answer: Answer) -> list[dict]:
     """What the window says under an answer about how it was made: answered again from the document's
-    best passages or quoted from it (``app.grounding``), from the chunks of some pages of a long
-    document (``app.chunks``)."""
-    notes = [QUOTED_NOTE + "."] if answer.quoted else [REVISED_NOTE + "."] if answer.revised else []
+    best passages or quoted from it, or answered from its passages from the start (``app.grounding``),
+    from the chunks of some pages of a long document (``app.chunks``)."""
+    notes = [PASSAGES_NOTE + "."] if answer.from_passages else []
+    notes += [QUOTED_NOTE + "."] if answer.quoted else [REVISED_NOTE + "."] if answer.revised else []
     notes += [answered_from(pages) for pages in answer.chunk_pages.values()]
     return [{"role": "assistant", "content": f"*{note}*"} for note in notes]
 

@@ -86,6 +86,7 @@ def test_ask_json_shape_and_sources(engine, docs):
     assert data["sources"][0]["page"] == 2 and "**4821**" in data["sources"][0]["snippet"]
     assert engine.calls[0][0] == [{"role": "user", "content": "What is the special magic number?"}]
     assert engine.calls[0][1].endswith(".gguf")
+    assert (data["from_passages"], data["revised"], data["quoted"]) == (False, False, False)
 
 
 def test_ask_streams_then_prints_pages_and_announces_the_demo_once(engine, docs):
@@ -125,7 +126,8 @@ def test_ask_replays_history_only_with_continue(engine, docs):
 def test_ask_without_document(engine, docs):
     result = run("ask", "-", "Hello?", "--json")
     assert json.loads(result.stdout) == {"answer": "4821", "sources": [], "document": None,
-                                          "documents": [], "answered_from_pages": {}}
+                                          "documents": [], "answered_from_pages": {}, "from_passages": False,
+                                          "revised": False, "quoted": False}
     assert engine.calls[0][1] is None
 
 

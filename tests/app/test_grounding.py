@@ -4,7 +4,7 @@ passages (app.grounding; issue 29: never worse than no document)."""
 from __future__ import annotations
 
 from app.api import DocLoRA
-from app.grounding import QUOTED_NOTE, best_passages, best_quote, unfounded
+from app.grounding import PASSAGES_NOTE, QUOTED_NOTE, best_passages, best_quote, unfounded
 
 from app_helpers import PROSE
 
@@ -102,3 +102,46 @@ def test_a_founded_answer_and_the_setting_off_keep_the_adapters_answer(insert_do
     scripted_engine.reply = "Jikere Jeringer."
     app.configure(grounding=False, save=False)
     assert not app.ask(doc.id, "Who?").revised and len(scripted_engine.calls) == 2
+
+
+def _prose_at(monkeypatch, scale: float) -> None:
+    """The pair applies prose documents' adapters at ``scale`` (0: not at all)."""
+    from app.models.pair import Pair
+
+    monkeypatch.setattr(Pair, "adapter_scales", property(lambda self: {"prose": scale, "manual page": 1.0}))
+
+
+def test_a_document_whose_adapter_the_pair_does_not_apply_is_answered_from_its_passages(
+        insert_document, scripted_engine, monkeypatch):
+    _prose_at(monkeypatch, 0.0)
+    app = DocLoRA(engine=scripted_engine)
+    doc = app.get(insert_document(app.library, "Harbour notes", HARBOUR))
+    scripted_engine.reply = "The keeper kept a small notebook of the ships."
+    final = app.ask(doc.id, "Who keeps the lighthouse notebook?")
+    ((messages, adapter),) = scripted_engine.calls  # one answer, read from the passages, no adapter
+    assert adapter is None and "keeper kept a small notebook" in messages[-1]["content"]
+    assert messages[-1]["content"].endswith("Who keeps the lighthouse notebook?")
+    assert final.from_passages and not final.revised and final.text == "The keeper kept a small notebook of the ships."
+    assert app.history(doc.id)[-2].content == "Who keeps the lighthouse notebook?"  # the chat keeps the question
+    # an unfounded answer from the passages is not asked again: the best sentence is quoted
+    scripted_engine.reply = "It is Jikere Jeringer."
+    quoted = app.ask(doc.id, "Who keeps the lighthouse notebook?")
+    assert len(scripted_engine.calls) == 2 and quoted.quoted and quoted.from_passages
+    assert quoted.text.startswith("\u201cThe keeper kept a small notebook")
+
+
+def test_an_applied_adapter_or_the_setting_off_answers_without_passages(insert_document, scripted_engine, monkeypatch):
+    _prose_at(monkeypatch, 1.0)
+    app = DocLoRA(engine=scripted_engine)
+    doc = app.get(insert_document(app.library, "Harbour notes", HARBOUR))
+    scripted_engine.reply = "The keeper kept a small notebook of the ships."
+    assert not app.ask(doc.id, "Who keeps the lighthouse notebook?").from_passages
+    assert scripted_engine.calls[-1][1] == doc.adapter.file  # under the adapter
+    assert scripted_engine.calls[-1][0][-1]["content"] == "Who keeps the lighthouse notebook?"
+    _prose_at(monkeypatch, 0.0)
+    app.configure(grounding=False, save=False)
+    answer = app.ask(doc.id, "Who keeps the lighthouse notebook?")
+    messages, adapter = scripted_engine.calls[-1]
+    assert not answer.from_passages and adapter is None  # the base alone, the question as it was asked
+    assert messages[-1] == {"role": "user", "content": "Who keeps the lighthouse notebook?"}
+    assert PASSAGES_NOTE not in answer.text

@@ -196,3 +196,7 @@ def test_answer_notes_say_how_an_answer_was_made():
     assert [n["content"] for n in quoted] == [
         "*That answer too named things the document does not mention; here is the passage that best matches "
         "your question.*"]
+    passages = answer_notes(Answer(text="42", done=True, from_passages=True))
+    assert [n["content"] for n in passages] == [
+        "*This model's adapters do not help on this kind of document yet, so this answer comes from the "
+        "document's best passages.*"]
