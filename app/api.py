@@ -365,19 +365,21 @@ class DocLoRA(PairCommands):
         room = (self.engine.n_ctx - self.settings.max_tokens) // 3  # passage words that fit the window
         grounded = self.settings.grounding and chosen.document is not None and room >= MIN_PASSAGE_WORDS
         document = document_text(self.library.pages(doc_id)) if grounded else ""
-        passages = f"{best_passages(document, question, words=min(PASSAGE_WORDS, room // 2))}\n\n{question}" \
-            if grounded else ""
+
+        def with_passages() -> list[dict]:  # the question after the document's best passages
+            passages = best_passages(document, question, words=min(PASSAGE_WORDS, room // 2))
+            return build_messages(past, f"{passages}\n\n{question}")
+
         # an adapter the pair does not apply leaves the base without the document: its passages instead
         from_passages = grounded and not chosen.applied
         answer = Answer(text="")
-        first = (build_messages(past, passages), None) if from_passages else \
-            (build_messages(past, question), self._adapter_file(chosen))
+        first = (with_passages(), None) if from_passages else (build_messages(past, question), self._adapter_file(chosen))
         for answer in self._generate(*first, stop, chosen, from_passages=from_passages):
             yield answer
         text, revised, quoted = answer.text, False, False
         if grounded and text and not is_stopped(stop) and unfounded(text, document, question):  # names what it lacks
             if not from_passages:
-                for answer in self._generate(build_messages(past, passages), None, stop, chosen, revised=True):
+                for answer in self._generate(with_passages(), None, stop, chosen, revised=True):
                     yield answer
                 text, revised = answer.text, True
             if not is_stopped(stop) and unfounded(text, document, question):  # invented again: quote it

@@ -98,7 +98,8 @@ class NeedleTask:
 
 class MixedTask:
     """Draws from ``other`` with probability ``share`` (marked ``gold``: learnt by cross-entropy on their
-    answers), else from ``main``: renamed manual pages mixed into a distillation, so the copy slots stay."""
+    answers), else from ``main``: renamed manual pages mixed into the prose and distillation stages, so the
+    copy slots stay."""
 
     def __init__(self, main, other, share: float):
         self.main, self.other, self.share = main, other, share

@@ -186,15 +186,15 @@ class Trainer:
         manual = (RenamedPagesTask(self.tok, cfg.manual_file, cfg.max_chunk_tokens, cfg.chunk_probs,
                                    cfg.snap_to_sentences, cfg.name_share, cfg.curriculum_kinds, cfg.pair_share)
                   if cfg.manual_file and cfg.manual_share > 0 else None)
+        mixed = lambda task: MixedTask(task, manual, cfg.manual_share) if manual else task  # noqa: E731
         if cfg.objective == "prose":
-            make = lambda f, m, fresh: ProseTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
-                                                 cfg.snap_to_sentences, m, cfg.manual_share, fresh)
-            return (make(cfg.train_file, manual, cfg.fresh_share),
-                    make(cfg.eval_file, None, 0.0) if cfg.eval_file else None)
+            make = lambda f, fresh: ProseTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs,  # noqa: E731
+                                              cfg.snap_to_sentences, fresh)
+            return (mixed(make(cfg.train_file, cfg.fresh_share)),
+                    make(cfg.eval_file, 0.0) if cfg.eval_file else None)
         make = lambda f, t: JsonlTask(self.tok, f, cfg.max_chunk_tokens, cfg.chunk_probs, cfg.snap_to_sentences, t,  # noqa: E731
                                       cfg.curriculum_kinds)
-        task = make(cfg.train_file, cfg.teacher_file)
-        return (MixedTask(task, manual, cfg.manual_share) if manual else task,
+        return (mixed(make(cfg.train_file, cfg.teacher_file)),
                 make(cfg.eval_file, cfg.eval_teacher_file) if cfg.eval_file else None)
 
     @property
@@ -249,7 +249,7 @@ class Trainer:
         dev = self.acc.device
         ce_only = self.cfg.objective in ("needle", "rename", "prose")
         gold = [i for i, ex in enumerate(examples) if ce_only or ex.gold]
-        rest = [i for i in range(len(examples)) if i not in set(gold)]
+        rest = [i for i, ex in enumerate(examples) if not (ce_only or ex.gold)]
         total = student.new_zeros((), dtype=torch.float32)
         if gold:
             targets = pad_rows([responses[i] for i in gold], self.pad_id)[0].to(dev)

@@ -233,24 +233,21 @@ def read_docs(path: str | Path) -> list[ProseDoc]:
 class ProseTask:
     """Prose documents in 1..n chunks, one extractive question each; the response is the gold span.
 
-    ``manual`` (another task, e.g. renamed manual pages) is drawn instead with probability
-    ``manual_share``, so the manual-page skills stay. A question of ``FRESH_KINDS`` whose answer the
-    text holds gets a made-up answer throughout the document with probability ``fresh_share``."""
+    A question of ``FRESH_KINDS`` whose answer the text holds gets a made-up answer throughout the
+    document with probability ``fresh_share``. (Renamed manual pages are mixed in by ``data.MixedTask``.)"""
 
     def __init__(self, tokenizer, docs_file: str | Path, max_chunk_tokens: int, chunk_probs: list[float],
-                 snap_to_sentences: bool = False, manual=None, manual_share: float = 0.0, fresh_share: float = 0.0):
+                 snap_to_sentences: bool = False, fresh_share: float = 0.0):
         self.tok, self.max_chunk, self.probs, self.snap = tokenizer, max_chunk_tokens, chunk_probs, snap_to_sentences
         self.docs = read_docs(docs_file)
         if not self.docs:
             raise ValueError(f"{docs_file} holds no prose documents")
-        self.manual, self.manual_share, self.fresh_share = manual, manual_share, fresh_share
+        self.fresh_share = fresh_share
         self.affix = affix_tokens(tokenizer)
 
     def sample(self, rng: random.Random, max_chunk: int | None = None, single: bool = False,
                kinds: frozenset[str] | None = None) -> Example:
         """One document and one of its questions (of ``kinds`` only, when given)."""
-        if self.manual is not None and rng.random() < self.manual_share:
-            return self.manual.sample(rng, max_chunk, single)
         docs = self.docs if kinds is None else [d for d in self.docs if any(k in kinds for k, _, _ in d.qas)]
         doc = rng.choice(docs)
         offered = sorted({k for k, _, _ in doc.qas if kinds is None or k in kinds})
