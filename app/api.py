@@ -18,6 +18,7 @@ while the background queue ingests files.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -364,10 +365,10 @@ class DocLoRA(PairCommands):
         doc_id = chosen.document.id if chosen.document else None
         room = (self.engine.n_ctx - self.settings.max_tokens) // 3  # passage words that fit the window
         grounded = self.settings.grounding and chosen.document is not None and room >= MIN_PASSAGE_WORDS
-        document = document_text(self.library.pages(doc_id)) if grounded else ""
+        document = functools.cache(lambda: document_text(self.library.pages(doc_id)))  # read when first needed
 
         def with_passages() -> list[dict]:  # the question after the document's best passages
-            passages = best_passages(document, question, words=min(PASSAGE_WORDS, room // 2))
+            passages = best_passages(document(), question, words=min(PASSAGE_WORDS, room // 2))
             return build_messages(past, f"{passages}\n\n{question}")
 
         # an adapter the pair does not apply leaves the base without the document: its passages instead
@@ -377,13 +378,13 @@ class DocLoRA(PairCommands):
         for answer in self._generate(*first, stop, chosen, from_passages=from_passages):
             yield answer
         text, revised, quoted = answer.text, False, False
-        if grounded and text and not is_stopped(stop) and unfounded(text, document, question):  # names what it lacks
+        if grounded and text and not is_stopped(stop) and unfounded(text, document(), question):  # names what it lacks
             if not from_passages:
                 for answer in self._generate(with_passages(), None, stop, chosen, revised=True):
                     yield answer
                 text, revised = answer.text, True
-            if not is_stopped(stop) and unfounded(text, document, question):  # invented again: quote it
-                text, quoted = best_quote(document, question), True
+            if not is_stopped(stop) and unfounded(text, document(), question):  # invented again: quote it
+                text, quoted = best_quote(document(), question), True
                 yield Answer(text=text, delta=f"\n[{QUOTED_NOTE}]\n{text}", document=doc_id,
                              documents=chosen.ids, revised=True, quoted=True, from_passages=from_passages)
         stopped = is_stopped(stop)
